@@ -1,0 +1,205 @@
+//! The local control API: how other processes on this machine talk to a running engine.
+//!
+//! Transport: a Unix domain socket in the user's runtime directory (directory mode 0700,
+//! socket 0600, and every peer's uid checked against ours). Messages are JSON objects, one
+//! per line, at most [`MAX_MESSAGE_BYTES`] long, each carrying the protocol version `v`.
+//!
+//! ```text
+//! → {"v":1,"id":1,"method":"app_info"}
+//! ← {"v":1,"id":1,"result":{"version":"0.1.0",...}}
+//! → {"v":1,"id":2,"method":"subscribe"}
+//! ← {"v":1,"id":2,"result":null}
+//! ← {"v":1,"event":{"kind":"show_settings"}}
+//! → {"v":1,"id":3,"method":"nope"}
+//! ← {"v":1,"id":3,"error":{"code":"unknown_method","message":"unknown method `nope`; ..."}}
+//! ```
+//!
+//! A line that is not a valid request envelope gets an error reply and the connection is
+//! closed; a well-formed request for an unknown method or with bad parameters gets an error
+//! reply and the connection stays open.
+
+mod client;
+mod server;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use client::ControlClient;
+pub use server::{BindError, ControlHandler, ControlServer};
+
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The longest message line accepted, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
+
+/// A request to the engine's host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", content = "params", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Request {
+    /// Version and file locations of the running instance. Answers [`AppInfo`].
+    AppInfo,
+    /// Open (or focus) the settings window. Only a desktop host can; `dyntrayd` answers
+    /// `unsupported`.
+    OpenSettings,
+    /// Ask the host to exit cleanly.
+    Quit,
+    /// Turn this connection into an event stream as well: [`Event`]s follow as they happen.
+    Subscribe,
+}
+
+impl Request {
+    /// Every method name, for error messages.
+    pub const METHODS: &[&str] = &["app_info", "open_settings", "quit", "subscribe"];
+
+    /// Builds a request from a method name and its parameters.
+    fn from_parts(method: &str, params: serde_json::Value) -> Result<Self, ControlError> {
+        if !Self::METHODS.contains(&method) {
+            return Err(ControlError::new(
+                ErrorCode::UnknownMethod,
+                format!(
+                    "unknown method `{method}`; this instance knows: {}",
+                    Self::METHODS.join(", ")
+                ),
+            ));
+        }
+        let mut object = serde_json::Map::new();
+        object.insert("method".into(), method.into());
+        if !params.is_null() {
+            object.insert("params".into(), params);
+        }
+        serde_json::from_value(object.into()).map_err(|e| {
+            ControlError::new(
+                ErrorCode::InvalidParams,
+                format!("bad parameters for `{method}`: {e}"),
+            )
+        })
+    }
+}
+
+/// Something that happened, pushed to subscribed connections.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// The settings window should come to the front (sent when it is already open).
+    ShowSettings,
+    /// The host is exiting; clients should close.
+    Shutdown,
+}
+
+/// What `app_info` answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppInfo {
+    /// The engine's version.
+    pub version: String,
+    /// Which host answers: `dyntray` (desktop) or `dyntrayd` (headless).
+    pub host: String,
+    /// The host's process id.
+    pub pid: u32,
+    /// The config file in use.
+    pub config_path: PathBuf,
+    /// The directory logs are written to, if file logging is on.
+    pub log_dir: Option<PathBuf>,
+    /// The control socket this instance serves.
+    pub socket_path: PathBuf,
+}
+
+/// Why a request failed: the one error type that crosses the control API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct ControlError {
+    /// What kind of failure, for clients that act on it.
+    pub code: ErrorCode,
+    /// A sentence for a person.
+    pub message: String,
+}
+
+impl ControlError {
+    /// An error with this code and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// The kinds of [`ControlError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// The line was not a request envelope (bad JSON, missing fields, too long).
+    BadRequest,
+    /// The peer speaks another protocol version.
+    UnsupportedVersion,
+    /// No such method.
+    UnknownMethod,
+    /// The method exists but its parameters are wrong.
+    InvalidParams,
+    /// This host cannot do that (e.g. open a window when headless).
+    Unsupported,
+    /// No instance is running at that socket, or it went away.
+    NotRunning,
+    /// The host failed doing it; the message says why.
+    Failed,
+}
+
+/// One line from client to server.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRequest {
+    v: u32,
+    id: u64,
+    method: String,
+    #[serde(default)]
+    params: serde_json::Value,
+}
+
+/// One line from server to client: a reply (with `id`) or an event.
+#[derive(Debug, Serialize, Deserialize)]
+struct Reply {
+    v: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    result: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<ControlError>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    event: Option<Event>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_from_parts_accepts_unit_methods_without_params() {
+        assert_eq!(
+            Request::from_parts("app_info", serde_json::Value::Null),
+            Ok(Request::AppInfo)
+        );
+    }
+
+    #[test]
+    fn unknown_method_lists_the_known_ones() {
+        let err = Request::from_parts("reboot", serde_json::Value::Null).unwrap_err();
+        assert_eq!(err.code, ErrorCode::UnknownMethod);
+        assert!(err.message.contains("`reboot`"), "{}", err.message);
+        assert!(err.message.contains("app_info"), "{}", err.message);
+    }
+
+    #[test]
+    fn every_listed_method_parses() {
+        for method in Request::METHODS {
+            let parsed = Request::from_parts(method, serde_json::Value::Null);
+            assert!(parsed.is_ok(), "{method}: {parsed:?}");
+            let json = serde_json::to_value(parsed.unwrap()).unwrap();
+            assert_eq!(json["method"], *method);
+        }
+    }
+}

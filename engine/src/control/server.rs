@@ -1,0 +1,350 @@
+//! The serving side of the control API.
+
+use std::future::Future;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{broadcast, mpsc};
+
+use super::{
+    ControlError, ErrorCode, Event, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, RawRequest, Reply, Request,
+};
+
+/// What a host (tray process or daemon) does with control requests.
+pub trait ControlHandler: Send + Sync + 'static {
+    /// Answers one request. `Subscribe` never reaches this: the server handles it.
+    fn handle(
+        &self,
+        request: Request,
+    ) -> impl Future<Output = Result<serde_json::Value, ControlError>> + Send;
+
+    /// A new receiver of the host's events, for a subscribing connection.
+    fn events(&self) -> broadcast::Receiver<Event>;
+}
+
+/// Why the control socket could not be served.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BindError {
+    /// Another instance answers on this socket.
+    #[error("another instance is already running (control socket {0})")]
+    AlreadyRunning(PathBuf),
+    /// The socket's directory is not private to this user.
+    #[error(
+        "{path} is not a private directory of this user (owner uid {owner}, mode {mode:o}); \
+         refusing to put the control socket there"
+    )]
+    UnsafeDirectory {
+        /// The directory.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// Anything else the OS refused.
+    #[error("cannot serve the control socket {path}: {source}")]
+    Io {
+        /// The socket path.
+        path: PathBuf,
+        /// What the OS said.
+        source: io::Error,
+    },
+}
+
+/// A bound control socket, ready to serve. Dropping it removes the socket file.
+#[derive(Debug)]
+pub struct ControlServer {
+    listener: UnixListener,
+    path: PathBuf,
+}
+
+impl ControlServer {
+    /// Binds the socket at `path`, creating its directory (mode 0700) when missing.
+    ///
+    /// A socket file left behind by a dead instance is detected (nothing accepts on it)
+    /// and replaced; a live instance gives [`BindError::AlreadyRunning`], so the caller can
+    /// hand off to it. Must be called within a Tokio runtime.
+    pub fn bind(path: &Path) -> Result<Self, BindError> {
+        let io_err = |source| BindError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            prepare_private_dir(dir)?;
+        }
+        let listener = match UnixListener::bind(path) {
+            Ok(listener) => listener,
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+                match std::os::unix::net::UnixStream::connect(path) {
+                    Ok(_) => return Err(BindError::AlreadyRunning(path.to_path_buf())),
+                    Err(_) => {
+                        tracing::info!(socket = %path.display(), "replacing a stale control socket");
+                        std::fs::remove_file(path).map_err(io_err)?;
+                        UnixListener::bind(path).map_err(io_err)?
+                    }
+                }
+            }
+            Err(e) => return Err(io_err(e)),
+        };
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io_err)?;
+        Ok(Self {
+            listener,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The socket path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Accepts connections until `shutdown` completes, each served on its own task.
+    pub async fn serve<H: ControlHandler>(
+        self,
+        handler: Arc<H>,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        tokio::spawn(serve_connection(stream, Arc::clone(&handler)));
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "control socket accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
+                },
+            }
+        }
+    }
+}
+
+impl Drop for ControlServer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn prepare_private_dir(dir: &Path) -> Result<(), BindError> {
+    let io_err = |source| BindError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    match std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+    {
+        Ok(()) => {}
+        Err(e) => return Err(io_err(e)),
+    }
+    let meta = std::fs::metadata(dir).map_err(io_err)?;
+    let uid = rustix::process::getuid().as_raw();
+    let mode = meta.mode() & 0o777;
+    if meta.uid() != uid {
+        return Err(BindError::UnsafeDirectory {
+            path: dir.to_path_buf(),
+            owner: meta.uid(),
+            mode,
+        });
+    }
+    if mode & 0o077 != 0 {
+        // Ours but too open (e.g. made by an older version or by hand): tighten it.
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io_err)?;
+    }
+    Ok(())
+}
+
+async fn serve_connection<H: ControlHandler>(stream: UnixStream, handler: Arc<H>) {
+    let me = rustix::process::getuid().as_raw();
+    match stream.peer_cred() {
+        Ok(cred) if cred.uid() == me => {}
+        Ok(cred) => {
+            tracing::warn!(
+                peer_uid = cred.uid(),
+                "control connection from another user refused"
+            );
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot check the control peer's credentials");
+            return;
+        }
+    }
+
+    let (read, mut write) = stream.into_split();
+    // One writer task: replies and events share the connection without a lock.
+    let (out_tx, mut out_rx) = mpsc::channel::<String>(64);
+    let writer = tokio::spawn(async move {
+        while let Some(mut line) = out_rx.recv().await {
+            line.push('\n');
+            if write.write_all(line.as_bytes()).await.is_err() {
+                break;
+            }
+        }
+    });
+
+    let mut reader = BufReader::new(read);
+    let mut buf = Vec::new();
+    let mut forwarder: Option<tokio::task::JoinHandle<()>> = None;
+    loop {
+        buf.clear();
+        let limit = MAX_MESSAGE_BYTES as u64 + 1;
+        let n = match (&mut reader).take(limit).read_until(b'\n', &mut buf).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::debug!(error = %e, "control connection read failed");
+                break;
+            }
+        };
+        if n == 0 {
+            break;
+        }
+        let (reply, keep_open) = match parse_line(&buf) {
+            Err(failure) => (error_reply(failure.id, failure.error), !failure.fatal),
+            Ok((id, Request::Subscribe)) => {
+                if forwarder.is_none() {
+                    forwarder = Some(tokio::spawn(forward_events(
+                        handler.events(),
+                        out_tx.clone(),
+                    )));
+                }
+                (ok_reply(id, serde_json::Value::Null), true)
+            }
+            Ok((id, request)) => match handler.handle(request).await {
+                Ok(result) => (ok_reply(id, result), true),
+                Err(error) => (error_reply(Some(id), error), true),
+            },
+        };
+        if out_tx.send(reply).await.is_err() || !keep_open {
+            break;
+        }
+    }
+    if let Some(forwarder) = forwarder {
+        forwarder.abort();
+    }
+    drop(out_tx);
+    let _ = writer.await;
+}
+
+/// Parses one line into its id and request. Envelope errors carry the id when it could be
+/// read, so the client can match them.
+fn parse_line(line: &[u8]) -> Result<(u64, Request), ParseFailure> {
+    if line.len() > MAX_MESSAGE_BYTES {
+        return Err(ParseFailure::fatal(
+            None,
+            ControlError::new(
+                ErrorCode::BadRequest,
+                format!("message longer than {MAX_MESSAGE_BYTES} bytes"),
+            ),
+        ));
+    }
+    let raw: RawRequest = serde_json::from_slice(line).map_err(|e| {
+        ParseFailure::fatal(
+            None,
+            ControlError::new(
+                ErrorCode::BadRequest,
+                format!("not a request envelope: {e}"),
+            ),
+        )
+    })?;
+    if raw.v != PROTOCOL_VERSION {
+        return Err(ParseFailure::fatal(
+            Some(raw.id),
+            ControlError::new(
+                ErrorCode::UnsupportedVersion,
+                format!(
+                    "protocol version {} is not supported; this instance speaks {PROTOCOL_VERSION}",
+                    raw.v
+                ),
+            ),
+        ));
+    }
+    Request::from_parts(&raw.method, raw.params)
+        .map(|request| (raw.id, request))
+        .map_err(|error| ParseFailure {
+            id: Some(raw.id),
+            error,
+            fatal: false,
+        })
+}
+
+/// A line that could not be turned into a request.
+#[derive(Debug)]
+struct ParseFailure {
+    id: Option<u64>,
+    error: ControlError,
+    /// Whether the connection must close (the envelope itself was bad).
+    fatal: bool,
+}
+
+impl ParseFailure {
+    fn fatal(id: Option<u64>, error: ControlError) -> Self {
+        Self {
+            id,
+            error,
+            fatal: true,
+        }
+    }
+}
+
+async fn forward_events(mut events: broadcast::Receiver<Event>, out: mpsc::Sender<String>) {
+    loop {
+        match events.recv().await {
+            Ok(event) => {
+                let line = encode(&Reply {
+                    v: PROTOCOL_VERSION,
+                    id: None,
+                    result: None,
+                    error: None,
+                    event: Some(event),
+                });
+                if out.send(line).await.is_err() {
+                    break;
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(skipped = n, "a slow control client missed events");
+            }
+            Err(broadcast::error::RecvError::Closed) => break,
+        }
+    }
+}
+
+fn ok_reply(id: u64, result: serde_json::Value) -> String {
+    encode(&Reply {
+        v: PROTOCOL_VERSION,
+        id: Some(id),
+        result: Some(result),
+        error: None,
+        event: None,
+    })
+}
+
+fn error_reply(id: Option<u64>, error: ControlError) -> String {
+    encode(&Reply {
+        v: PROTOCOL_VERSION,
+        id,
+        result: None,
+        error: Some(error),
+        event: None,
+    })
+}
+
+fn encode(reply: &Reply) -> String {
+    // Serializing these plain structs to a String cannot fail (no maps with non-string
+    // keys, no failing Serialize impls); fall back to a fixed line rather than panic.
+    serde_json::to_string(reply).unwrap_or_else(|_| {
+        format!(
+            r#"{{"v":{PROTOCOL_VERSION},"error":{{"code":"failed","message":"encoding failed"}}}}"#
+        )
+    })
+}

@@ -1,0 +1,13 @@
+//! Dyntray's engine: everything about dynamic DNS, with no GUI dependency.
+//!
+//! Both hosts use it: the desktop tray process (`dyntray`) and the headless daemon
+//! (`dyntrayd`). Other processes on the same machine reach a running engine through the
+//! [`control`] API.
+#![warn(missing_docs)]
+
+pub mod control;
+pub mod logging;
+pub mod paths;
+
+/// The version of this build, as reported to control-API clients.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

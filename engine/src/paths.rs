@@ -1,0 +1,82 @@
+//! Where Dyntray keeps its files, per operating system.
+//!
+//! Every location can be overridden: by a command-line flag in the binaries, or by the
+//! environment variables named here (used by tests and by users with unusual layouts).
+
+use std::path::PathBuf;
+
+/// Directory name used under the OS config, data, log and runtime directories.
+pub const APP_DIR: &str = "dyntray";
+
+/// Environment variable that overrides the control socket path.
+pub const SOCKET_ENV: &str = "DYNTRAY_SOCKET";
+
+/// Environment variable that overrides the config file path.
+pub const CONFIG_ENV: &str = "DYNTRAY_CONFIG";
+
+/// Errors finding a usable directory.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PathError {
+    /// The OS did not tell us where this kind of directory lives.
+    #[error("cannot determine the {what} directory: set HOME (or {env})")]
+    Unknown {
+        /// Which directory (config, data, ...).
+        what: &'static str,
+        /// The environment variable that would fix it.
+        env: &'static str,
+    },
+}
+
+/// The config file: `DYNTRAY_CONFIG`, else `<OS config dir>/dyntray/config.toml`.
+pub fn config_file() -> Result<PathBuf, PathError> {
+    if let Some(path) = std::env::var_os(CONFIG_ENV) {
+        return Ok(PathBuf::from(path));
+    }
+    dirs::config_dir()
+        .map(|d| d.join(APP_DIR).join("config.toml"))
+        .ok_or(PathError::Unknown {
+            what: "config",
+            env: "XDG_CONFIG_HOME",
+        })
+}
+
+/// The state directory (SQLite state store): `<OS data dir>/dyntray`.
+pub fn state_dir() -> Result<PathBuf, PathError> {
+    dirs::data_dir()
+        .map(|d| d.join(APP_DIR))
+        .ok_or(PathError::Unknown {
+            what: "data",
+            env: "XDG_DATA_HOME",
+        })
+}
+
+/// The log directory: `$XDG_STATE_HOME/dyntray/logs` on Linux, `~/Library/Logs/Dyntray` on
+/// macOS, `%LOCALAPPDATA%\dyntray\logs` on Windows.
+pub fn log_dir() -> Result<PathBuf, PathError> {
+    #[cfg(target_os = "macos")]
+    let dir = dirs::home_dir().map(|h| h.join("Library/Logs/Dyntray"));
+    #[cfg(not(target_os = "macos"))]
+    let dir = dirs::state_dir()
+        .or_else(dirs::data_local_dir)
+        .map(|d| d.join(APP_DIR).join("logs"));
+    dir.ok_or(PathError::Unknown {
+        what: "log",
+        env: "XDG_STATE_HOME",
+    })
+}
+
+/// The control socket: `DYNTRAY_SOCKET`, else `$XDG_RUNTIME_DIR/dyntray/control.sock`,
+/// else a per-user directory under the system temp dir.
+pub fn control_socket() -> PathBuf {
+    if let Some(path) = std::env::var_os(SOCKET_ENV) {
+        return PathBuf::from(path);
+    }
+    let base = dirs::runtime_dir()
+        .map(|d| d.join(APP_DIR))
+        .unwrap_or_else(|| {
+            let uid = rustix::process::getuid().as_raw();
+            std::env::temp_dir().join(format!("{APP_DIR}-{uid}"))
+        });
+    base.join("control.sock")
+}

@@ -1,0 +1,4 @@
+//! The engine's integration tests (one binary, one module per area).
+#![allow(clippy::unwrap_used)]
+
+mod control;
