@@ -1,0 +1,24 @@
+#!/bin/sh
+# Re-render every Dyntray PNG from its SVG source. Idempotent: it only
+# overwrites the PNGs listed below. Needs rsvg-convert (librsvg2-bin).
+# rsvg-convert always writes 8-bit RGBA PNGs (colour type 6), as Tauri needs.
+set -eu
+cd "$(dirname "$0")"
+
+render() { # svg size out
+    rsvg-convert --width "$2" --height "$2" --keep-aspect-ratio "$1" --output "$3"
+}
+
+# application icon
+render app.svg 32  32x32.png
+render app.svg 128 128x128.png
+render app.svg 256 128x128@2x.png
+render app.svg 512 icon.png
+
+# tray icons, one per state
+for state in ok updating attention paused offline; do
+    for size in 16 22 24 32 48 64; do
+        render "tray/$state.svg" "$size" "tray/$state-$size.png"
+    done
+done
+echo "rendered $(ls ./*.png tray/*.png | wc -l) PNGs"
