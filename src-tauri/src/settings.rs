@@ -1,0 +1,139 @@
+//! The settings process: a Tauri window over `ui/`, whose commands are thin calls to the
+//! control-API client.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use dyntray_engine::control::{AppInfo, ControlClient, ControlError, ErrorCode, Event};
+use dyntray_engine::paths;
+use tauri::{AppHandle, Emitter, Manager, Runtime, State};
+use tokio::sync::OnceCell;
+
+/// The settings process's one piece of state: its connection to the tray process.
+pub(crate) struct Control {
+    socket: PathBuf,
+    client: OnceCell<ControlClient>,
+}
+
+impl Control {
+    fn new(socket: PathBuf) -> Self {
+        Self {
+            socket,
+            client: OnceCell::new(),
+        }
+    }
+
+    /// The connection, made on first use (and again after a failed attempt).
+    async fn client(&self) -> Result<&ControlClient, ControlError> {
+        self.client
+            .get_or_try_init(|| ControlClient::connect(&self.socket))
+            .await
+    }
+}
+
+/// Version and file locations, as the running tray process reports them.
+#[tauri::command]
+#[tracing::instrument(skip_all)]
+async fn app_info(control: State<'_, Control>) -> Result<AppInfo, ControlError> {
+    control.client().await?.app_info().await
+}
+
+/// Adds the settings commands and state to a builder. Generic over the runtime so tests
+/// can run it on `tauri::test`'s mock runtime.
+pub(crate) fn build<R: Runtime>(builder: tauri::Builder<R>, socket: PathBuf) -> tauri::Builder<R> {
+    builder
+        .manage(Control::new(socket))
+        .invoke_handler(tauri::generate_handler![app_info])
+        .setup(|app| {
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(follow_events(handle));
+            Ok(())
+        })
+}
+
+/// Follows the tray's events: come to the front when asked, close when the tray quits,
+/// tell the page when the tray went away.
+async fn follow_events<R: Runtime>(app: AppHandle<R>) {
+    let control = app.state::<Control>();
+    let subscribed = match control.client().await {
+        Ok(client) => client.subscribe().await,
+        Err(e) => Err(e),
+    };
+    let mut events = match subscribed {
+        Ok(events) => events,
+        Err(e) => {
+            tracing::warn!(error = %e, "no event stream from the tray");
+            let _ = app.emit("control-lost", &e);
+            return;
+        }
+    };
+    while let Some(event) = events.recv().await {
+        match event {
+            Event::ShowSettings => {
+                if let Some(window) = app.get_webview_window("settings") {
+                    let _ = window.unminimize();
+                    let _ = window.show();
+                    let _ = window.set_focus();
+                }
+            }
+            Event::Shutdown => {
+                app.exit(0);
+                return;
+            }
+            _ => {}
+        }
+    }
+    let _ = app.emit(
+        "control-lost",
+        &ControlError::new(ErrorCode::NotRunning, "Dyntray stopped running"),
+    );
+}
+
+pub(crate) fn run() -> ExitCode {
+    let _log =
+        dyntray_engine::logging::init("dyntray-settings.log", paths::log_dir().ok().as_deref());
+    let app =
+        build(tauri::Builder::default(), paths::control_socket()).build(tauri::generate_context!());
+    match app {
+        Ok(app) => {
+            app.run(|_, _| {});
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("dyntray-settings: cannot open the settings window: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets};
+
+    #[test]
+    fn app_info_reports_not_running_when_no_tray_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = build(mock_builder(), dir.path().join("absent.sock"))
+            .build(mock_context(noop_assets()))
+            .unwrap();
+        let window = tauri::WebviewWindowBuilder::new(&app, "settings", Default::default())
+            .build()
+            .unwrap();
+        let response = get_ipc_response(
+            &window,
+            tauri::webview::InvokeRequest {
+                cmd: "app_info".into(),
+                callback: tauri::ipc::CallbackFn(0),
+                error: tauri::ipc::CallbackFn(1),
+                url: "tauri://localhost".parse().unwrap(),
+                body: tauri::ipc::InvokeBody::default(),
+                headers: Default::default(),
+                invoke_key: tauri::test::INVOKE_KEY.to_string(),
+            },
+        );
+        let error = response.unwrap_err();
+        assert_eq!(error["code"], "not_running");
+        assert!(error["message"].as_str().unwrap().contains("absent.sock"));
+    }
+}

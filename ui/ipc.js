@@ -1,0 +1,57 @@
+// @ts-check
+/**
+ * The one module that touches `window.__TAURI__`: every view talks to the tray process
+ * through these functions, which call the settings process's commands.
+ */
+
+/**
+ * @typedef {{ code: string, message: string }} ControlError
+ * @typedef {{ version: string, host: string, pid: number, config_path: string,
+ *             log_dir: string | null, socket_path: string }} AppInfo
+ */
+
+/** @returns {any} */
+function tauri() {
+  // @ts-ignore: injected by Tauri (withGlobalTauri)
+  const api = window.__TAURI__;
+  if (!api) {
+    throw { code: "failed", message: "This page must run inside the Dyntray settings window." };
+  }
+  return api;
+}
+
+/**
+ * Normalises whatever a failed invoke throws into a ControlError.
+ * @param {unknown} error
+ * @returns {ControlError}
+ */
+export function asControlError(error) {
+  if (error && typeof error === "object" && "message" in error) {
+    const e = /** @type {{code?: string, message: unknown}} */ (error);
+    return { code: e.code ?? "failed", message: String(e.message) };
+  }
+  return { code: "failed", message: String(error) };
+}
+
+/**
+ * Version and file locations reported by the running tray process.
+ * @returns {Promise<AppInfo>}
+ */
+export async function appInfo() {
+  try {
+    return await tauri().core.invoke("app_info");
+  } catch (error) {
+    throw asControlError(error);
+  }
+}
+
+/**
+ * Calls `handler` when the connection to the tray process is lost.
+ * @param {(error: ControlError) => void} handler
+ * @returns {Promise<() => void>} a function that stops listening
+ */
+export async function onControlLost(handler) {
+  return tauri().event.listen("control-lost", (/** @type {{payload: ControlError}} */ e) =>
+    handler(e.payload),
+  );
+}

@@ -1,0 +1,47 @@
+// @ts-check
+import { appInfo, onControlLost } from "./ipc.js";
+import { showAbout } from "./views/about.js";
+
+/**
+ * Shows or hides the error banner.
+ * @param {string | null} message
+ */
+function banner(message) {
+  const section = /** @type {HTMLElement} */ (document.getElementById("banner"));
+  const text = /** @type {HTMLElement} */ (document.getElementById("banner-text"));
+  section.hidden = message === null;
+  text.textContent = message ?? "";
+}
+
+/**
+ * Sets the connection line in the top bar.
+ * @param {string} text
+ * @param {"ok" | "error" | "pending"} kind
+ */
+function connection(text, kind) {
+  const line = /** @type {HTMLElement} */ (document.getElementById("connection"));
+  line.textContent = text;
+  line.dataset.kind = kind;
+}
+
+/** Loads everything the window shows from the tray process. */
+async function load() {
+  connection("Connecting…", "pending");
+  try {
+    const info = await appInfo();
+    showAbout(info);
+    connection(`Connected to Dyntray ${info.version}`, "ok");
+    banner(null);
+  } catch (error) {
+    const e = /** @type {{message: string}} */ (error);
+    connection("Not connected", "error");
+    banner(e.message);
+  }
+}
+
+document.getElementById("retry")?.addEventListener("click", () => void load());
+onControlLost((error) => {
+  connection("Not connected", "error");
+  banner(error.message);
+}).catch(() => {});
+void load();
