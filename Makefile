@@ -1,0 +1,51 @@
+# Dyntray: two commands for a fresh Debian 12 / Ubuntu machine with Rust installed.
+#   make run    installs missing system packages, builds (release), starts the tray app
+#   make test   installs the test tools, then runs fmt, clippy and every test headless
+SHELL := /bin/bash
+.ONESHELL:
+.SHELLFLAGS := -eu -o pipefail -c
+CARGO ?= cargo
+
+# To build and run: a C toolchain and WebKitGTK (for the settings window only).
+BUILD_PACKAGES := build-essential pkg-config libwebkit2gtk-4.1-dev
+# To test headless: X server, window manager, D-Bus, keyring, notifications, WebDriver,
+# a panel that hosts tray icons, screenshots, and the DNS server for RFC 2136 tests.
+TEST_PACKAGES := xvfb xauth openbox wmctrl xdotool x11-utils imagemagick \
+	dbus dbus-x11 systemd gnome-keyring libsecret-tools dunst \
+	webkit2gtk-driver xfce4-panel bind9 bind9-utils bind9-dnsutils
+TAURI_DRIVER_VERSION := ^2
+
+.PHONY: run test deps test-deps toolchain build release tauri-driver clean
+
+run: deps release
+	exec ./target/release/dyntray
+
+release:
+	$(CARGO) build --release --workspace --bins
+
+build:
+	$(CARGO) build --workspace --bins
+
+test: deps test-deps toolchain tauri-driver
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) build --workspace --bins
+	scripts/headless-session.sh $(CARGO) test --workspace --no-fail-fast
+
+deps:
+	scripts/apt-install.sh $(BUILD_PACKAGES)
+
+test-deps:
+	scripts/apt-install.sh $(TEST_PACKAGES)
+
+toolchain:
+	if command -v rustup >/dev/null; then rustup component add rustfmt clippy >/dev/null 2>&1 || true; fi
+
+tauri-driver:
+	if ! command -v tauri-driver >/dev/null || ! tauri-driver --help 2>&1 | grep -q native-driver; then
+		$(CARGO) install tauri-driver --locked --version '$(TAURI_DRIVER_VERSION)'
+	fi
+
+clean:
+	$(CARGO) clean
+	rm -rf test-artifacts

@@ -1,0 +1,1 @@
+//! End-to-end and system tests for Dyntray live in `tests/`; this library is empty.

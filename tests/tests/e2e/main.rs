@@ -1,0 +1,21 @@
+//! End-to-end tests: the real binaries in the `make test` desktop session (Xvfb, a private
+//! D-Bus session bus, gnome-keyring, dunst, a window manager). Run them through
+//! `make test` or `scripts/headless-session.sh cargo test -p dyntray-tests`.
+
+#![allow(clippy::unwrap_used)]
+
+mod panel;
+mod rig;
+mod smoke;
+mod webdriver;
+
+use std::sync::{Mutex, MutexGuard};
+
+/// Tests that put windows or tray items on the shared screen take turns, so screenshots
+/// and window searches only ever see one test's windows.
+fn desktop_lock() -> MutexGuard<'static, ()> {
+    static DESKTOP: Mutex<()> = Mutex::new(());
+    DESKTOP
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -1,0 +1,96 @@
+//! The tray as a user sees it: hosted by a real panel (xfce4-panel's status tray, a
+//! StatusNotifierWatcher), its menu opened with a right click, captured for the README.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::rig::{Running, User, artifacts_dir, screenshot_root, tool, tray_item, wait_for};
+
+/// Registered items, as the panel's StatusNotifierWatcher lists them.
+fn registered_items() -> Option<String> {
+    tool(
+        "busctl",
+        &[
+            "--user",
+            "--timeout=2",
+            "get-property",
+            "org.kde.StatusNotifierWatcher",
+            "/StatusNotifierWatcher",
+            "org.kde.StatusNotifierWatcher",
+            "RegisteredStatusNotifierItems",
+        ],
+    )
+}
+
+#[test]
+fn tray_menu_in_a_real_panel() {
+    let _desktop = crate::desktop_lock();
+    let user = User::new();
+    // The panel reads its layout through xfconfd, which the session bus starts with the
+    // session's environment: the layout goes into the session's config dir.
+    let session_config = std::env::var_os("XDG_CONFIG_HOME")
+        .map(std::path::PathBuf::from)
+        .expect("the headless session sets XDG_CONFIG_HOME");
+    let panel_config = session_config.join("xfce4/xfconf/xfce-perchannel-xml");
+    std::fs::create_dir_all(&panel_config).expect("panel config dir");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/xfce4-panel.xml"),
+        panel_config.join("xfce4-panel.xml"),
+    )
+    .expect("panel config");
+    let panel = Command::new("xfce4-panel")
+        .arg("--disable-wm-check")
+        .envs(user.env())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("xfce4-panel is installed (make test installs it)");
+    let _panel = Running::adopt(panel);
+    wait_for(
+        "the panel's status tray watcher",
+        Duration::from_secs(20),
+        || registered_items().map(|_| ()),
+    );
+
+    let mut tray = user.spawn("dyntray");
+    let item = tray_item(tray.pid());
+    wait_for(
+        "the panel to host the tray item",
+        Duration::from_secs(10),
+        || {
+            registered_items()
+                .filter(|items| items.contains(&item))
+                .map(|_| ())
+        },
+    );
+    // The panel sits at the top; the status tray is its rightmost plugin.
+    std::thread::sleep(Duration::from_millis(500));
+    tool("xdotool", &["mousemove", "1266", "15", "click", "3"]).expect("right click");
+    std::thread::sleep(Duration::from_millis(700));
+    let shot = artifacts_dir().join("tray-menu-full.png");
+    screenshot_root(&shot);
+    let cropped = artifacts_dir().join("tray-menu.png");
+    tool(
+        "convert",
+        &[
+            shot.to_str().expect("utf-8"),
+            "-crop",
+            "500x190+780+0",
+            "+repage",
+            cropped.to_str().expect("utf-8"),
+        ],
+    )
+    .expect("crop the screenshot");
+    tool("xdotool", &["key", "Escape"]);
+
+    crate::rig::control(&user.socket(), async |c| {
+        c.call::<()>(dyntray_engine::control::Request::Quit).await
+    })
+    .expect("quit over the control API");
+    assert!(tray.wait_exit(Duration::from_secs(10)).success());
+    let _ = Command::new("xfce4-panel")
+        .arg("--quit")
+        .envs(user.env())
+        .status();
+}

@@ -1,0 +1,171 @@
+//! The foundation's smoke test: tray process, dbusmenu, settings process on demand,
+//! WebDriver in the settings window, single-instance hand-off, and Quit.
+
+use std::time::{Duration, Instant};
+
+use crate::rig::{
+    User, artifacts_dir, bin, click, close_window, control, menu, processes_named, tray_item,
+    wait_for, windows_titled,
+};
+use crate::webdriver::WebDriver;
+
+const SETTINGS_TITLE: &str = "Dyntray Settings";
+const SETTINGS_EXE: &str = "dyntray-settings";
+
+#[test]
+fn tray_settings_handoff_and_quit() {
+    let _desktop = crate::desktop_lock();
+    let user = User::new();
+    let started = Instant::now();
+    let mut tray = user.spawn("dyntray");
+    let item = tray_item(tray.pid());
+    eprintln!("tray item registered after {:?}", started.elapsed());
+
+    // The menu, as a tray host reads it.
+    let entries = menu(&item);
+    let labels: Vec<&str> = entries.iter().map(|e| e.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "Dyntray: Not configured: open Settings to add a name",
+            "Update now",
+            "Pause updates",
+            "Settings…",
+            "Quit"
+        ]
+    );
+    assert!(!entries[0].enabled, "the status line is not clickable");
+    assert!(
+        !entries[1].enabled,
+        "nothing to update before a name is configured"
+    );
+    assert_eq!(entries[2].toggled, Some(false));
+
+    // Pause is a check item and the status line follows it.
+    click(&item, "Pause updates");
+    wait_for(
+        "the paused state in the menu",
+        Duration::from_secs(5),
+        || {
+            let entries = menu(&item);
+            (entries[2].toggled == Some(true) && entries[0].label == "Dyntray: Updates paused")
+                .then_some(())
+        },
+    );
+    click(&item, "Pause updates");
+    wait_for(
+        "the unpaused state in the menu",
+        Duration::from_secs(5),
+        || (menu(&item)[2].toggled == Some(false)).then_some(()),
+    );
+
+    // What the tray process says about itself, over the control API.
+    let info = control(&user.socket(), async |c| {
+        c.app_info().await.expect("app_info")
+    });
+    assert_eq!(info.pid, tray.pid());
+    assert_eq!(info.host, "dyntray");
+    assert_eq!(info.config_path, user.config_file());
+
+    // "Settings…" starts the settings process, whose window maps.
+    click(&item, "Settings…");
+    wait_for(
+        "the settings window to map",
+        Duration::from_secs(20),
+        || (!windows_titled(SETTINGS_TITLE).is_empty()).then_some(()),
+    );
+    let from_tray: Vec<u32> = processes_named(SETTINGS_EXE)
+        .into_iter()
+        .filter(|&(_, ppid)| ppid == tray.pid())
+        .map(|(pid, _)| pid)
+        .collect();
+    assert_eq!(
+        from_tray.len(),
+        1,
+        "one settings process, started by the tray"
+    );
+
+    // A second "Settings…" focuses the open window instead of starting another.
+    click(&item, "Settings…");
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(windows_titled(SETTINGS_TITLE).len(), 1);
+    assert_eq!(
+        processes_named(SETTINGS_EXE)
+            .iter()
+            .filter(|&&(_, ppid)| ppid == tray.pid())
+            .count(),
+        1
+    );
+
+    // Closing the window ends the settings process; the tray lives on.
+    close_window(SETTINGS_TITLE);
+    wait_for(
+        "the settings process to exit",
+        Duration::from_secs(10),
+        || {
+            processes_named(SETTINGS_EXE)
+                .iter()
+                .all(|&(_, ppid)| ppid != tray.pid())
+                .then_some(())
+        },
+    );
+    assert!(tray.is_running(), "the tray outlives its settings window");
+
+    // The settings window over WebDriver (tauri-driver launches it; it connects to the
+    // running tray) shows what the tray process reported.
+    let driver = WebDriver::launch(&user, &bin(SETTINGS_EXE));
+    let version = driver.wait_text("#fact-version", |t| t != "…");
+    assert_eq!(version, info.version);
+    let config = driver.text("#fact-config");
+    assert_eq!(config, info.config_path.display().to_string());
+    let connection = driver.text("#connection");
+    assert_eq!(connection, format!("Connected to Dyntray {}", info.version));
+    driver.screenshot(&artifacts_dir().join("settings.png"));
+    driver.close_window();
+    wait_for(
+        "the WebDriver settings process to exit",
+        Duration::from_secs(15),
+        || processes_named(SETTINGS_EXE).is_empty().then_some(()),
+    );
+    assert!(tray.is_running());
+
+    // A second launch hands off to the running tray: it exits 0 and Settings opens.
+    let second = user.run("dyntray", &[]);
+    assert!(second.status.success(), "second launch: {second:?}");
+    wait_for(
+        "Settings opened by the second launch",
+        Duration::from_secs(20),
+        || (!windows_titled(SETTINGS_TITLE).is_empty()).then_some(()),
+    );
+
+    // Quit ends the settings process too, and the tray exits 0.
+    click(&item, "Quit");
+    let status = tray.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "tray exit: {status:?}");
+    wait_for(
+        "the settings process to exit after Quit",
+        Duration::from_secs(10),
+        || processes_named(SETTINGS_EXE).is_empty().then_some(()),
+    );
+    assert!(
+        !user.socket().exists(),
+        "the control socket is removed on exit"
+    );
+}
+
+#[test]
+fn no_display_is_one_clear_line_and_a_failure() {
+    let user = User::new();
+    let output = user
+        .command("dyntray")
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .expect("run dyntray");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].contains("no graphical session"), "{stderr}");
+    assert!(!stderr.contains("panicked"));
+}

@@ -1,0 +1,160 @@
+//! A small W3C WebDriver client over tauri-driver (which drives Debian's WebKitWebDriver),
+//! enough to read the settings window's DOM, click, type and take screenshots.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use crate::rig::{Running, User, free_port, wait_for};
+
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// tauri-driver and one session on it, launching `application` in `user`'s environment.
+pub struct WebDriver {
+    base: String,
+    session: String,
+    http: reqwest::blocking::Client,
+    _driver: Running,
+}
+
+impl WebDriver {
+    /// Starts tauri-driver and a session that launches `application`.
+    pub fn launch(user: &User, application: &Path) -> Self {
+        let port = free_port();
+        let native_port = free_port();
+        let driver = Command::new("tauri-driver")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &native_port.to_string(),
+                "--native-driver",
+                "/usr/bin/WebKitWebDriver",
+            ])
+            .envs(user.env())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("tauri-driver is installed (make test installs it)");
+        let driver = Running::adopt(driver);
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("http client");
+        wait_for("tauri-driver to be ready", Duration::from_secs(20), || {
+            let status: Value = http
+                .get(format!("{base}/status"))
+                .send()
+                .ok()?
+                .json()
+                .ok()?;
+            (status["value"]["ready"] == true).then_some(())
+        });
+        // tauri-driver answers before WebKitWebDriver listens: retry the session a few times.
+        let capabilities = json!({
+            "capabilities": {"alwaysMatch": {"tauri:options": {
+                "application": application.to_str().expect("utf-8 path"),
+            }}}
+        });
+        let session = wait_for("a WebDriver session", Duration::from_secs(30), || {
+            let reply: Value = http
+                .post(format!("{base}/session"))
+                .json(&capabilities)
+                .send()
+                .ok()?
+                .json()
+                .ok()?;
+            reply["value"]["sessionId"].as_str().map(str::to_owned)
+        });
+        Self {
+            base,
+            session,
+            http,
+            _driver: driver,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/session/{}{path}", self.base, self.session)
+    }
+
+    fn post(&self, path: &str, body: Value) -> Value {
+        let reply: Value = self
+            .http
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .and_then(|r| r.json())
+            .unwrap_or_else(|e| panic!("WebDriver POST {path}: {e}"));
+        reply
+    }
+
+    fn get(&self, path: &str) -> Value {
+        self.http
+            .get(self.url(path))
+            .send()
+            .and_then(|r| r.json())
+            .unwrap_or_else(|e| panic!("WebDriver GET {path}: {e}"))
+    }
+
+    /// The element matching `css`, if there is one now.
+    pub fn find(&self, css: &str) -> Option<String> {
+        let reply = self.post("/element", json!({"using": "css selector", "value": css}));
+        reply["value"][ELEMENT_KEY].as_str().map(str::to_owned)
+    }
+
+    /// The rendered text of the element matching `css`, once it exists.
+    pub fn text(&self, css: &str) -> String {
+        let element = wait_for(&format!("element {css}"), Duration::from_secs(10), || {
+            self.find(css)
+        });
+        self.get(&format!("/element/{element}/text"))["value"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Waits until the text of `css` satisfies `done`, and returns it.
+    pub fn wait_text(&self, css: &str, done: impl Fn(&str) -> bool) -> String {
+        wait_for(
+            &format!("the text of {css}"),
+            Duration::from_secs(15),
+            || {
+                let text = self.text(css);
+                done(&text).then_some(text)
+            },
+        )
+    }
+
+    /// Saves a PNG of the window's page, once what the DOM holds has been painted.
+    pub fn screenshot(&self, path: &Path) {
+        // Two animation frames: the first runs before the next paint, the second after it.
+        self.post(
+            "/execute/async",
+            json!({
+                "script": "const done = arguments[0]; \
+                           requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+                "args": []
+            }),
+        );
+        let reply = self.get("/screenshot");
+        let data = reply["value"].as_str().expect("screenshot data");
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .expect("screenshot is base64");
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("screenshot dir");
+        }
+        std::fs::write(path, png).expect("write screenshot");
+    }
+
+    /// Closes the window (as the user closing it would) and ends the session.
+    pub fn close_window(self) {
+        let _ = self.http.delete(self.url("/window")).send();
+        let _ = self.http.delete(self.url("")).send();
+    }
+}
