@@ -1,0 +1,1479 @@
+//! Provider credentials: where they live, how they are read, and how they are kept out of
+//! everything else (design invariant 6).
+//!
+//! A secret lives in exactly one place, chosen per account ([`SecretSource`]):
+//!
+//! - the OS keychain (on Linux the Secret Service, e.g. gnome-keyring or KWallet), as the
+//!   entry (service, account), e.g. `("dyntray", "home")`, through a [`SecretStore`];
+//! - on headless machines, a file that only its owner can read (mode 0600);
+//! - or an environment variable the user names.
+//!
+//! In memory a secret sits in a [`Secret`], whose `Debug` and `Display` print `[redacted]`.
+//! No error of this module contains a secret value. Anything that came back from a provider
+//! goes through [`scrub`] or [`scrub_basic`] before it is logged, stored or shown.
+//!
+//! The keychain calls block (synchronous D-Bus on Linux): call them from a blocking thread
+//! (e.g. `tokio::task::spawn_blocking`), never from an async task directly.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fmt;
+use std::fs::OpenOptions;
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// What every redacted value is replaced with.
+const REDACTED: &str = "[redacted]";
+
+/// How [`SecretError::NotFound`] describes the keychain.
+const KEYCHAIN_DESC: &str = "the keychain";
+
+/// Secret files larger than this are refused (a password or token is far shorter).
+const MAX_FILE_LEN: u64 = 64 * 1024;
+
+/// Secrets shorter than this (in characters) are not scrubbed: replacing every "ab" in a text
+/// would mangle it without protecting anything.
+const MIN_SCRUB_CHARS: usize = 3;
+
+/// A secret value (a password or an API token).
+///
+/// `Debug` prints `Secret([redacted])` and `Display` prints `[redacted]`; the value is only
+/// reachable through [`Secret::expose`], so it cannot end up in a log line by accident.
+///
+/// On drop the buffer (its whole capacity) is overwritten with zeros, best effort and without
+/// `unsafe`: copies the program made elsewhere (a `String` built from [`Secret::expose`], an
+/// HTTP request buffer, a reallocation before the value got here) are not covered.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value. Validity (not empty, no line break) is checked where secrets enter
+    /// Dyntray: [`resolve`] and [`store`].
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    /// The value itself, for the one place that needs it (building the provider request).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the value is the empty string.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        wipe(std::mem::take(&mut self.0).into_bytes());
+    }
+}
+
+/// Overwrites a buffer's whole capacity with zeros before freeing it.
+fn wipe(mut bytes: Vec<u8>) {
+    let capacity = bytes.capacity();
+    bytes.clear();
+    // Within capacity: writes zeros in place, never reallocates.
+    bytes.resize(capacity, 0);
+    // Keeps the compiler from dropping the writes as dead stores.
+    std::hint::black_box(&bytes);
+}
+
+/// Where an account's secret lives, as configured by the user.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SecretSource {
+    /// The OS keychain, entry (service, account); set through Settings or `dyntrayd secret set`.
+    Keychain,
+    /// A file holding only the secret (one trailing newline allowed), owned by the user
+    /// Dyntray runs as and not accessible to group or others. For headless machines.
+    File(PathBuf),
+    /// An environment variable of the Dyntray process, by name. For headless machines.
+    Env(String),
+}
+
+impl fmt::Display for SecretSource {
+    /// A description for messages: "the keychain", "file /x", "environment variable X".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Keychain => f.write_str(KEYCHAIN_DESC),
+            Self::File(path) => write!(f, "file {}", path.display()),
+            Self::Env(var) => write!(f, "environment variable {var}"),
+        }
+    }
+}
+
+/// Why a secret could not be read or stored. No variant ever holds the secret value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecretError {
+    /// The keychain has no entry for the account.
+    #[error(
+        "no secret for account `{account}` in {source_desc}; \
+         set it in Settings or with `dyntrayd secret set {account}`"
+    )]
+    NotFound {
+        /// The account.
+        account: String,
+        /// Where it was looked for ("the keychain").
+        source_desc: String,
+    },
+    /// The keychain could not be reached or refused access (no Secret Service on the session
+    /// bus, a locked collection, no keychain support in this build). Never answered by
+    /// falling back to a plaintext store.
+    #[error(
+        "the keychain ({keychain}) is not available for account `{account}`: {reason}; \
+         on a headless machine set secret = \"file:/path/to/file\" (mode 0600) or \
+         secret = \"env:VARIABLE\" for this account instead",
+        keychain = KEYCHAIN_KIND
+    )]
+    KeychainUnavailable {
+        /// The account.
+        account: String,
+        /// What the keychain said.
+        reason: String,
+    },
+    /// The secret file can be read or written by group or others.
+    #[error(
+        "the secret file {path} for account `{account}` is accessible to group or others \
+         (mode {mode:04o}); run `chmod 600 {quoted}`",
+        quoted = Quoted(.path)
+    )]
+    FileUnsafe {
+        /// The account.
+        account: String,
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits (`mode & 0o7777`).
+        mode: u32,
+    },
+    /// The secret file belongs to another user.
+    #[error(
+        "the secret file {path} for account `{account}` belongs to another user; \
+         it must be owned by the user Dyntray runs as (and have mode 0600)"
+    )]
+    FileNotOwned {
+        /// The account.
+        account: String,
+        /// The file.
+        path: PathBuf,
+    },
+    /// The secret file could not be opened or read, or is not a regular file.
+    #[error("cannot read the secret file {path} for account `{account}`: {source}")]
+    Io {
+        /// The account.
+        account: String,
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The environment variable named for the account is not set.
+    #[error(
+        "environment variable {var} (the secret for account `{account}`) is not set \
+         in Dyntray's environment"
+    )]
+    EnvMissing {
+        /// The account.
+        account: String,
+        /// The variable's name.
+        var: String,
+    },
+    /// A change was asked for a secret that Dyntray only reads (a file or a variable).
+    #[error(
+        "the secret for account `{account}` comes from {source_desc}, which Dyntray only \
+         reads; change it there instead"
+    )]
+    ReadOnly {
+        /// The account.
+        account: String,
+        /// Where the secret comes from ("file /x", "environment variable X").
+        source_desc: String,
+    },
+    /// The secret is unusable: empty, contains a line break or NUL, is not UTF-8, ...
+    #[error("the secret for account `{account}` is unusable: {reason}")]
+    Invalid {
+        /// The account.
+        account: String,
+        /// What is wrong with it (never the value itself).
+        reason: String,
+    },
+}
+
+/// The keychain this build talks to, for messages.
+#[cfg(target_os = "macos")]
+const KEYCHAIN_KIND: &str = "macOS Keychain";
+/// The keychain this build talks to, for messages.
+#[cfg(target_os = "windows")]
+const KEYCHAIN_KIND: &str = "Windows Credential Manager";
+/// The keychain this build talks to, for messages.
+#[cfg(not(any(target_os = "macos", target_os = "windows")))]
+const KEYCHAIN_KIND: &str = "Secret Service";
+
+/// Displays a path for a shell command line, single-quoted when it needs to be.
+struct Quoted<'a>(&'a Path);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = self.0.to_string_lossy();
+        let plain = !text.is_empty()
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/._-+,:@%=".contains(c));
+        if plain {
+            f.write_str(&text)
+        } else {
+            write!(f, "'{}'", text.replace('\'', r"'\''"))
+        }
+    }
+}
+
+/// Where secrets are kept. Implementations: [`KeychainStore`] (the OS keychain) and
+/// [`MemoryStore`] (tests).
+pub trait SecretStore: Send + Sync {
+    /// The secret of `account`; [`SecretError::NotFound`] when there is none.
+    fn get(&self, account: &str) -> Result<Secret, SecretError>;
+    /// Creates or replaces the secret of `account`.
+    fn set(&self, account: &str, secret: &Secret) -> Result<(), SecretError>;
+    /// Removes the secret of `account`; removing a missing one is `Ok`.
+    fn delete(&self, account: &str) -> Result<(), SecretError>;
+}
+
+/// The OS keychain, through the `keyring` crate: on Linux the Secret Service over the
+/// session D-Bus, entries keyed by the attributes `service` and `username`.
+///
+/// Every call blocks until the keychain answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeychainStore {
+    service: String,
+}
+
+impl KeychainStore {
+    /// A store whose entries are (`service`, account), e.g. ("dyntray", "home").
+    pub fn new(service: &str) -> Self {
+        Self {
+            service: service.to_owned(),
+        }
+    }
+
+    /// The service name entries are stored under.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// The keychain entry of `account`, refusing builds whose keychain backend would not
+    /// keep the secret (keyring's in-memory mock, which it uses on platforms whose native
+    /// feature is not enabled, or the kernel keyring, which forgets at reboot).
+    fn entry(&self, account: &str) -> Result<keyring::Entry, SecretError> {
+        let persistent = matches!(
+            keyring::default::default_credential_builder().persistence(),
+            keyring::credential::CredentialPersistence::UntilDelete
+        );
+        if !persistent {
+            return Err(SecretError::KeychainUnavailable {
+                account: account.to_owned(),
+                reason: "this build of Dyntray has no persistent keychain backend for this \
+                         operating system"
+                    .to_owned(),
+            });
+        }
+        keyring::Entry::new(&self.service, account)
+            .map_err(|err| keychain_error(account, &self.service, err, None))
+    }
+}
+
+impl SecretStore for KeychainStore {
+    fn get(&self, account: &str) -> Result<Secret, SecretError> {
+        let entry = self.entry(account)?;
+        entry
+            .get_password()
+            .map(Secret::new)
+            .map_err(|err| keychain_error(account, &self.service, err, None))
+    }
+
+    fn set(&self, account: &str, secret: &Secret) -> Result<(), SecretError> {
+        let entry = self.entry(account)?;
+        entry
+            .set_password(secret.expose())
+            .map_err(|err| keychain_error(account, &self.service, err, Some(secret)))
+    }
+
+    fn delete(&self, account: &str) -> Result<(), SecretError> {
+        let entry = self.entry(account)?;
+        match entry.delete_credential() {
+            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(err) => Err(keychain_error(account, &self.service, err, None)),
+        }
+    }
+}
+
+/// Maps a keyring error to ours. `secret`, when given, is scrubbed from the platform's text
+/// (defence in depth: no known backend echoes it).
+fn keychain_error(
+    account: &str,
+    service: &str,
+    err: keyring::Error,
+    secret: Option<&Secret>,
+) -> SecretError {
+    let clean = |text: String| match secret {
+        Some(secret) => scrub(&text, &[secret]),
+        None => text,
+    };
+    let account = account.to_owned();
+    match err {
+        keyring::Error::NoEntry => SecretError::NotFound {
+            account,
+            source_desc: KEYCHAIN_DESC.to_owned(),
+        },
+        keyring::Error::NoStorageAccess(inner) => SecretError::KeychainUnavailable {
+            account,
+            reason: clean(format!(
+                "{inner} (it is locked, or has no default collection)"
+            )),
+        },
+        keyring::Error::PlatformFailure(inner) => SecretError::KeychainUnavailable {
+            account,
+            reason: clean(inner.to_string()),
+        },
+        keyring::Error::BadEncoding(bytes) => {
+            wipe(bytes);
+            SecretError::Invalid {
+                account,
+                reason: "the keychain entry is not UTF-8 text".to_owned(),
+            }
+        }
+        keyring::Error::TooLong(attribute, limit) => SecretError::Invalid {
+            account,
+            reason: clean(format!(
+                "the keychain allows at most {limit} characters for the {attribute}"
+            )),
+        },
+        keyring::Error::Invalid(attribute, why) => SecretError::Invalid {
+            account,
+            reason: clean(format!("the keychain refused the {attribute}: {why}")),
+        },
+        keyring::Error::Ambiguous(items) => SecretError::Invalid {
+            account,
+            reason: format!(
+                "{} keychain entries match service `{service}`; remove the extra ones with \
+                 the keychain manager (e.g. Seahorse)",
+                items.len()
+            ),
+        },
+        other => SecretError::KeychainUnavailable {
+            account,
+            reason: clean(other.to_string()),
+        },
+    }
+}
+
+/// Secrets in memory, for tests of code that needs a [`SecretStore`].
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    entries: Mutex<HashMap<String, Secret>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Secret>> {
+        // A panic elsewhere while holding the lock leaves the map itself intact.
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl SecretStore for MemoryStore {
+    fn get(&self, account: &str) -> Result<Secret, SecretError> {
+        self.entries()
+            .get(account)
+            .cloned()
+            .ok_or_else(|| SecretError::NotFound {
+                account: account.to_owned(),
+                source_desc: KEYCHAIN_DESC.to_owned(),
+            })
+    }
+
+    fn set(&self, account: &str, secret: &Secret) -> Result<(), SecretError> {
+        self.entries().insert(account.to_owned(), secret.clone());
+        Ok(())
+    }
+
+    fn delete(&self, account: &str) -> Result<(), SecretError> {
+        self.entries().remove(account);
+        Ok(())
+    }
+}
+
+/// Resolves an account's secret from its configured source:
+///
+/// - from the keychain ([`SecretSource::Keychain`]) through `store.get(account)`;
+/// - from a file ([`SecretSource::File`]), which must be a regular file (symlinks are
+///   followed) owned by the user Dyntray runs as, with no group or other permission bits;
+///   its content, less ONE trailing newline (`\n` or `\r\n`), is the secret;
+/// - from an environment variable ([`SecretSource::Env`]), which must be set.
+///
+/// Whatever the source, the secret must be UTF-8, non-empty and free of line breaks and NUL
+/// ([`SecretError::Invalid`] otherwise). Spaces are kept: they may be part of a password.
+pub fn resolve(
+    store: &dyn SecretStore,
+    account: &str,
+    source: &SecretSource,
+) -> Result<Secret, SecretError> {
+    resolve_with_env(store, account, source, |var| std::env::var_os(var))
+}
+
+/// [`resolve`] with the environment lookup passed in (tests cannot set variables safely).
+fn resolve_with_env(
+    store: &dyn SecretStore,
+    account: &str,
+    source: &SecretSource,
+    env: impl Fn(&str) -> Option<OsString>,
+) -> Result<Secret, SecretError> {
+    let secret = match source {
+        SecretSource::Keychain => store.get(account)?,
+        SecretSource::File(path) => read_secret_file(account, path)?,
+        SecretSource::Env(var) => {
+            let value = env(var).ok_or_else(|| SecretError::EnvMissing {
+                account: account.to_owned(),
+                var: var.clone(),
+            })?;
+            let value = value.into_string().map_err(|raw| {
+                wipe(raw.into_encoded_bytes());
+                SecretError::Invalid {
+                    account: account.to_owned(),
+                    reason: format!("environment variable {var} is not UTF-8 text"),
+                }
+            })?;
+            let secret = Secret::new(value);
+            if secret.is_empty() {
+                return Err(SecretError::Invalid {
+                    account: account.to_owned(),
+                    reason: format!("environment variable {var} is set but empty"),
+                });
+            }
+            secret
+        }
+    };
+    check(account, source, &secret)?;
+    Ok(secret)
+}
+
+/// Reads and checks a secret file. Opens first and checks the opened file (no race between
+/// the check and the read); `O_NONBLOCK` keeps a FIFO from hanging the open.
+fn read_secret_file(account: &str, path: &Path) -> Result<Secret, SecretError> {
+    let io_err = |source| SecretError::Io {
+        account: account.to_owned(),
+        path: path.to_owned(),
+        source,
+    };
+    // `custom_flags` takes the C `int`; the flag is a small positive constant.
+    let nonblock = rustix::fs::OFlags::NONBLOCK.bits() as i32;
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(nonblock)
+        .open(path)
+        .map_err(io_err)?;
+    let meta = file.metadata().map_err(io_err)?;
+    if !meta.file_type().is_file() {
+        return Err(io_err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        )));
+    }
+    if meta.uid() != rustix::process::geteuid().as_raw() {
+        return Err(SecretError::FileNotOwned {
+            account: account.to_owned(),
+            path: path.to_owned(),
+        });
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(SecretError::FileUnsafe {
+            account: account.to_owned(),
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    if meta.len() > MAX_FILE_LEN {
+        return Err(SecretError::Invalid {
+            account: account.to_owned(),
+            reason: format!(
+                "the file {} is larger than {} KiB",
+                path.display(),
+                MAX_FILE_LEN / 1024
+            ),
+        });
+    }
+    let mut bytes = Vec::new();
+    // Bounded even if the file grows after the check.
+    let read = file
+        .take(MAX_FILE_LEN + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_err);
+    if let Err(err) = read {
+        wipe(bytes);
+        return Err(err);
+    }
+    if bytes.len() as u64 > MAX_FILE_LEN {
+        wipe(bytes);
+        return Err(SecretError::Invalid {
+            account: account.to_owned(),
+            reason: format!(
+                "the file {} is larger than {} KiB",
+                path.display(),
+                MAX_FILE_LEN / 1024
+            ),
+        });
+    }
+    let mut text = String::from_utf8(bytes).map_err(|err| {
+        wipe(err.into_bytes());
+        SecretError::Invalid {
+            account: account.to_owned(),
+            reason: format!("the file {} is not UTF-8 text", path.display()),
+        }
+    })?;
+    if text.ends_with("\r\n") {
+        text.truncate(text.len() - 2);
+    } else if text.ends_with('\n') {
+        text.truncate(text.len() - 1);
+    }
+    Ok(Secret::new(text))
+}
+
+/// The rules every secret obeys, wherever it comes from.
+fn check(account: &str, source: &SecretSource, secret: &Secret) -> Result<(), SecretError> {
+    let value = secret.expose();
+    let problem = if value.is_empty() {
+        Some("it is empty")
+    } else if value.contains(['\n', '\r']) {
+        Some("it contains a line break")
+    } else if value.contains('\0') {
+        Some("it contains a NUL character")
+    } else {
+        None
+    };
+    match problem {
+        None => Ok(()),
+        Some(problem) => Err(SecretError::Invalid {
+            account: account.to_owned(),
+            reason: match source {
+                SecretSource::Keychain => problem.to_owned(),
+                // A file may end with ONE newline; say so, since that is the usual cause.
+                SecretSource::File(_) => {
+                    format!("{problem} (in {source}: only one trailing newline is removed)")
+                }
+                SecretSource::Env(_) => format!("{problem} (in {source})"),
+            },
+        }),
+    }
+}
+
+/// Stores a secret typed by the user. Only for [`SecretSource::Keychain`] sources (files and
+/// variables are the user's to edit: [`SecretError::ReadOnly`]). Refuses an empty value and
+/// one containing a line break or NUL ([`SecretError::Invalid`]).
+pub fn store(
+    store: &dyn SecretStore,
+    account: &str,
+    source: &SecretSource,
+    secret: &Secret,
+) -> Result<(), SecretError> {
+    if *source != SecretSource::Keychain {
+        return Err(SecretError::ReadOnly {
+            account: account.to_owned(),
+            source_desc: source.to_string(),
+        });
+    }
+    check(account, source, secret)?;
+    store.set(account, secret)
+}
+
+/// Replaces every occurrence of every given secret in `text` with `[redacted]`, in the forms
+/// a secret takes in provider answers, URLs and errors: as is, percent-encoded (RFC 3986,
+/// upper- and lower-case hex, `+` or `%20` for spaces, also `encodeURIComponent` style),
+/// JSON-escaped, and base64 (standard with and without padding, URL-safe).
+///
+/// Secrets shorter than 3 characters are ignored (replacing them would mangle the text).
+/// Overlapping matches become one `[redacted]`. The base64 of `user:secret` (HTTP Basic
+/// auth) is only caught by [`scrub_basic`].
+pub fn scrub(text: &str, secrets: &[&Secret]) -> String {
+    let mut patterns = Vec::new();
+    for secret in secrets {
+        secret_patterns(secret.expose(), &mut patterns);
+    }
+    redact(text, patterns)
+}
+
+/// [`scrub`] for a secret used in HTTP Basic auth as `user`: also removes the base64 of
+/// `user:secret` (the `Authorization` header), in the same base64 variants and
+/// percent-encoded. That credential form is removed even when the secret alone is too short
+/// to scrub.
+pub fn scrub_basic(text: &str, user: &str, secret: &Secret) -> String {
+    let mut patterns = Vec::new();
+    secret_patterns(secret.expose(), &mut patterns);
+    if !secret.is_empty() {
+        let credentials = Secret::new(format!("{user}:{}", secret.expose()));
+        base64_patterns(credentials.expose().as_bytes(), &mut patterns);
+    }
+    redact(text, patterns)
+}
+
+/// The forms of one secret that [`scrub`] looks for.
+fn secret_patterns(value: &str, out: &mut Vec<String>) {
+    if value.chars().count() < MIN_SCRUB_CHARS {
+        return;
+    }
+    out.push(value.to_owned());
+    for upper in [true, false] {
+        for keep in [RFC3986_UNRESERVED, URI_COMPONENT] {
+            for plus_for_space in [false, true] {
+                out.push(percent_encode(value, keep, upper, plus_for_space));
+            }
+        }
+    }
+    out.push(json_escape(value, false));
+    out.push(json_escape(value, true));
+    base64_patterns(value.as_bytes(), out);
+}
+
+/// The base64 forms of some bytes, and the percent-encoded padded one (as in a URL).
+fn base64_patterns(bytes: &[u8], out: &mut Vec<String>) {
+    let padded = base64(bytes, STANDARD_ALPHABET, true);
+    out.push(percent_encode(&padded, RFC3986_UNRESERVED, true, false));
+    out.push(percent_encode(&padded, RFC3986_UNRESERVED, false, false));
+    out.push(padded);
+    out.push(base64(bytes, STANDARD_ALPHABET, false));
+    out.push(base64(bytes, URL_SAFE_ALPHABET, true));
+    out.push(base64(bytes, URL_SAFE_ALPHABET, false));
+}
+
+/// Replaces all (possibly overlapping) occurrences of the patterns, merging overlaps.
+fn redact(text: &str, mut patterns: Vec<String>) -> String {
+    patterns.retain(|p| !p.is_empty());
+    patterns.sort_unstable();
+    patterns.dedup();
+    let mut ranges = Vec::new();
+    for pattern in &patterns {
+        let mut from = 0;
+        while let Some(found) = text
+            .get(from..)
+            .and_then(|rest| rest.find(pattern.as_str()))
+        {
+            let start = from + found;
+            ranges.push((start, start + pattern.len()));
+            // Next char boundary after `start`, so overlapping occurrences are found too.
+            from = start + text[start..].chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    wipe_patterns(patterns);
+    if ranges.is_empty() {
+        return text.to_owned();
+    }
+    ranges.sort_unstable();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut current: Option<(usize, usize)> = None;
+    for (start, end) in ranges {
+        match current {
+            Some((cs, ce)) if start <= ce => current = Some((cs, ce.max(end))),
+            Some((cs, ce)) => {
+                out.push_str(&text[copied..cs]);
+                out.push_str(REDACTED);
+                copied = ce;
+                current = Some((start, end));
+            }
+            None => current = Some((start, end)),
+        }
+    }
+    if let Some((cs, ce)) = current {
+        out.push_str(&text[copied..cs]);
+        out.push_str(REDACTED);
+        copied = ce;
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+/// The patterns are secrets too.
+fn wipe_patterns(patterns: Vec<String>) {
+    for pattern in patterns {
+        wipe(pattern.into_bytes());
+    }
+}
+
+/// Bytes percent-encoding leaves alone under RFC 3986 (besides ASCII letters and digits).
+const RFC3986_UNRESERVED: &str = "-._~";
+/// ... and under JavaScript's `encodeURIComponent`.
+const URI_COMPONENT: &str = "-._~!'()*";
+
+/// Percent-encodes every byte but ASCII letters, digits and `keep`.
+fn percent_encode(value: &str, keep: &str, upper: bool, plus_for_space: bool) -> String {
+    const UPPER: &[u8; 16] = b"0123456789ABCDEF";
+    const LOWER: &[u8; 16] = b"0123456789abcdef";
+    let hex = if upper { UPPER } else { LOWER };
+    let mut out = String::with_capacity(value.len() * 3);
+    for &byte in value.as_bytes() {
+        if byte.is_ascii_alphanumeric() || keep.as_bytes().contains(&byte) {
+            out.push(char::from(byte));
+        } else if byte == b' ' && plus_for_space {
+            out.push('+');
+        } else {
+            out.push('%');
+            out.push(char::from(hex[usize::from(byte >> 4)]));
+            out.push(char::from(hex[usize::from(byte & 0x0f)]));
+        }
+    }
+    out
+}
+
+/// The value as it appears inside a JSON string (`\/` for `/` if `escape_slash`).
+fn json_escape(value: &str, escape_slash: bool) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '/' if escape_slash => out.push_str("\\/"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The base64 alphabet of RFC 4648 section 4.
+const STANDARD_ALPHABET: &[u8; 64] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/// The URL- and filename-safe base64 alphabet of RFC 4648 section 5.
+const URL_SAFE_ALPHABET: &[u8; 64] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// Base64-encodes `bytes` (RFC 4648), with `=` padding if `pad`.
+fn base64(bytes: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b0 = chunk.first().copied().unwrap_or(0);
+        let b1 = chunk.get(1).copied().unwrap_or(0);
+        let b2 = chunk.get(2).copied().unwrap_or(0);
+        let group = (u32::from(b0) << 16) | (u32::from(b1) << 8) | u32::from(b2);
+        // A chunk of n bytes gives n + 1 significant characters.
+        for i in 0..4 {
+            if i <= chunk.len() {
+                let index = (group >> (18 - 6 * i)) & 0x3f;
+                out.push(char::from(alphabet[index as usize]));
+            } else if pad {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Secrets cross the control API only inward (the settings window sending what the user
+/// typed); they are never part of a reply or an event.
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.expose())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Secret::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::Command;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    const VALUE: &str = "hunter2-Sup3r/s3cret+pw";
+
+    fn write_file(dir: &Path, name: &str, content: &[u8], mode: u32) -> PathBuf {
+        let path = dir.join(name);
+        fs::write(&path, content).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+        path
+    }
+
+    fn file(path: &Path) -> SecretSource {
+        SecretSource::File(path.to_owned())
+    }
+
+    fn resolve_file(path: &Path) -> Result<Secret, SecretError> {
+        resolve(&MemoryStore::new(), "home", &file(path))
+    }
+
+    /// Asserts that neither the error's Display nor its Debug output holds `value`.
+    fn assert_clean(err: &SecretError, value: &str) {
+        let shown = err.to_string();
+        let debug = format!("{err:?}");
+        assert!(!shown.contains(value), "secret in Display: {shown}");
+        assert!(!debug.contains(value), "secret in Debug: {debug}");
+    }
+
+    #[test]
+    fn debug_and_display_are_redacted() {
+        let secret = Secret::new(VALUE);
+        assert_eq!(format!("{secret:?}"), "Secret([redacted])");
+        assert_eq!(format!("{secret}"), "[redacted]");
+        assert_eq!(format!("{secret:#?}"), "Secret([redacted])");
+        let nested = Some(vec![secret.clone()]);
+        assert!(!format!("{nested:?}").contains(VALUE));
+        assert_eq!(secret.expose(), VALUE);
+        assert!(!secret.is_empty());
+        assert!(Secret::new("").is_empty());
+        assert_eq!(secret, Secret::new(VALUE.to_owned()));
+        let store = MemoryStore::new();
+        store.set("home", &secret).unwrap();
+        assert!(!format!("{store:?}").contains(VALUE));
+    }
+
+    #[test]
+    fn file_with_mode_0600_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_file(dir.path(), "s", VALUE.as_bytes(), 0o600);
+        assert_eq!(resolve_file(&path).unwrap().expose(), VALUE);
+        let path = write_file(dir.path(), "r", VALUE.as_bytes(), 0o400);
+        assert_eq!(resolve_file(&path).unwrap().expose(), VALUE);
+    }
+
+    #[test]
+    fn file_open_to_others_is_refused_with_its_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        for (mode, shown) in [(0o644, "0644"), (0o640, "0640"), (0o602, "0602")] {
+            let path = write_file(dir.path(), "s", VALUE.as_bytes(), mode);
+            let err = resolve_file(&path).unwrap_err();
+            let SecretError::FileUnsafe {
+                account,
+                path: p,
+                mode: m,
+            } = &err
+            else {
+                panic!("expected FileUnsafe, got {err:?}");
+            };
+            assert_eq!((account.as_str(), p, *m), ("home", &path, mode));
+            let msg = err.to_string();
+            assert!(msg.contains(&format!("mode {shown}")), "{msg}");
+            assert!(msg.contains("chmod 600"), "{msg}");
+            assert!(msg.contains(&path.display().to_string()), "{msg}");
+            assert_clean(&err, VALUE);
+        }
+    }
+
+    #[test]
+    fn chmod_hint_quotes_odd_paths() {
+        let err = SecretError::FileUnsafe {
+            account: "home".into(),
+            path: PathBuf::from("/tmp/my secret's"),
+            mode: 0o644,
+        };
+        assert!(
+            err.to_string()
+                .ends_with(r"run `chmod 600 '/tmp/my secret'\''s'`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn file_of_another_user_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = if rustix::process::geteuid().is_root() {
+            let path = write_file(dir.path(), "s", VALUE.as_bytes(), 0o600);
+            std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+            path
+        } else {
+            PathBuf::from("/etc/passwd")
+        };
+        let err = resolve_file(&path).unwrap_err();
+        assert!(
+            matches!(&err, SecretError::FileNotOwned { path: p, .. } if *p == path),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("belongs to another user"));
+        assert_clean(&err, VALUE);
+    }
+
+    #[test]
+    fn missing_file_is_io_with_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nope");
+        let err = resolve_file(&path).unwrap_err();
+        let SecretError::Io {
+            path: p, source, ..
+        } = &err
+        else {
+            panic!("expected Io, got {err:?}");
+        };
+        assert_eq!(p, &path);
+        assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+        assert!(err.to_string().contains(&path.display().to_string()));
+        assert!(std::error::Error::source(&err).is_some());
+    }
+
+    #[test]
+    fn directories_and_fifos_are_not_secret_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("d");
+        fs::create_dir(&sub).unwrap();
+        fs::set_permissions(&sub, fs::Permissions::from_mode(0o700)).unwrap();
+        let fifo = dir.path().join("f");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        for path in [sub, fifo] {
+            // A FIFO without writer must not hang the open.
+            let err = resolve_file(&path).unwrap_err();
+            assert!(
+                matches!(&err, SecretError::Io { source, .. } if source.to_string() == "not a regular file"),
+                "{err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn symlink_to_a_private_file_is_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = write_file(dir.path(), "s", VALUE.as_bytes(), 0o600);
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert_eq!(resolve_file(&link).unwrap().expose(), VALUE);
+    }
+
+    #[test]
+    fn one_trailing_newline_is_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        for content in [format!("{VALUE}\n"), format!("{VALUE}\r\n")] {
+            let path = write_file(dir.path(), "s", content.as_bytes(), 0o600);
+            assert_eq!(resolve_file(&path).unwrap().expose(), VALUE);
+        }
+        // Spaces belong to the secret.
+        let path = write_file(dir.path(), "s", b" pass word \n", 0o600);
+        assert_eq!(resolve_file(&path).unwrap().expose(), " pass word ");
+        // Only one newline goes; a second one makes the secret unusable.
+        for content in [format!("{VALUE}\n\n"), format!("{VALUE}\n\r\n")] {
+            let path = write_file(dir.path(), "s", content.as_bytes(), 0o600);
+            let err = resolve_file(&path).unwrap_err();
+            assert!(matches!(err, SecretError::Invalid { .. }), "{err:?}");
+            assert!(err.to_string().contains("line break"), "{err}");
+            assert!(
+                err.to_string().contains("only one trailing newline"),
+                "{err}"
+            );
+            assert_clean(&err, VALUE);
+        }
+    }
+
+    #[test]
+    fn empty_or_odd_files_are_invalid() {
+        let dir = tempfile::tempdir().unwrap();
+        for (content, why) in [
+            (&b""[..], "empty"),
+            (b"\n", "empty"),
+            (b"\r\n", "empty"),
+            (b"a\0bcd", "NUL"),
+            (b"ab\xffcd", "UTF-8"),
+        ] {
+            let path = write_file(dir.path(), "s", content, 0o600);
+            let err = resolve_file(&path).unwrap_err();
+            assert!(matches!(err, SecretError::Invalid { .. }), "{err:?}");
+            assert!(err.to_string().contains(why), "{err}");
+        }
+        let big = vec![b'x'; usize::try_from(MAX_FILE_LEN).unwrap() + 1];
+        let path = write_file(dir.path(), "big", &big, 0o600);
+        let err = resolve_file(&path).unwrap_err();
+        assert!(err.to_string().contains("larger than 64 KiB"), "{err}");
+        let path = write_file(dir.path(), "max", &big[1..], 0o600);
+        assert_eq!(resolve_file(&path).unwrap().expose().len(), big.len() - 1);
+    }
+
+    fn env_with(var: &'static str, value: Option<OsString>) -> impl Fn(&str) -> Option<OsString> {
+        move |name| if name == var { value.clone() } else { None }
+    }
+
+    #[test]
+    fn env_source_set_missing_empty() {
+        let store = MemoryStore::new();
+        let source = SecretSource::Env("DYNTRAY_SECRET_HOME".into());
+        let got = resolve_with_env(
+            &store,
+            "home",
+            &source,
+            env_with("DYNTRAY_SECRET_HOME", Some(VALUE.into())),
+        )
+        .unwrap();
+        assert_eq!(got.expose(), VALUE);
+
+        let err = resolve_with_env(
+            &store,
+            "home",
+            &source,
+            env_with("OTHER", Some(VALUE.into())),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, SecretError::EnvMissing { account, var }
+                if account == "home" && var == "DYNTRAY_SECRET_HOME"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("DYNTRAY_SECRET_HOME"));
+
+        let err = resolve_with_env(
+            &store,
+            "home",
+            &source,
+            env_with("DYNTRAY_SECRET_HOME", Some("".into())),
+        )
+        .unwrap_err();
+        assert!(matches!(err, SecretError::Invalid { .. }), "{err:?}");
+        assert!(err.to_string().contains("set but empty"), "{err}");
+
+        for bad in [format!("{VALUE}\n"), format!("{VALUE}\0")] {
+            let err = resolve_with_env(
+                &store,
+                "home",
+                &source,
+                env_with("DYNTRAY_SECRET_HOME", Some(bad.into())),
+            )
+            .unwrap_err();
+            assert!(matches!(err, SecretError::Invalid { .. }), "{err:?}");
+            assert!(err.to_string().contains("DYNTRAY_SECRET_HOME"), "{err}");
+            assert_clean(&err, VALUE);
+        }
+
+        use std::os::unix::ffi::OsStringExt;
+        let raw = OsString::from_vec(b"abc\xffdef".to_vec());
+        let err = resolve_with_env(
+            &store,
+            "home",
+            &source,
+            env_with("DYNTRAY_SECRET_HOME", Some(raw)),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("not UTF-8"), "{err}");
+    }
+
+    #[test]
+    fn env_source_reads_the_real_environment() {
+        let store = MemoryStore::new();
+        // PATH is set for every test run; only reading is safe (set_var is unsafe).
+        let path = std::env::var("PATH").unwrap();
+        let got = resolve(&store, "home", &SecretSource::Env("PATH".into())).unwrap();
+        assert_eq!(got.expose(), path);
+        let var = format!("DYNTRAY_TEST_UNSET_{}", std::process::id());
+        let err = resolve(&store, "home", &SecretSource::Env(var.clone())).unwrap_err();
+        assert!(matches!(&err, SecretError::EnvMissing { var: v, .. } if *v == var));
+    }
+
+    #[test]
+    fn memory_store_round_trip() {
+        let store = MemoryStore::default();
+        let err = store.get("home").unwrap_err();
+        assert!(matches!(&err, SecretError::NotFound { account, .. } if account == "home"));
+        assert_eq!(
+            err.to_string(),
+            "no secret for account `home` in the keychain; \
+             set it in Settings or with `dyntrayd secret set home`"
+        );
+        store.set("home", &Secret::new("first")).unwrap();
+        store.set("home", &Secret::new(VALUE)).unwrap();
+        store.set("work", &Secret::new("other")).unwrap();
+        assert_eq!(store.get("home").unwrap().expose(), VALUE);
+        assert_eq!(
+            resolve(&store, "home", &SecretSource::Keychain)
+                .unwrap()
+                .expose(),
+            VALUE
+        );
+        store.delete("home").unwrap();
+        store.delete("home").unwrap();
+        assert!(matches!(
+            store.get("home"),
+            Err(SecretError::NotFound { .. })
+        ));
+        assert_eq!(store.get("work").unwrap().expose(), "other");
+    }
+
+    #[test]
+    fn store_writes_keychain_sources_only() {
+        let store = MemoryStore::new();
+        let secret = Secret::new(VALUE);
+        super::store(&store, "home", &SecretSource::Keychain, &secret).unwrap();
+        assert_eq!(store.get("home").unwrap(), secret);
+
+        for (source, desc) in [
+            (
+                SecretSource::File("/etc/dyntray/home.secret".into()),
+                "file /etc/dyntray/home.secret",
+            ),
+            (
+                SecretSource::Env("HOME_SECRET".into()),
+                "environment variable HOME_SECRET",
+            ),
+        ] {
+            let err = super::store(&store, "work", &source, &secret).unwrap_err();
+            let SecretError::ReadOnly {
+                account,
+                source_desc,
+            } = &err
+            else {
+                panic!("expected ReadOnly, got {err:?}");
+            };
+            assert_eq!((account.as_str(), source_desc.as_str()), ("work", desc));
+            assert!(err.to_string().contains(desc), "{err}");
+            assert_clean(&err, VALUE);
+        }
+        assert!(store.get("work").is_err());
+    }
+
+    #[test]
+    fn store_refuses_bad_values() {
+        let store = MemoryStore::new();
+        for (bad, why) in [
+            (String::new(), "empty"),
+            (format!("{VALUE}\n"), "line break"),
+            (format!("\r{VALUE}"), "line break"),
+            (format!("{VALUE}\0x"), "NUL"),
+        ] {
+            let err = super::store(
+                &store,
+                "home",
+                &SecretSource::Keychain,
+                &Secret::new(bad.clone()),
+            )
+            .unwrap_err();
+            assert!(matches!(err, SecretError::Invalid { .. }), "{err:?}");
+            assert!(err.to_string().contains(why), "{err}");
+            assert_clean(&err, VALUE);
+        }
+        assert!(store.get("home").is_err());
+    }
+
+    #[test]
+    fn keychain_errors_never_carry_the_secret() {
+        let secret = Secret::new(VALUE);
+        let errors = [
+            keyring::Error::NoEntry,
+            keyring::Error::BadEncoding(VALUE.as_bytes().to_vec()),
+            keyring::Error::PlatformFailure(Box::new(std::io::Error::other(format!(
+                "backend echoed {VALUE}"
+            )))),
+            keyring::Error::NoStorageAccess(Box::new(std::io::Error::other(format!(
+                "locked; value {VALUE}"
+            )))),
+            keyring::Error::Invalid("password".into(), format!("bad: {VALUE}")),
+            keyring::Error::TooLong(VALUE.into(), 255),
+        ];
+        for err in errors {
+            let ours = keychain_error("home", "dyntray", err, Some(&secret));
+            assert_clean(&ours, VALUE);
+        }
+        let unavailable = keychain_error(
+            "home",
+            "dyntray",
+            keyring::Error::PlatformFailure(Box::new(std::io::Error::other("no bus"))),
+            None,
+        );
+        let msg = unavailable.to_string();
+        assert!(msg.contains("no bus"), "{msg}");
+        assert!(msg.contains("secret = \"file:"), "{msg}");
+        assert!(msg.contains("\"env:"), "{msg}");
+        assert!(matches!(
+            keychain_error("home", "dyntray", keyring::Error::NoEntry, None),
+            SecretError::NotFound { .. }
+        ));
+    }
+
+    #[test]
+    fn hand_built_errors_show_their_context() {
+        let cases = [
+            SecretError::KeychainUnavailable {
+                account: "home".into(),
+                reason: "no D-Bus session".into(),
+            },
+            SecretError::EnvMissing {
+                account: "home".into(),
+                var: "X".into(),
+            },
+            SecretError::Invalid {
+                account: "home".into(),
+                reason: "it is empty".into(),
+            },
+        ];
+        for err in cases {
+            assert!(err.to_string().contains("`home`"), "{err}");
+        }
+    }
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        for (input, output) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(input.as_bytes(), STANDARD_ALPHABET, true), output);
+            assert_eq!(
+                base64(input.as_bytes(), STANDARD_ALPHABET, false),
+                output.trim_end_matches('=')
+            );
+        }
+        assert_eq!(base64(&[0xfb, 0xff], STANDARD_ALPHABET, true), "+/8=");
+        assert_eq!(base64(&[0xfb, 0xff], URL_SAFE_ALPHABET, false), "-_8");
+        // RFC 7617's example.
+        assert_eq!(
+            base64(b"Aladdin:open sesame", STANDARD_ALPHABET, true),
+            "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
+    }
+
+    #[test]
+    fn percent_encoding_keeps_the_unreserved_set() {
+        assert_eq!(
+            percent_encode("aZ09-._~ !*/:@é", RFC3986_UNRESERVED, true, false),
+            "aZ09-._~%20%21%2A%2F%3A%40%C3%A9"
+        );
+        assert_eq!(
+            percent_encode("a b!/", URI_COMPONENT, false, true),
+            "a+b!%2f"
+        );
+    }
+
+    #[test]
+    fn scrub_removes_plain_percent_encoded_and_base64_forms() {
+        let secret = Secret::new("p@ss w/rd+1");
+        let text = format!(
+            "plain={} url=https://api.example/?pw=p%40ss%20w%2Frd%2B1 \
+             lower=p%40ss%20w%2frd%2b1 form=p%40ss+w%2Frd%2B1 b64={} \
+             json={{\"pw\":\"p@ss w\\/rd+1\"}} end",
+            secret.expose(),
+            base64(secret.expose().as_bytes(), STANDARD_ALPHABET, true)
+        );
+        let out = scrub(&text, &[&secret]);
+        assert_eq!(
+            out,
+            "plain=[redacted] url=https://api.example/?pw=[redacted] lower=[redacted] \
+             form=[redacted] b64=[redacted] json={\"pw\":\"[redacted]\"} end"
+        );
+        // Several secrets, repeated and overlapping occurrences.
+        let a = Secret::new("abcabc");
+        let b = Secret::new("cab");
+        assert_eq!(
+            scrub("x abcabcabc y cab", &[&a, &b]),
+            "x [redacted] y [redacted]"
+        );
+        assert_eq!(scrub("nothing here", &[&a]), "nothing here");
+        assert_eq!(scrub("abcabc", &[]), "abcabc");
+    }
+
+    #[test]
+    fn scrub_leaves_short_secrets_alone() {
+        let text = "a bad answer: ab, 911";
+        assert_eq!(
+            scrub(
+                text,
+                &[&Secret::new("ab"), &Secret::new("a"), &Secret::new("")]
+            ),
+            text
+        );
+        assert_eq!(
+            scrub("code 911 x", &[&Secret::new("911")]),
+            "code [redacted] x"
+        );
+        // Three characters, not three bytes.
+        assert_eq!(scrub("é", &[&Secret::new("é")]), "é");
+    }
+
+    #[test]
+    fn scrub_basic_removes_the_authorization_header() {
+        let secret = Secret::new("open sesame");
+        let text = "GET /nic/update Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ== \
+                    url: https://Aladdin:open%20sesame@members.example/ \
+                    b: QWxhZGRpbjpvcGVuIHNlc2FtZQ%3D%3D";
+        let out = scrub_basic(text, "Aladdin", &secret);
+        assert_eq!(
+            out,
+            "GET /nic/update Authorization: Basic [redacted] \
+             url: https://Aladdin:[redacted]@members.example/ b: [redacted]"
+        );
+        // The plain scrub does not know the user, so it cannot catch the header.
+        assert!(scrub(text, &[&secret]).contains("QWxhZGRpbjpvcGVuIHNlc2FtZQ=="));
+        // A short secret is not scrubbed alone, but its credential form is.
+        let short = Secret::new("pw");
+        let header = base64(b"user:pw", STANDARD_ALPHABET, true);
+        assert_eq!(
+            scrub_basic(&format!("Basic {header} pw"), "user", &short),
+            "Basic [redacted] pw"
+        );
+    }
+
+    #[test]
+    fn scrub_never_panics_on_unicode() {
+        let secrets = [
+            Secret::new("pässwörd"),
+            Secret::new("🔑🔑🔑"),
+            Secret::new("日本語"),
+            Secret::new("ab"),
+        ];
+        let refs: Vec<&Secret> = secrets.iter().collect();
+        let text = "é🔑🔑🔑🔑 x pässwörd y p%C3%A4ssw%C3%B6rd 日本語日本 ab€";
+        let out = scrub(text, &refs);
+        assert_eq!(
+            out,
+            "é[redacted] x [redacted] y [redacted] [redacted]日本 ab€"
+        );
+        let b64 = base64("日本語".as_bytes(), STANDARD_ALPHABET, true);
+        assert_eq!(scrub(&format!("→{b64}←"), &refs), "→[redacted]←");
+        for text in ["", "🔑", "🔑🔑", "ä", "\u{0}\u{10ffff}"] {
+            let _ = scrub(text, &refs);
+            let _ = scrub_basic(text, "ü", &secrets[0]);
+        }
+    }
+
+    /// Runs `secret-tool ARGS` in the test session: (success, stdout, stderr). Fails clearly
+    /// if the tool is missing.
+    fn secret_tool(args: &[&str]) -> (bool, String, String) {
+        let out = Command::new("secret-tool")
+            .args(args)
+            .output()
+            .unwrap_or_else(|err| {
+                panic!("cannot run secret-tool ({err}); install libsecret-tools (make test-deps)")
+            });
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// What `secret-tool search --all service SERVICE` lists (it prints the label and secret
+    /// on stdout, the attributes on stderr), without the secret lines.
+    fn search_listing(service: &str) -> String {
+        let (_, stdout, stderr) = secret_tool(&["search", "--all", "service", service]);
+        format!("{stdout}{stderr}")
+            .lines()
+            .filter(|line| !line.starts_with("secret = "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Deletes the test entry even when an assertion fails halfway.
+    struct Cleanup<'a>(&'a KeychainStore, &'a str);
+
+    impl Drop for Cleanup<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.delete(self.1);
+        }
+    }
+
+    #[test]
+    fn keychain_round_trip_on_the_session_keyring() {
+        assert!(
+            std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
+            "DBUS_SESSION_BUS_ADDRESS is not set: this test needs the Secret Service of a \
+             private session; run it under `make test` (scripts/headless-session.sh)"
+        );
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let service = format!("dyntray-test-{}-{nanos}", std::process::id());
+        let account = "home";
+        let keychain = KeychainStore::new(&service);
+        assert_eq!(keychain.service(), service);
+        let _cleanup = Cleanup(&keychain, account);
+
+        let err = keychain.get(account).unwrap_err();
+        assert!(matches!(err, SecretError::NotFound { .. }), "{err:?}");
+
+        let value = format!("s3cr3t {nanos} ü");
+        super::store(
+            &keychain,
+            account,
+            &SecretSource::Keychain,
+            &Secret::new("first"),
+        )
+        .unwrap();
+        super::store(
+            &keychain,
+            account,
+            &SecretSource::Keychain,
+            &Secret::new(value.clone()),
+        )
+        .unwrap();
+        assert_eq!(keychain.get(account).unwrap().expose(), value);
+        assert_eq!(
+            resolve(&keychain, account, &SecretSource::Keychain)
+                .unwrap()
+                .expose(),
+            value
+        );
+
+        // Really in gnome-keyring, once, under the attributes service and username.
+        let listing = search_listing(&service);
+        assert!(
+            listing.contains(&format!("attribute.service = {service}")),
+            "secret-tool search does not list the item: {listing}"
+        );
+        assert!(listing.contains("attribute.username = home"), "{listing}");
+        assert_eq!(
+            listing.matches("attribute.service = ").count(),
+            1,
+            "{listing}"
+        );
+        let (ok, looked_up, _) = secret_tool(&["lookup", "service", &service, "username", account]);
+        assert!(
+            ok && looked_up == value,
+            "secret-tool lookup gave another value"
+        );
+
+        keychain.delete(account).unwrap();
+        let err = keychain.get(account).unwrap_err();
+        assert!(matches!(err, SecretError::NotFound { .. }), "{err:?}");
+        let listing = search_listing(&service);
+        assert!(
+            !listing.contains("attribute."),
+            "still in the keyring: {listing}"
+        );
+        let (found, _, _) = secret_tool(&["lookup", "service", &service, "username", account]);
+        assert!(!found, "secret-tool lookup still finds the item");
+        // Deleting a missing entry is fine.
+        keychain.delete(account).unwrap();
+    }
+}
