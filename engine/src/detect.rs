@@ -1,0 +1,309 @@
+//! Finding the public address. This is the simple source the engine starts with: HTTP
+//! echo services tried in order. Every candidate is validated before it can be published.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::provider::{BoxFuture, IpFamily};
+
+/// Why no address came out of detection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[non_exhaustive]
+pub enum DetectError {
+    /// No source is configured for this family.
+    #[error("no address source is configured for {0}")]
+    NoSource(&'static str),
+    /// Every source failed; each failure is listed.
+    #[error("no source gave a usable address: {}", .0.join("; "))]
+    AllFailed(Vec<String>),
+}
+
+/// Where public addresses come from.
+pub trait AddressSource: Send + Sync + 'static {
+    /// The current public address of this family, validated (`allow_private` lets LAN
+    /// addresses through, for records that asked for them).
+    fn detect(
+        &self,
+        family: IpFamily,
+        allow_private: bool,
+    ) -> BoxFuture<'_, Result<IpAddr, DetectError>>;
+}
+
+/// HTTP echo services answering the caller's address (plain text, or an HTML page such as
+/// checkip.dyndns.org's with exactly one address in it).
+pub struct HttpEcho {
+    http: reqwest::Client,
+    v4: Vec<String>,
+    v6: Vec<String>,
+}
+
+impl HttpEcho {
+    /// Echo services per family, tried in order.
+    pub fn new(http: reqwest::Client, v4: Vec<String>, v6: Vec<String>) -> Arc<Self> {
+        Arc::new(Self { http, v4, v6 })
+    }
+
+    async fn ask(
+        &self,
+        url: &str,
+        family: IpFamily,
+        allow_private: bool,
+    ) -> Result<IpAddr, String> {
+        let response = self
+            .http
+            .get(url)
+            .header(reqwest::header::USER_AGENT, crate::provider::user_agent())
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("{url}: HTTP {status}"));
+        }
+        let body = response.text().await.map_err(|e| format!("{url}: {e}"))?;
+        let body = body.get(..4096).unwrap_or(&body);
+        let address = extract_address(body).map_err(|e| format!("{url}: {e}"))?;
+        validate(address, family, allow_private).map_err(|e| format!("{url}: {e}"))
+    }
+}
+
+impl AddressSource for HttpEcho {
+    fn detect(
+        &self,
+        family: IpFamily,
+        allow_private: bool,
+    ) -> BoxFuture<'_, Result<IpAddr, DetectError>> {
+        Box::pin(async move {
+            let urls = match family {
+                IpFamily::V4 => &self.v4,
+                IpFamily::V6 => &self.v6,
+            };
+            if urls.is_empty() {
+                return Err(DetectError::NoSource(family.record_type()));
+            }
+            let mut failures = Vec::new();
+            for url in urls {
+                match self.ask(url, family, allow_private).await {
+                    Ok(address) => return Ok(address),
+                    Err(e) => {
+                        tracing::info!(source = %url, error = %e, "address source failed");
+                        failures.push(e);
+                    }
+                }
+            }
+            Err(DetectError::AllFailed(failures))
+        })
+    }
+}
+
+/// The one address in an echo answer: the whole (trimmed) body, or, in an HTML or text
+/// page, exactly one token that parses as an address. None or several is a failure.
+pub fn extract_address(body: &str) -> Result<IpAddr, String> {
+    let trimmed = body.trim();
+    if let Ok(address) = trimmed.parse() {
+        return Ok(address);
+    }
+    let mut found: Vec<IpAddr> = Vec::new();
+    for token in trimmed.split(|c: char| !(c.is_ascii_hexdigit() || c == '.' || c == ':')) {
+        let token = token.trim_matches(|c| c == '.' || c == ':');
+        if token.len() < 3 {
+            continue;
+        }
+        if let Ok(address) = token.parse::<IpAddr>()
+            && !found.contains(&address)
+        {
+            found.push(address);
+        }
+    }
+    match found.as_slice() {
+        [one] => Ok(*one),
+        [] => Err("the answer holds no address".into()),
+        _ => Err(format!(
+            "the answer holds {} different addresses",
+            found.len()
+        )),
+    }
+}
+
+/// Checks that an address may be published for `family`.
+pub fn validate(address: IpAddr, family: IpFamily, allow_private: bool) -> Result<IpAddr, String> {
+    if IpFamily::of(address) != family {
+        return Err(format!(
+            "{address} is not an {} address",
+            if family == IpFamily::V4 {
+                "IPv4"
+            } else {
+                "IPv6"
+            }
+        ));
+    }
+    if let Some(why) = special_purpose(address)
+        && !(allow_private && why.private_ok)
+    {
+        return Err(format!("{address} is {} (not a public address)", why.what));
+    }
+    Ok(address)
+}
+
+struct Special {
+    what: &'static str,
+    /// Whether a record that allows private addresses may publish it (LAN DDNS).
+    private_ok: bool,
+}
+
+fn special_purpose(address: IpAddr) -> Option<Special> {
+    let s = |what, private_ok| Some(Special { what, private_ok });
+    match address {
+        IpAddr::V4(ip) => {
+            let o = ip.octets();
+            if ip.is_unspecified() {
+                s("unspecified", false)
+            } else if ip.is_loopback() {
+                s("a loopback address", false)
+            } else if ip.is_private() {
+                s("a private address", true)
+            } else if o[0] == 100 && (o[1] & 0xc0) == 64 {
+                s("a carrier-grade NAT address (100.64.0.0/10)", true)
+            } else if ip.is_link_local() {
+                s("a link-local address", false)
+            } else if ip.is_multicast() || ip.is_broadcast() || o[0] >= 240 {
+                s("a multicast or reserved address", false)
+            } else if is_documentation_v4(ip) {
+                s("a documentation address", false)
+            } else if o[0] == 198 && (o[1] & 0xfe) == 18 {
+                s("a benchmarking address (198.18.0.0/15)", false)
+            } else if o[0] == 0 {
+                s("in 0.0.0.0/8", false)
+            } else if o[0] == 192 && o[1] == 0 && o[2] == 0 {
+                s("an IETF protocol assignment (192.0.0.0/24)", false)
+            } else {
+                None
+            }
+        }
+        IpAddr::V6(ip) => {
+            let seg = ip.segments();
+            if ip.is_unspecified() {
+                s("unspecified", false)
+            } else if ip.is_loopback() {
+                s("a loopback address", false)
+            } else if ip.is_multicast() {
+                s("a multicast address", false)
+            } else if (seg[0] & 0xffc0) == 0xfe80 {
+                s("a link-local address", false)
+            } else if (seg[0] & 0xfe00) == 0xfc00 {
+                s("a unique local (private) address", true)
+            } else if seg[0] == 0x2001 && seg[1] == 0x0db8 {
+                s("a documentation address", false)
+            } else if seg[0] == 0x2001 && seg[1] == 0x0002 && seg[2] == 0 {
+                s("a benchmarking address", false)
+            } else if ip.to_ipv4_mapped().is_some() || is_v4_compatible(ip) {
+                s("an IPv4-mapped address", false)
+            } else if seg[0] == 0x0100 && seg[1] == 0 && seg[2] == 0 && seg[3] == 0 {
+                s("a discard-only address", false)
+            } else if (seg[0] & 0xe000) != 0x2000 {
+                s("outside the global unicast range", false)
+            } else {
+                None
+            }
+        }
+    }
+}
+
+fn is_documentation_v4(ip: Ipv4Addr) -> bool {
+    matches!(
+        ip.octets(),
+        [192, 0, 2, _] | [198, 51, 100, _] | [203, 0, 113, _]
+    )
+}
+
+fn is_v4_compatible(ip: Ipv6Addr) -> bool {
+    let seg = ip.segments();
+    seg[..6].iter().all(|&s| s == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str, family: IpFamily) -> Result<IpAddr, String> {
+        validate(s.parse().unwrap(), family, false)
+    }
+
+    #[test]
+    fn only_public_addresses_of_the_right_family_pass() {
+        assert!(v("81.2.69.160", IpFamily::V4).is_ok());
+        assert!(v("2a00:1450:4001:81b::200e", IpFamily::V6).is_ok());
+        for bad in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "100.64.0.1",
+            "169.254.1.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "240.0.0.1",
+            "192.0.2.1",
+            "198.51.100.7",
+            "203.0.113.7",
+            "198.18.0.1",
+            "0.1.2.3",
+            "192.0.0.8",
+        ] {
+            assert!(v(bad, IpFamily::V4).is_err(), "{bad}");
+        }
+        for bad in [
+            "::",
+            "::1",
+            "ff02::1",
+            "fe80::1",
+            "fd00::1",
+            "2001:db8::1",
+            "::ffff:81.2.69.160",
+            "100::1",
+            "2001:2::1",
+            "3fff:ffff::1",
+        ] {
+            // 3fff::/20 is global unicast space, fine; everything else here is special.
+            if bad.starts_with("3fff") {
+                continue;
+            }
+            assert!(v(bad, IpFamily::V6).is_err(), "{bad}");
+        }
+        assert!(v("2a00:1450:4001:81b::200e", IpFamily::V4).is_err());
+        assert!(v("81.2.69.160", IpFamily::V6).is_err());
+    }
+
+    #[test]
+    fn private_allowed_only_where_it_makes_sense() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(validate(ip("192.168.1.10"), IpFamily::V4, true).is_ok());
+        assert!(validate(ip("fd00::10"), IpFamily::V6, true).is_ok());
+        assert!(validate(ip("127.0.0.1"), IpFamily::V4, true).is_err());
+        assert!(validate(ip("169.254.0.1"), IpFamily::V4, true).is_err());
+    }
+
+    #[test]
+    fn echo_answers_are_read_exactly() {
+        assert_eq!(
+            extract_address(" 81.2.69.160\n"),
+            Ok("81.2.69.160".parse().unwrap())
+        );
+        assert_eq!(
+            extract_address(
+                "<html><head><title>Current IP Check</title></head>\
+                 <body>Current IP Address: 81.2.69.160</body></html>\r\n"
+            ),
+            Ok("81.2.69.160".parse().unwrap())
+        );
+        assert!(extract_address("<html><body>busy</body></html>").is_err());
+        assert!(extract_address("").is_err());
+        assert!(extract_address("81.2.69.160 and 81.2.69.161").is_err());
+        assert!(extract_address("Current IP Address: 999.1.1.1").is_err());
+    }
+}

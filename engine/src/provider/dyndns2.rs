@@ -1,0 +1,609 @@
+//! The dyndns2 protocol family (DynDNS's "Members NIC Update API"), written once.
+//!
+//! `GET <server>/nic/update?hostname=a,b&myip=1.2.3.4` with HTTP Basic auth and the
+//! client's User-Agent; the answer is one line per host, in request order (`good <ip>`,
+//! `nochg <ip>`, or a code), or one account-level line for the whole request.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::{Outcome, Publish, Scope, UpdateItem, UpdateRequest, Verdict};
+use crate::secrets::scrub_basic;
+
+/// The most bytes of an answer that are read; a longer answer is a protocol error.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// How long a request may take in all.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What differs between servers of the family.
+#[derive(Debug, Clone, Copy)]
+pub struct Quirks {
+    /// The query parameter carrying the address (`myip`; ChangeIP documents `ip`).
+    pub address_param: &'static str,
+    /// The HTTP status carries meaning of its own (ChangeIP: 402, 422).
+    pub status_codes: &'static [(u16, StatusMeaning)],
+}
+
+/// The standard dyndns2 behaviour.
+pub const STANDARD: Quirks = Quirks {
+    address_param: "myip",
+    status_codes: &[],
+};
+
+/// What a provider-specific HTTP status means.
+#[derive(Debug, Clone, Copy)]
+pub struct StatusMeaning {
+    /// The code shown and stored.
+    pub code: &'static str,
+    /// Who it applies to.
+    pub scope: Scope,
+    /// What the user should do.
+    pub advice: &'static str,
+}
+
+/// Builds the update URL (without credentials: those go in the Authorization header).
+pub fn update_url(request: &UpdateRequest, quirks: &Quirks) -> Result<reqwest::Url, String> {
+    let base = request.server.trim_end_matches('/');
+    let mut url = reqwest::Url::parse(&format!("{base}/nic/update"))
+        .map_err(|e| format!("bad server URL {:?}: {e}", request.server))?;
+    let names: Vec<&str> = request.items.iter().map(|i| i.name.as_str()).collect();
+    {
+        let mut query = url.query_pairs_mut();
+        query.append_pair("hostname", &names.join(","));
+        match request.publish {
+            Publish::Address(address) => {
+                query.append_pair(quirks.address_param, &address.to_string());
+            }
+            Publish::Offline => {
+                query.append_pair("offline", "YES");
+            }
+        }
+        let wildcard = match request.options.wildcard {
+            Some(true) => "ON",
+            Some(false) => "OFF",
+            None => "NOCHG",
+        };
+        query.append_pair("wildcard", wildcard);
+        query.append_pair("mx", request.options.mx.as_deref().unwrap_or("NOCHG"));
+        if let Some(backup) = request.options.backup_mx {
+            query.append_pair("backmx", if backup { "YES" } else { "NO" });
+        }
+    }
+    Ok(url)
+}
+
+/// Whether the URL may carry credentials: HTTPS, or plain HTTP to a loopback host or when
+/// the user opted in.
+pub fn transport_allowed(url: &reqwest::Url, allow_plain_http: bool) -> bool {
+    match url.scheme() {
+        "https" => true,
+        "http" => allow_plain_http || is_loopback_host(url),
+        _ => false,
+    }
+}
+
+fn is_loopback_host(url: &reqwest::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// Sends the request and classifies the answer for each item.
+pub async fn update(
+    http: &reqwest::Client,
+    request: &UpdateRequest,
+    quirks: &Quirks,
+) -> Vec<Outcome> {
+    let items = &request.items;
+    let url = match update_url(request, quirks) {
+        Ok(url) => url,
+        Err(e) => {
+            return Outcome::for_all(
+                items,
+                Verdict::Fatal {
+                    scope: Scope::Account,
+                },
+                "bad-server",
+                &e,
+                Some("Fix the account's update server URL."),
+            );
+        }
+    };
+    if !transport_allowed(&url, request.allow_plain_http) {
+        return Outcome::for_all(
+            items,
+            Verdict::Fatal {
+                scope: Scope::Account,
+            },
+            "insecure-server",
+            &format!("refusing to send credentials over {}", url.scheme()),
+            Some("Use an https:// server URL: credentials travel only over HTTPS."),
+        );
+    }
+    let sent = match request.publish {
+        Publish::Address(address) => Some(address),
+        Publish::Offline => None,
+    };
+    let scrub = |text: &str| scrub_basic(text, &request.username, &request.secret);
+
+    let response = http
+        .get(url)
+        .basic_auth(&request.username, Some(request.secret.expose()))
+        .header(reqwest::header::USER_AGENT, super::user_agent())
+        .timeout(REQUEST_TIMEOUT)
+        .send()
+        .await;
+    let response = match response {
+        Ok(response) => response,
+        Err(e) => return network_error(items, &e, &scrub),
+    };
+    let status = response.status();
+    let body = match read_capped(response).await {
+        Ok(body) => body,
+        Err(ReadError::TooLarge) => {
+            return Outcome::for_all(
+                items,
+                Verdict::Protocol,
+                "too-large",
+                &format!("answer longer than {MAX_ANSWER_BYTES} bytes (HTTP {status})"),
+                None,
+            );
+        }
+        Err(ReadError::Http(e)) => return network_error(items, &e, &scrub),
+    };
+    let body = scrub(&body);
+    classify(items, status.as_u16(), &body, sent, quirks)
+}
+
+enum ReadError {
+    TooLarge,
+    Http(reqwest::Error),
+}
+
+async fn read_capped(mut response: reqwest::Response) -> Result<String, ReadError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(ReadError::Http)? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(ReadError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+fn network_error(
+    items: &[UpdateItem],
+    error: &reqwest::Error,
+    scrub: &dyn Fn(&str) -> String,
+) -> Vec<Outcome> {
+    // A connection that never opened did not reach the provider; a timeout or a reset
+    // may have.
+    let (code, reached) = if error.is_timeout() {
+        ("timeout", true)
+    } else if error.is_connect() {
+        ("connect", false)
+    } else {
+        ("network", true)
+    };
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    Outcome::for_all(
+        items,
+        Verdict::Transient {
+            retry_after: None,
+            reached,
+        },
+        code,
+        &scrub(&text),
+        None,
+    )
+}
+
+/// Classifies an answer (status and body) for the request's items, in order.
+pub fn classify(
+    items: &[UpdateItem],
+    status: u16,
+    body: &str,
+    sent: Option<IpAddr>,
+    quirks: &Quirks,
+) -> Vec<Outcome> {
+    let first_line = first_line(body);
+    if let Some((_, meaning)) = quirks.status_codes.iter().find(|(code, _)| *code == status) {
+        return Outcome::for_all(
+            items,
+            Verdict::Fatal {
+                scope: meaning.scope,
+            },
+            meaning.code,
+            &format!("HTTP {status}: {first_line}"),
+            Some(meaning.advice),
+        );
+    }
+    match status {
+        401 | 403 => {
+            return Outcome::for_all(
+                items,
+                Verdict::Fatal {
+                    scope: Scope::Account,
+                },
+                &format!("http-{status}"),
+                &format!("HTTP {status}: {first_line}"),
+                Some(advice("badauth").unwrap_or_default()),
+            );
+        }
+        500..=599 => {
+            return Outcome::for_all(
+                items,
+                Verdict::Transient {
+                    retry_after: None,
+                    reached: true,
+                },
+                &format!("http-{status}"),
+                &format!("HTTP {status}: {first_line}"),
+                None,
+            );
+        }
+        200..=299 => {}
+        _ => {
+            return Outcome::for_all(
+                items,
+                Verdict::Protocol,
+                &format!("http-{status}"),
+                &format!("HTTP {status}: {first_line}"),
+                None,
+            );
+        }
+    }
+
+    let lines: Vec<&str> = body
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if lines.len() == items.len() {
+        return items
+            .iter()
+            .zip(&lines)
+            .map(|(item, line)| classify_line(item, line, sent))
+            .collect();
+    }
+    // One line for a multi-host request: an account- or system-level answer applies to
+    // every host.
+    if lines.len() == 1 {
+        let word = lines[0].split_whitespace().next().unwrap_or_default();
+        if ACCOUNT_WIDE.contains(&word) || items.len() == 1 {
+            return items
+                .iter()
+                .map(|item| classify_line(item, lines[0], sent))
+                .collect();
+        }
+    }
+    let shown = if lines.is_empty() {
+        "(empty answer)".to_owned()
+    } else {
+        format!(
+            "{} answer line(s) for {} name(s): {first_line}",
+            lines.len(),
+            items.len()
+        )
+    };
+    Outcome::for_all(items, Verdict::Protocol, "protocol", &shown, None)
+}
+
+/// Codes a server may send once for the whole request.
+const ACCOUNT_WIDE: &[&str] = &[
+    "badauth", "!donator", "badagent", "abuse", "911", "dnserr", "badsys",
+];
+
+/// Classifies one answer line for one item. Words are matched whole, never by substring.
+fn classify_line(item: &UpdateItem, line: &str, sent: Option<IpAddr>) -> Outcome {
+    let mut words = line.split_whitespace();
+    let word = words.next().unwrap_or_default();
+    let rest: Vec<&str> = words.collect();
+    let outcome = |verdict: Verdict, code: &str| Outcome {
+        record: item.record.clone(),
+        verdict,
+        code: code.to_owned(),
+        answer: truncate(line),
+        advice: advice(code).map(str::to_owned),
+    };
+    let fatal = |scope| Verdict::Fatal { scope };
+    match word {
+        "good" | "nochg" => {
+            let echoed = rest.first().map(|ip| ip.parse::<IpAddr>());
+            match (echoed, sent) {
+                (Some(Err(_)), _) => outcome(Verdict::Protocol, "protocol"),
+                (Some(Ok(echoed)), Some(sent)) if echoed != sent => Outcome {
+                    advice: None,
+                    answer: format!("{} (sent {sent})", truncate(line)),
+                    ..outcome(Verdict::Protocol, "wrong-address")
+                },
+                _ if word == "good" => outcome(Verdict::Success, "good"),
+                _ => outcome(Verdict::NoChange, "nochg"),
+            }
+        }
+        "badauth" | "badagent" | "badsys" => outcome(fatal(Scope::Account), word),
+        "!donator" | "notfqdn" | "nohost" | "numhost" | "abuse" | "!yours" | "!active" => {
+            outcome(fatal(Scope::Record), word)
+        }
+        "dnserr" | "911" => outcome(
+            Verdict::Transient {
+                retry_after: None,
+                reached: true,
+            },
+            word,
+        ),
+        _ => match parse_wait(word) {
+            Some(wait) => outcome(
+                Verdict::Transient {
+                    retry_after: Some(wait),
+                    reached: true,
+                },
+                "wait",
+            ),
+            None => outcome(Verdict::Protocol, "protocol"),
+        },
+    }
+}
+
+/// The legacy `wNNN[s|m|h]` "wait this long" answer.
+fn parse_wait(word: &str) -> Option<Duration> {
+    let digits = word.strip_prefix('w')?;
+    let (number, unit) = match digits.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => digits.split_at(i),
+        None => (digits, "s"),
+    };
+    let n: u64 = number.parse().ok()?;
+    let seconds = match unit {
+        "s" | "" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        _ => return None,
+    };
+    Some(Duration::from_secs(seconds))
+}
+
+fn first_line(body: &str) -> String {
+    let line = body
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("(empty answer)");
+    truncate(line)
+}
+
+/// Provider words are shown verbatim, but only so much of them.
+fn truncate(text: &str) -> String {
+    const MAX: usize = 200;
+    if text.len() <= MAX {
+        return text.to_owned();
+    }
+    let mut end = MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// What the user should do after a code that needs them.
+pub fn advice(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "badauth" => {
+            "The provider rejected the username or password (or update key). Enter them again \
+             in Settings, or with `dyntrayd secret set <account>`."
+        }
+        "!donator" => {
+            "This option needs a paid account at the provider. Remove it from the record (for \
+             example the offline mode) or upgrade the account."
+        }
+        "notfqdn" => "The name is not a fully qualified domain name. Correct it in the record.",
+        "nohost" => {
+            "This name does not exist in the account. Check its spelling, or create it at the \
+             provider first."
+        }
+        "numhost" => {
+            "Too many names in one request, or a round-robin name the protocol cannot update. \
+             Check the name at the provider."
+        }
+        "abuse" => {
+            "The provider blocked this name for abuse. Unblock it on the provider's website, \
+             then re-enable the record here."
+        }
+        "badagent" | "badsys" => {
+            "The provider refused this client. Update Dyntray; if it persists, report it."
+        }
+        "!yours" => "This name belongs to another account at the provider.",
+        "!active" => "The provider's service for this name is not active. Activate it there.",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(n: usize) -> Vec<UpdateItem> {
+        (0..n)
+            .map(|i| UpdateItem {
+                record: format!("r{i}"),
+                name: format!("h{i}.example.org"),
+            })
+            .collect()
+    }
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        Some(s.parse().unwrap())
+    }
+
+    fn one(status: u16, body: &str) -> Outcome {
+        classify(&items(1), status, body, ip("203.0.113.7"), &STANDARD).remove(0)
+    }
+
+    #[test]
+    fn every_dyndns2_answer_is_classified() {
+        let fatal_record = Verdict::Fatal {
+            scope: Scope::Record,
+        };
+        let fatal_account = Verdict::Fatal {
+            scope: Scope::Account,
+        };
+        let transient = Verdict::Transient {
+            retry_after: None,
+            reached: true,
+        };
+        let cases = [
+            ("good 203.0.113.7", Verdict::Success, "good"),
+            ("good", Verdict::Success, "good"),
+            ("nochg 203.0.113.7", Verdict::NoChange, "nochg"),
+            ("good 198.51.100.1", Verdict::Protocol, "wrong-address"),
+            ("good banana", Verdict::Protocol, "protocol"),
+            ("badauth", fatal_account.clone(), "badauth"),
+            ("!donator", fatal_record.clone(), "!donator"),
+            ("notfqdn", fatal_record.clone(), "notfqdn"),
+            ("nohost", fatal_record.clone(), "nohost"),
+            ("numhost", fatal_record.clone(), "numhost"),
+            ("abuse", fatal_record.clone(), "abuse"),
+            ("badagent", fatal_account.clone(), "badagent"),
+            ("badsys", fatal_account.clone(), "badsys"),
+            ("!yours", fatal_record.clone(), "!yours"),
+            ("!active", fatal_record.clone(), "!active"),
+            ("dnserr", transient.clone(), "dnserr"),
+            ("911", transient.clone(), "911"),
+            (
+                "<html><body>Welcome</body></html>",
+                Verdict::Protocol,
+                "protocol",
+            ),
+            ("", Verdict::Protocol, "protocol"),
+            ("goodish 203.0.113.7", Verdict::Protocol, "protocol"),
+            ("nochgx", Verdict::Protocol, "protocol"),
+        ];
+        for (body, verdict, code) in cases {
+            let outcome = one(200, body);
+            assert_eq!(outcome.verdict, verdict, "{body:?}");
+            assert_eq!(outcome.code, code, "{body:?}");
+        }
+    }
+
+    #[test]
+    fn wait_answers_are_honoured() {
+        let outcome = one(200, "w5m");
+        assert_eq!(
+            outcome.verdict,
+            Verdict::Transient {
+                retry_after: Some(Duration::from_secs(300)),
+                reached: true
+            }
+        );
+        assert_eq!(parse_wait("w30"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_wait("w2h"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse_wait("wx"), None);
+        assert_eq!(parse_wait("w99999999999999999999h"), None);
+    }
+
+    #[test]
+    fn http_status_classes() {
+        assert_eq!(
+            one(401, "Unauthorized").verdict,
+            Verdict::Fatal {
+                scope: Scope::Account
+            }
+        );
+        assert_eq!(one(403, "").code, "http-403");
+        assert!(matches!(
+            one(503, "down").verdict,
+            Verdict::Transient { reached: true, .. }
+        ));
+        assert_eq!(one(302, "").verdict, Verdict::Protocol);
+        assert_eq!(one(404, "not found").answer, "HTTP 404: not found");
+    }
+
+    #[test]
+    fn one_line_per_host_in_order_and_account_wide_lines() {
+        let out = classify(
+            &items(3),
+            200,
+            "good 203.0.113.7\nnohost\nnochg 203.0.113.7\n",
+            ip("203.0.113.7"),
+            &STANDARD,
+        );
+        let codes: Vec<&str> = out.iter().map(|o| o.code.as_str()).collect();
+        assert_eq!(codes, ["good", "nohost", "nochg"]);
+        assert_eq!(out[1].record, "r1");
+
+        let out = classify(&items(3), 200, "badauth\n", ip("203.0.113.7"), &STANDARD);
+        assert!(out.iter().all(|o| o.code == "badauth"));
+
+        // One "good" for three names is not an answer the protocol allows.
+        let out = classify(
+            &items(3),
+            200,
+            "good 203.0.113.7",
+            ip("203.0.113.7"),
+            &STANDARD,
+        );
+        assert!(out.iter().all(|o| o.verdict == Verdict::Protocol));
+    }
+
+    #[test]
+    fn long_answers_are_cut_for_display() {
+        let body = "x".repeat(1000);
+        let outcome = one(200, &body);
+        assert!(outcome.answer.chars().count() <= 201);
+    }
+
+    #[test]
+    fn url_carries_options_exactly() {
+        let request = UpdateRequest {
+            server: "https://members.example.org/".into(),
+            username: "u".into(),
+            secret: crate::secrets::Secret::new("p@ss word"),
+            publish: Publish::Address("203.0.113.7".parse().unwrap()),
+            options: Default::default(),
+            items: items(2),
+            allow_plain_http: false,
+        };
+        let url = update_url(&request, &STANDARD).unwrap();
+        assert_eq!(
+            url.as_str(),
+            "https://members.example.org/nic/update?hostname=h0.example.org%2Ch1.example.org\
+             &myip=203.0.113.7&wildcard=NOCHG&mx=NOCHG"
+        );
+        let offline = UpdateRequest {
+            publish: Publish::Offline,
+            options: super::super::RecordOptions {
+                wildcard: Some(true),
+                mx: Some("mx.example.org".into()),
+                backup_mx: Some(false),
+            },
+            ..request
+        };
+        let url = update_url(&offline, &STANDARD).unwrap();
+        assert!(
+            url.as_str()
+                .ends_with("&offline=YES&wildcard=ON&mx=mx.example.org&backmx=NO")
+        );
+        assert!(!url.as_str().contains("pass"));
+    }
+
+    #[test]
+    fn credentials_only_over_https_or_loopback() {
+        let url = |s: &str| reqwest::Url::parse(s).unwrap();
+        assert!(transport_allowed(&url("https://a.example/"), false));
+        assert!(transport_allowed(&url("http://127.0.0.1:8080/"), false));
+        assert!(transport_allowed(&url("http://[::1]/"), false));
+        assert!(transport_allowed(&url("http://localhost/"), false));
+        assert!(!transport_allowed(&url("http://a.example/"), false));
+        assert!(transport_allowed(&url("http://a.example/"), true));
+        assert!(!transport_allowed(&url("ftp://a.example/"), true));
+    }
+}

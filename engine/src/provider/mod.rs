@@ -1,0 +1,421 @@
+//! Providers: one interface, one registry.
+//!
+//! A provider is a type implementing [`Provider`] plus a static [`Descriptor`], listed once
+//! in [`REGISTRY`]. The descriptor is the single source of truth for the provider's
+//! metadata: validation, the settings form and the README table are derived from it.
+//! Protocol families (`dyndns2`, ...) are written once; a provider on a family is its
+//! descriptor plus its quirks.
+
+mod changeip;
+mod custom;
+mod dyndns;
+pub mod dyndns2;
+mod noip;
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::secrets::Secret;
+
+/// Every provider Dyntray knows, in the order the settings form lists them.
+pub static REGISTRY: &[&dyn Provider] = &[
+    &dyndns::DynDns,
+    &noip::NoIp,
+    &changeip::ChangeIp,
+    &custom::CustomDyndns2,
+];
+
+/// The provider with this id.
+pub fn lookup(id: &str) -> Option<&'static dyn Provider> {
+    REGISTRY.iter().copied().find(|p| p.descriptor().id == id)
+}
+
+/// A boxed future, so providers stay usable as trait objects in the registry.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One DDNS provider.
+pub trait Provider: Send + Sync + 'static {
+    /// What the provider is and what it needs.
+    fn descriptor(&self) -> &'static Descriptor;
+
+    /// Sends one request for `request.items` (all on the same account, server, address
+    /// and options) and classifies the answer for each item, in order.
+    fn update<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+        request: &'a UpdateRequest,
+    ) -> BoxFuture<'a, Vec<Outcome>>;
+}
+
+/// Address families a provider can update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum IpFamily {
+    /// IPv4, A records.
+    #[serde(rename = "A")]
+    V4,
+    /// IPv6, AAAA records.
+    #[serde(rename = "AAAA")]
+    V6,
+}
+
+impl IpFamily {
+    /// The family of an address.
+    pub fn of(address: IpAddr) -> Self {
+        match address {
+            IpAddr::V4(_) => Self::V4,
+            IpAddr::V6(_) => Self::V6,
+        }
+    }
+
+    /// `A` or `AAAA`.
+    pub fn record_type(self) -> &'static str {
+        match self {
+            Self::V4 => "A",
+            Self::V6 => "AAAA",
+        }
+    }
+}
+
+/// What kind of value a field holds (drives the settings form's input).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldKind {
+    /// Free text.
+    Text,
+    /// A secret: typed into a password field, stored in the keychain, never shown again.
+    Secret,
+    /// On/off.
+    Bool,
+    /// An http(s) URL.
+    Url,
+    /// A host name.
+    Hostname,
+    /// An IP address.
+    Address,
+}
+
+/// One input of an account or record form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FieldSpec {
+    /// The config key.
+    pub key: &'static str,
+    /// The form label.
+    pub label: &'static str,
+    /// The input kind.
+    pub kind: FieldKind,
+    /// Whether it must be given.
+    pub required: bool,
+    /// One sentence of help under the input.
+    pub help: &'static str,
+}
+
+/// Everything about a provider except how it talks.
+#[derive(Debug, Serialize)]
+pub struct Descriptor {
+    /// The id used in config files (`provider = "dyndns"`).
+    pub id: &'static str,
+    /// The name people know it by.
+    pub name: &'static str,
+    /// The protocol family.
+    pub protocol: &'static str,
+    /// Where its documentation lives.
+    pub docs_url: &'static str,
+    /// Address families it can update.
+    pub families: &'static [IpFamily],
+    /// Its update server, unless the user must give one.
+    pub default_server: Option<&'static str>,
+    /// Account inputs (username, secret, server, ...).
+    pub account_fields: &'static [FieldSpec],
+    /// Record inputs beyond the name and family (wildcard, MX, ...).
+    pub record_fields: &'static [FieldSpec],
+    /// The provider has an offline mode of its own (`offline=YES`).
+    pub native_offline: bool,
+    /// The longest list of names one request may carry.
+    pub max_batch: usize,
+    /// How often an unchanged record must be touched to stay alive, if ever.
+    #[serde(serialize_with = "serialize_opt_duration")]
+    pub keepalive: Option<Duration>,
+    /// How often to remind the user to confirm the host on the provider's site, if ever.
+    #[serde(serialize_with = "serialize_opt_duration")]
+    pub confirm_reminder: Option<Duration>,
+    /// The provider's own check-IP service.
+    pub checkip: Option<&'static str>,
+    /// Notes shown with the provider in the form and the README.
+    pub notes: &'static str,
+}
+
+fn serialize_opt_duration<S: serde::Serializer>(
+    value: &Option<Duration>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(d) => serializer.serialize_some(&d.as_secs()),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// Standard account fields shared by the dyndns2-style providers.
+pub const USERNAME: FieldSpec = FieldSpec {
+    key: "username",
+    label: "Username",
+    kind: FieldKind::Text,
+    required: true,
+    help: "The account's user name.",
+};
+/// The account's password or update key.
+pub const PASSWORD: FieldSpec = FieldSpec {
+    key: "secret",
+    label: "Password or update key",
+    kind: FieldKind::Secret,
+    required: true,
+    help: "Stored in the system keychain, never in the config file.",
+};
+/// A server override.
+pub const SERVER: FieldSpec = FieldSpec {
+    key: "server",
+    label: "Update server",
+    kind: FieldKind::Url,
+    required: false,
+    help: "Leave empty for the provider's own server.",
+};
+/// dyndns2's wildcard option.
+pub const WILDCARD: FieldSpec = FieldSpec {
+    key: "wildcard",
+    label: "Wildcard",
+    kind: FieldKind::Bool,
+    required: false,
+    help: "*.name resolves to the same address. Unset leaves the provider's setting alone.",
+};
+/// dyndns2's mail exchanger option.
+pub const MX: FieldSpec = FieldSpec {
+    key: "mx",
+    label: "Mail exchanger",
+    kind: FieldKind::Hostname,
+    required: false,
+    help: "Host that receives mail for this name (an MX record).",
+};
+/// dyndns2's backup MX option.
+pub const BACKUP_MX: FieldSpec = FieldSpec {
+    key: "backup_mx",
+    label: "Backup MX",
+    kind: FieldKind::Bool,
+    required: false,
+    help: "The mail exchanger is a backup MX.",
+};
+/// The offline address.
+pub const OFFLINE_ADDRESS: FieldSpec = FieldSpec {
+    key: "offline_address",
+    label: "Off-line address",
+    kind: FieldKind::Address,
+    required: false,
+    help: "Published when you choose \"Go offline\" (when the provider has no offline mode).",
+};
+/// A name that is a provider group or set rather than a host.
+pub const GROUP: FieldSpec = FieldSpec {
+    key: "group",
+    label: "Group name",
+    kind: FieldKind::Bool,
+    required: false,
+    help: "The name is a group of hosts at the provider, updated with one request.",
+};
+
+/// The per-record options a request carries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RecordOptions {
+    /// `wildcard=ON|OFF`; `None` sends `NOCHG`.
+    pub wildcard: Option<bool>,
+    /// `mx=host`; `None` sends `NOCHG`.
+    pub mx: Option<String>,
+    /// `backmx=YES|NO`; `None` omits it.
+    pub backup_mx: Option<bool>,
+}
+
+/// What to publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Publish {
+    /// This address.
+    Address(IpAddr),
+    /// The provider's own offline mode (`offline=YES`).
+    Offline,
+}
+
+/// One name in a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateItem {
+    /// The record key (for the outcome).
+    pub record: String,
+    /// The name (or group/set) as the provider knows it.
+    pub name: String,
+}
+
+/// One request's worth of work.
+#[derive(Debug, Clone)]
+pub struct UpdateRequest {
+    /// The update server's base URL (`https://members.dyndns.org`).
+    pub server: String,
+    /// Account user name.
+    pub username: String,
+    /// Account password or key.
+    pub secret: Secret,
+    /// What to publish for every item.
+    pub publish: Publish,
+    /// Options shared by every item.
+    pub options: RecordOptions,
+    /// The names.
+    pub items: Vec<UpdateItem>,
+    /// Whether plain http:// is allowed to this server (loopback, or the user opted in).
+    pub allow_plain_http: bool,
+}
+
+/// Who a fatal answer applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// This record.
+    Record,
+    /// Every record of the account.
+    Account,
+}
+
+/// How the engine must treat an answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Verdict {
+    /// Updated.
+    Success,
+    /// The provider already had this address.
+    NoChange,
+    /// Try again later: no sooner than `retry_after` when the provider said so.
+    Transient {
+        /// A wait the provider asked for.
+        #[serde(skip)]
+        retry_after: Option<Duration>,
+        /// Whether the request reached the provider (a connection error did not).
+        reached: bool,
+    },
+    /// Do not send again until the user acts.
+    Fatal {
+        /// The record or the whole account.
+        scope: Scope,
+    },
+    /// An answer the protocol does not allow: not a success; back off.
+    Protocol,
+}
+
+impl Verdict {
+    /// The word stored in history.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::NoChange => "nochg",
+            Self::Transient { .. } => "transient",
+            Self::Fatal { .. } => "fatal",
+            Self::Protocol => "protocol",
+        }
+    }
+}
+
+/// A classified answer for one record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Outcome {
+    /// The record key.
+    pub record: String,
+    /// What to do.
+    pub verdict: Verdict,
+    /// The provider's code (`good`, `badauth`, `http-503`, `timeout`, ...).
+    pub code: String,
+    /// The provider's exact words for this record (first lines, secrets removed).
+    pub answer: String,
+    /// What the user should do, when the user must act.
+    pub advice: Option<String>,
+}
+
+impl Outcome {
+    /// The same verdict for every item of a request.
+    pub fn for_all(
+        items: &[UpdateItem],
+        verdict: Verdict,
+        code: &str,
+        answer: &str,
+        advice: Option<&str>,
+    ) -> Vec<Self> {
+        items
+            .iter()
+            .map(|item| Self {
+                record: item.record.clone(),
+                verdict: verdict.clone(),
+                code: code.to_owned(),
+                answer: answer.to_owned(),
+                advice: advice.map(str::to_owned),
+            })
+            .collect()
+    }
+}
+
+/// The User-Agent every request carries, in the form providers require:
+/// `<Company> <Program>/<OS>-<version> <contact>`.
+pub fn user_agent() -> String {
+    format!(
+        "Dyntray dyntray/{}-{} {}",
+        std::env::consts::OS,
+        crate::VERSION,
+        CONTACT
+    )
+}
+
+/// Where providers can reach the people behind this client.
+pub const CONTACT: &str = "https://github.com/dyntray/dyntray";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_ids_are_unique_and_lowercase() {
+        let mut ids: Vec<&str> = REGISTRY.iter().map(|p| p.descriptor().id).collect();
+        for id in &ids {
+            assert!(
+                id.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
+                "{id}"
+            );
+        }
+        ids.sort_unstable();
+        let before = ids.len();
+        ids.dedup();
+        assert_eq!(before, ids.len());
+    }
+
+    #[test]
+    fn every_descriptor_is_complete() {
+        for provider in REGISTRY {
+            let d = provider.descriptor();
+            assert!(!d.name.is_empty() && !d.families.is_empty(), "{}", d.id);
+            assert!(d.max_batch >= 1, "{}", d.id);
+            assert!(d.docs_url.starts_with("https://"), "{}", d.id);
+            assert!(
+                d.default_server.is_some()
+                    || d.account_fields
+                        .iter()
+                        .any(|f| f.key == "server" && f.required),
+                "{} needs a server from somewhere",
+                d.id
+            );
+            assert!(d.account_fields.iter().any(|f| f.kind == FieldKind::Secret));
+        }
+    }
+
+    #[test]
+    fn user_agent_has_the_required_shape() {
+        let ua = user_agent();
+        let parts: Vec<&str> = ua.split(' ').collect();
+        assert_eq!(parts[0], "Dyntray");
+        assert!(parts[1].starts_with("dyntray/"));
+        assert!(parts[1].contains(crate::VERSION));
+        assert_eq!(parts.len(), 3);
+    }
+}
