@@ -5,9 +5,16 @@
 //! [`control`] API.
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod control;
+pub mod detect;
+pub mod engine;
 pub mod logging;
 pub mod paths;
+pub mod provider;
+pub mod secrets;
+pub mod state;
+pub mod time;
 
 /// The version of this build, as reported to control-API clients.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -2,16 +2,24 @@
 // A command-line tool: standard output is where its answers go.
 #![allow(clippy::print_stdout)]
 
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use dyntray_engine::config::Config;
 use dyntray_engine::control::{
     AppInfo, BindError, ControlClient, ControlError, ControlHandler, ControlServer, ErrorCode,
-    Event, Request,
+    Event, Request, engine_request, forward_engine,
 };
-use dyntray_engine::{logging, paths};
+use dyntray_engine::engine::{
+    self, EngineHandle, EngineOptions, KEYCHAIN_SERVICE, PassReport, Status,
+};
+use dyntray_engine::provider::REGISTRY;
+use dyntray_engine::secrets::{KeychainStore, Secret, SecretSource, SecretStore};
+use dyntray_engine::state::{HistoryEntry, StateLock, StateStore};
+use dyntray_engine::{logging, paths, time};
 use tokio::sync::{Notify, broadcast};
 
 const HELP: &str = "\
@@ -21,29 +29,54 @@ USAGE:
     dyntrayd [OPTIONS] <COMMAND>
 
 COMMANDS:
-    run        Run the engine in the foreground and serve the control API
-    info       Ask the running instance for its version and file locations
-    stop       Ask the running instance to exit
+    run                     Run the engine in the foreground, serving the control API
+    once                    One pass: check the address, update what changed, exit
+                            (exit 0: all ok; 1: some record failed; 2: config error)
+    status                  Show each record's state
+    history [RECORD]        Show the update history (newest first)
+    providers               List the providers and their fields
+    check-config            Validate the config file and report every problem
+    secret set ACCOUNT      Store ACCOUNT's secret in the keychain (read from stdin)
+    secret delete ACCOUNT   Remove ACCOUNT's secret from the keychain
+    info                    Version and file locations of the running instance
+    stop                    Ask the running instance to exit
+
+status and history ask the running instance when there is one, else read the state
+store directly.
 
 OPTIONS:
-    --config PATH    Config file (default: $XDG_CONFIG_HOME/dyntray/config.toml)
-    --socket PATH    Control socket (default: $XDG_RUNTIME_DIR/dyntray/control.sock)
-    -h, --help       Print this help
-    -V, --version    Print the version
+    --config PATH       Config file (default: $XDG_CONFIG_HOME/dyntray/config.toml)
+    --state-dir PATH    State directory (default: $XDG_DATA_HOME/dyntray)
+    --socket PATH       Control socket (default: $XDG_RUNTIME_DIR/dyntray/control.sock)
+    -h, --help          Print this help
+    -V, --version       Print the version
+
+Logs go to stderr; RUST_LOG sets the level (default info).
 
 EXAMPLES:
+    dyntrayd check-config
+    printf '%s' \"$PASSWORD\" | dyntrayd secret set home
+    dyntrayd once
     dyntrayd run
-    dyntrayd --socket /run/user/1000/dyntray/control.sock info
+    dyntrayd history home.example.org
 ";
 
 struct Args {
     command: Command,
     config: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
     socket: Option<PathBuf>,
 }
 
 enum Command {
     Run,
+    Once,
+    Status,
+    History(Option<String>),
+    Providers,
+    CheckConfig,
+    SecretSet(String),
+    SecretDelete(String),
     Info,
     Stop,
     Help,
@@ -53,35 +86,51 @@ enum Command {
 fn parse_args() -> Result<Args, lexopt::Error> {
     use lexopt::prelude::*;
     let mut parser = lexopt::Parser::from_env();
-    let mut command = None;
-    let mut config = None;
-    let mut socket = None;
+    let mut words: Vec<String> = Vec::new();
+    let mut args = Args {
+        command: Command::Help,
+        config: None,
+        state_dir: None,
+        socket: None,
+    };
+    let mut flag_command = None;
     while let Some(arg) = parser.next()? {
         match arg {
-            Long("config") => config = Some(parser.value()?.into()),
-            Long("socket") => socket = Some(parser.value()?.into()),
-            Short('h') | Long("help") => command = Some(Command::Help),
-            Short('V') | Long("version") => command = Some(Command::Version),
-            Value(word) if command.is_none() => {
-                command = Some(match word.to_string_lossy().as_ref() {
-                    "run" => Command::Run,
-                    "info" => Command::Info,
-                    "stop" => Command::Stop,
-                    other => {
-                        return Err(lexopt::Error::Custom(
-                            format!("unknown command `{other}` (try --help)").into(),
-                        ));
-                    }
-                })
-            }
+            Long("config") => args.config = Some(parser.value()?.into()),
+            Long("state-dir") => args.state_dir = Some(parser.value()?.into()),
+            Long("socket") => args.socket = Some(parser.value()?.into()),
+            Short('h') | Long("help") => flag_command = Some(Command::Help),
+            Short('V') | Long("version") => flag_command = Some(Command::Version),
+            Value(word) => words.push(word.string()?),
             _ => return Err(arg.unexpected()),
         }
     }
-    Ok(Args {
-        command: command.unwrap_or(Command::Help),
-        config,
-        socket,
-    })
+    let bad = |msg: String| lexopt::Error::Custom(msg.into());
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    args.command = match (flag_command, words.as_slice()) {
+        (Some(command), _) => command,
+        (None, []) => Command::Help,
+        (None, ["run"]) => Command::Run,
+        (None, ["once"]) => Command::Once,
+        (None, ["status"]) => Command::Status,
+        (None, ["history"]) => Command::History(None),
+        (None, ["history", record]) => Command::History(Some((*record).to_owned())),
+        (None, ["providers"]) => Command::Providers,
+        (None, ["check-config"]) => Command::CheckConfig,
+        (None, ["secret", "set", account]) => Command::SecretSet((*account).to_owned()),
+        (None, ["secret", "delete", account]) => Command::SecretDelete((*account).to_owned()),
+        (None, ["secret", ..]) => {
+            return Err(bad("usage: dyntrayd secret set|delete ACCOUNT".into()));
+        }
+        (None, ["info"]) => Command::Info,
+        (None, ["stop"]) => Command::Stop,
+        (None, [word, ..]) => {
+            return Err(bad(format!(
+                "unknown command or argument `{word}` (try --help)"
+            )));
+        }
+    };
+    Ok(args)
 }
 
 fn main() -> ExitCode {
@@ -92,6 +141,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let _log = logging::init("dyntrayd", None);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -111,8 +161,28 @@ fn main() -> ExitCode {
     }
 }
 
+struct Paths {
+    config: PathBuf,
+    state_dir: PathBuf,
+    socket: PathBuf,
+}
+
+fn resolve_paths(args: &Args) -> Result<Paths> {
+    Ok(Paths {
+        config: match &args.config {
+            Some(path) => path.clone(),
+            None => paths::config_file()?,
+        },
+        state_dir: match &args.state_dir {
+            Some(path) => path.clone(),
+            None => paths::state_dir()?,
+        },
+        socket: args.socket.clone().unwrap_or_else(paths::control_socket),
+    })
+}
+
 async fn dispatch(args: Args) -> Result<ExitCode> {
-    let socket = args.socket.clone().unwrap_or_else(paths::control_socket);
+    let paths = resolve_paths(&args)?;
     match args.command {
         Command::Help => {
             print!("{HELP}");
@@ -123,41 +193,216 @@ async fn dispatch(args: Args) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Info => {
-            let client = ControlClient::connect(&socket).await?;
-            let info = client.app_info().await?;
+            let info = connect(&paths.socket).await?.app_info().await?;
             println!("{}", serde_json::to_string_pretty(&info)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Stop => {
-            let client = ControlClient::connect(&socket).await?;
-            client.call::<()>(Request::Quit).await?;
+            connect(&paths.socket)
+                .await?
+                .call::<()>(Request::Quit)
+                .await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run => run(args, socket).await,
+        Command::Providers => {
+            print_providers();
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CheckConfig => check_config(&paths.config),
+        Command::Status => {
+            let status = match ControlClient::connect(&paths.socket).await {
+                Ok(client) => client.call::<Status>(Request::Status).await?,
+                Err(_) => offline_status(&paths)?,
+            };
+            print_status(&status);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::History(record) => {
+            let entries: Vec<HistoryEntry> = match ControlClient::connect(&paths.socket).await {
+                Ok(client) => {
+                    client
+                        .call(Request::History {
+                            record,
+                            limit: Some(50),
+                        })
+                        .await?
+                }
+                Err(_) => {
+                    let store = StateStore::open(&paths.state_dir)?;
+                    store.history(record.as_deref(), 50)?
+                }
+            };
+            print_history(&entries);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::SecretSet(account) => secret_set(&paths, &account).await,
+        Command::SecretDelete(account) => {
+            let source = account_source(&paths.config, &account)?;
+            if source != SecretSource::Keychain {
+                bail!("the secret of `{account}` comes from {source}; change it there");
+            }
+            KeychainStore::new(KEYCHAIN_SERVICE).delete(&account)?;
+            println!("removed the secret of `{account}` from the keychain");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Once => once(&paths).await,
+        Command::Run => run(&paths).await,
     }
+}
+
+async fn connect(socket: &Path) -> Result<ControlClient> {
+    Ok(ControlClient::connect(socket).await?)
+}
+
+fn check_config(path: &Path) -> Result<ExitCode> {
+    match Config::load(path) {
+        Ok(None) => {
+            println!("{}: no config file yet (nothing to update)", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(Some(config)) => {
+            let problems = engine::check_against_registry(&config);
+            if problems.is_empty() {
+                println!(
+                    "{}: ok ({} account(s), {} record(s))",
+                    path.display(),
+                    config.accounts.len(),
+                    config.records.len()
+                );
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("{} has {} problem(s):", path.display(), problems.len());
+                for problem in problems {
+                    eprintln!("  {problem}");
+                }
+                Ok(ExitCode::from(2))
+            }
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+fn account_source(config: &Path, account: &str) -> Result<SecretSource> {
+    let config =
+        Config::load(config)?.with_context(|| format!("no config file at {}", config.display()))?;
+    let found = config
+        .accounts
+        .iter()
+        .find(|a| a.id == account)
+        .with_context(|| {
+            let ids: Vec<&str> = config.accounts.iter().map(|a| a.id.as_str()).collect();
+            format!(
+                "no account `{account}` in the config (accounts: {})",
+                ids.join(", ")
+            )
+        })?;
+    Ok(match &found.secret {
+        dyntray_engine::config::SecretRef::Keychain => SecretSource::Keychain,
+        dyntray_engine::config::SecretRef::File(p) => SecretSource::File(p.clone()),
+        dyntray_engine::config::SecretRef::Env(v) => SecretSource::Env(v.clone()),
+    })
+}
+
+async fn secret_set(paths: &Paths, account: &str) -> Result<ExitCode> {
+    let source = account_source(&paths.config, account)?;
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .context("reading the secret from standard input")?;
+    let secret = Secret::new(input.strip_suffix('\n').unwrap_or(&input));
+    drop(input);
+    // A running engine stores it and re-enables records refused for bad credentials.
+    if let Ok(client) = ControlClient::connect(&paths.socket).await {
+        client
+            .call::<()>(Request::SetSecret {
+                account: account.to_owned(),
+                secret,
+            })
+            .await?;
+    } else {
+        if source != SecretSource::Keychain {
+            bail!("the secret of `{account}` comes from {source}; change it there");
+        }
+        // The engine stores it and re-enables records refused for bad credentials.
+        let lock = StateLock::acquire(&paths.state_dir)?;
+        let handle = start_engine(paths, false)?;
+        handle
+            .set_secret(account.to_owned(), secret)
+            .await
+            .context("re-enabling the account's records")?;
+        handle.shutdown().await;
+        drop(lock);
+    }
+    println!("stored the secret of `{account}` in the keychain");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn start_engine(paths: &Paths, scheduled: bool) -> Result<EngineHandle> {
+    Ok(engine::spawn(EngineOptions {
+        config_path: paths.config.clone(),
+        state_dir: paths.state_dir.clone(),
+        secrets: Arc::new(KeychainStore::new(KEYCHAIN_SERVICE)),
+        source: None,
+        scheduled,
+        clock_start: None,
+    })?)
+}
+
+fn offline_status(paths: &Paths) -> Result<Status> {
+    let _lock = StateLock::acquire(&paths.state_dir)?;
+    let handle = start_engine(paths, false)?;
+    Ok(handle.status())
+}
+
+async fn once(paths: &Paths) -> Result<ExitCode> {
+    let _lock = StateLock::acquire(&paths.state_dir)?;
+    let handle = start_engine(paths, false)?;
+    let status = handle.status();
+    if let Some(error) = status.config_error {
+        eprintln!("{error}");
+        return Ok(ExitCode::from(2));
+    }
+    let report: PassReport = handle.run_once().await?;
+    handle.shutdown().await;
+    for key in &report.succeeded {
+        println!("ok      {key}");
+    }
+    for (key, why) in &report.failed {
+        println!("FAILED  {key}: {why}");
+    }
+    println!("{} request(s) sent", report.requests);
+    Ok(if report.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 struct Daemon {
     info: AppInfo,
+    engine: EngineHandle,
     events: broadcast::Sender<Event>,
     quit: Notify,
 }
 
 impl ControlHandler for Daemon {
     async fn handle(&self, request: Request) -> Result<serde_json::Value, ControlError> {
+        if let Some(result) = engine_request(&self.engine, request.clone()).await {
+            return result;
+        }
         match request {
-            Request::AppInfo => Ok(serde_json::to_value(&self.info).unwrap_or_default()),
+            Request::AppInfo => serde_json::to_value(&self.info)
+                .map_err(|e| ControlError::new(ErrorCode::Failed, e.to_string())),
             Request::Quit => {
                 self.quit.notify_one();
                 Ok(serde_json::Value::Null)
             }
-            Request::OpenSettings => Err(ControlError::new(
+            _ => Err(ControlError::new(
                 ErrorCode::Unsupported,
                 "dyntrayd runs without a desktop: there is no settings window to open",
-            )),
-            other => Err(ControlError::new(
-                ErrorCode::Unsupported,
-                format!("dyntrayd does not handle {other:?}"),
             )),
         }
     }
@@ -167,36 +412,36 @@ impl ControlHandler for Daemon {
     }
 }
 
-async fn run(args: Args, socket: PathBuf) -> Result<ExitCode> {
-    let _log = logging::init("dyntrayd", None);
-    let config_path = match args.config {
-        Some(path) => path,
-        None => paths::config_file()?,
-    };
-    let server = match ControlServer::bind(&socket) {
+async fn run(paths: &Paths) -> Result<ExitCode> {
+    let server = match ControlServer::bind(&paths.socket) {
         Ok(server) => server,
-        Err(BindError::AlreadyRunning(path)) => {
-            anyhow::bail!(
-                "another Dyntray instance already serves {}; stop it first (dyntrayd stop)",
-                path.display()
-            )
-        }
+        Err(BindError::AlreadyRunning(path)) => bail!(
+            "another Dyntray instance already serves {}; stop it first (dyntrayd stop)",
+            path.display()
+        ),
         Err(e) => return Err(e).context("starting the control API"),
     };
+    let _lock = StateLock::acquire(&paths.state_dir)?;
+    let engine = start_engine(paths, true)?;
+    if let Some(error) = engine.status().config_error {
+        tracing::error!("{error}");
+    }
     let (events, _) = broadcast::channel(64);
+    tokio::spawn(forward_engine(engine.clone(), events.clone()));
     let daemon = Arc::new(Daemon {
         info: AppInfo {
             version: dyntray_engine::VERSION.into(),
             host: "dyntrayd".into(),
             pid: std::process::id(),
-            config_path,
+            config_path: paths.config.clone(),
             log_dir: None,
-            socket_path: socket.clone(),
+            socket_path: paths.socket.clone(),
         },
+        engine: engine.clone(),
         events,
         quit: Notify::new(),
     });
-    tracing::info!(socket = %socket.display(), "dyntrayd running");
+    tracing::info!(socket = %paths.socket.display(), "dyntrayd running");
     let stop = {
         let daemon = Arc::clone(&daemon);
         async move {
@@ -207,6 +452,8 @@ async fn run(args: Args, socket: PathBuf) -> Result<ExitCode> {
         }
     };
     server.serve(Arc::clone(&daemon), stop).await;
+    // The request in flight finishes and is persisted before the engine stops.
+    engine.shutdown().await;
     let _ = daemon.events.send(Event::Shutdown);
     tracing::info!("dyntrayd stopped");
     Ok(ExitCode::SUCCESS)
@@ -224,5 +471,93 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
+    }
+}
+
+fn print_providers() {
+    for provider in REGISTRY {
+        let d = provider.descriptor();
+        println!("{:<10} {} ({})", d.id, d.name, d.protocol);
+        if let Some(server) = d.default_server {
+            println!("           server: {server}");
+        }
+        let fields: Vec<String> = d
+            .account_fields
+            .iter()
+            .map(|f| {
+                if f.required {
+                    f.key.to_owned()
+                } else {
+                    format!("[{}]", f.key)
+                }
+            })
+            .collect();
+        println!("           account: {}", fields.join(", "));
+        let options: Vec<&str> = d.record_fields.iter().map(|f| f.key).collect();
+        println!("           record options: {}", options.join(", "));
+    }
+}
+
+fn print_status(status: &Status) {
+    if let Some(error) = &status.config_error {
+        println!("config: {error}");
+    }
+    if status.paused {
+        println!("updates are paused");
+    }
+    if status.offline {
+        println!("offline mode is on");
+    }
+    for address in &status.addresses {
+        match (&address.address, &address.error) {
+            (Some(a), _) => println!("address {}: {a}", address.family),
+            (None, Some(e)) => println!("address {}: none ({e})", address.family),
+            _ => {}
+        }
+    }
+    if status.records.is_empty() {
+        println!("no records configured");
+    }
+    for record in &status.records {
+        let address = record
+            .address
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "-".into());
+        let when = record
+            .last_update_at
+            .map(time::format_local)
+            .unwrap_or_else(|| "never".into());
+        println!(
+            "{:<40} {:<5} {:<12} {:<16} updated {when}",
+            record.name,
+            record.family,
+            format!("{:?}", record.phase).to_lowercase(),
+            address
+        );
+        if let Some(disabled) = &record.disabled {
+            println!("    refused: {} ({})", disabled.answer, disabled.code);
+            println!("    {}", disabled.advice);
+        } else if let Some(note) = &record.note {
+            println!("    {note}");
+        }
+        if let Some(next) = record.next_attempt_at {
+            println!("    next attempt not before {}", time::format_local(next));
+        }
+    }
+}
+
+fn print_history(entries: &[HistoryEntry]) {
+    if entries.is_empty() {
+        println!("no history yet");
+    }
+    for entry in entries {
+        println!(
+            "{}  {:<10} {:<40} {:<16} {}",
+            time::format_local(entry.at),
+            entry.classification,
+            entry.record,
+            entry.address.as_deref().unwrap_or("-"),
+            entry.answer
+        );
     }
 }

@@ -18,6 +18,7 @@
 //! closed; a well-formed request for an unknown method or with bad parameters gets an error
 //! reply and the connection stays open.
 
+mod bridge;
 mod client;
 mod server;
 
@@ -25,6 +26,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use bridge::{engine_request, forward_engine};
 pub use client::ControlClient;
 pub use server::{BindError, ControlHandler, ControlServer};
 
@@ -48,11 +50,72 @@ pub enum Request {
     Quit,
     /// Turn this connection into an event stream as well: [`Event`]s follow as they happen.
     Subscribe,
+    /// The engine's status. Answers [`crate::engine::Status`].
+    Status,
+    /// Update history, newest first. Answers a list of [`crate::state::HistoryEntry`].
+    History {
+        /// One record (key or name), or all.
+        #[serde(default)]
+        record: Option<String>,
+        /// At most this many entries (default 100).
+        #[serde(default)]
+        limit: Option<u32>,
+    },
+    /// The provider registry with every descriptor.
+    Providers,
+    /// Check the address now (and update what changed).
+    CheckNow,
+    /// Force an update of one record or all (rate-limited). Answers
+    /// [`crate::engine::UpdateNowReport`].
+    UpdateNow {
+        /// One record (key or name), or all.
+        #[serde(default)]
+        record: Option<String>,
+    },
+    /// Pause or resume updates.
+    Pause {
+        /// Paused or not.
+        paused: bool,
+    },
+    /// Go offline (publish offline addresses) or back online.
+    SetOffline {
+        /// Offline or not.
+        offline: bool,
+    },
+    /// Re-enable a record disabled by a fatal answer.
+    ReEnable {
+        /// The record (key or name).
+        record: String,
+    },
+    /// Read the config file again.
+    Reload,
+    /// Store an account's secret in the keychain (never echoed back).
+    SetSecret {
+        /// The account id.
+        account: String,
+        /// The secret.
+        secret: crate::secrets::Secret,
+    },
 }
 
 impl Request {
     /// Every method name, for error messages.
-    pub const METHODS: &[&str] = &["app_info", "open_settings", "quit", "subscribe"];
+    pub const METHODS: &[&str] = &[
+        "app_info",
+        "open_settings",
+        "quit",
+        "subscribe",
+        "status",
+        "history",
+        "providers",
+        "check_now",
+        "update_now",
+        "pause",
+        "set_offline",
+        "re_enable",
+        "reload",
+        "set_secret",
+    ];
 
     /// Builds a request from a method name and its parameters.
     fn from_parts(method: &str, params: serde_json::Value) -> Result<Self, ControlError> {
@@ -65,17 +128,30 @@ impl Request {
                 ),
             ));
         }
-        let mut object = serde_json::Map::new();
-        object.insert("method".into(), method.into());
-        if !params.is_null() {
-            object.insert("params".into(), params);
-        }
-        serde_json::from_value(object.into()).map_err(|e| {
-            ControlError::new(
-                ErrorCode::InvalidParams,
-                format!("bad parameters for `{method}`: {e}"),
-            )
-        })
+        let parse = |params: serde_json::Value| {
+            let mut object = serde_json::Map::new();
+            object.insert("method".into(), method.into());
+            if !params.is_null() {
+                object.insert("params".into(), params);
+            }
+            serde_json::from_value::<Self>(object.into())
+        };
+        // Methods whose parameters are all optional may omit `params` altogether.
+        let omitted = params.is_null();
+        parse(params)
+            .or_else(|e| {
+                if omitted {
+                    parse(serde_json::json!({})).map_err(|_| e)
+                } else {
+                    Err(e)
+                }
+            })
+            .map_err(|e| {
+                ControlError::new(
+                    ErrorCode::InvalidParams,
+                    format!("bad parameters for `{method}`: {e}"),
+                )
+            })
     }
 }
 
@@ -88,6 +164,10 @@ pub enum Event {
     ShowSettings,
     /// The host is exiting; clients should close.
     Shutdown,
+    /// The engine's status changed.
+    Status(Box<crate::engine::Status>),
+    /// Something the user may want to hear about.
+    Engine(crate::engine::EngineEvent),
 }
 
 /// What `app_info` answers.
@@ -195,11 +275,28 @@ mod tests {
 
     #[test]
     fn every_listed_method_parses() {
+        let params = |method: &str| match method {
+            "pause" => serde_json::json!({"paused": true}),
+            "set_offline" => serde_json::json!({"offline": true}),
+            "re_enable" => serde_json::json!({"record": "a"}),
+            "set_secret" => serde_json::json!({"account": "a", "secret": "s3cret"}),
+            _ => serde_json::Value::Null,
+        };
         for method in Request::METHODS {
-            let parsed = Request::from_parts(method, serde_json::Value::Null);
+            let parsed = Request::from_parts(method, params(method));
             assert!(parsed.is_ok(), "{method}: {parsed:?}");
             let json = serde_json::to_value(parsed.unwrap()).unwrap();
             assert_eq!(json["method"], *method);
         }
+    }
+
+    #[test]
+    fn a_secret_in_a_request_never_shows_in_debug_output() {
+        let request = Request::from_parts(
+            "set_secret",
+            serde_json::json!({"account": "home", "secret": "hunter22"}),
+        )
+        .unwrap();
+        assert!(!format!("{request:?}").contains("hunter22"));
     }
 }

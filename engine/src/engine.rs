@@ -1,0 +1,1667 @@
+//! The engine actor: one task owns the config, the state store, the timers and the
+//! providers; callers hold an [`EngineHandle`] (commands in over `mpsc`, status out over
+//! `watch`, events over `broadcast`). No lock is shared and none is held across `.await`.
+//!
+//! The per-record state machine follows the providers' rules (design.md, invariants 1-5):
+//! an update only when the detected address differs from the one the provider last
+//! accepted, that address persisted before anything else happens, every answer
+//! classified, fatal answers disabling the record (or the account) until the user acts,
+//! transient ones backing off from 30 minutes with jitter.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use crate::config::{Config, Family, Keepalive, Problem, SecretRef};
+use crate::detect::{AddressSource, HttpEcho};
+use crate::provider::{
+    self, IpFamily, Outcome, Provider, Publish, RecordOptions, Scope, UpdateItem, UpdateRequest,
+    Verdict,
+};
+use crate::secrets::{self, Secret, SecretSource, SecretStore};
+use crate::state::{Disabled, HistoryEntry, RecordState, StateError, StateStore, Timestamp};
+
+/// The shortest wait after a provider-side failure (dyndns2 `911`, `dnserr`, HTTP 5xx).
+pub const MIN_PROVIDER_BACKOFF: Duration = Duration::from_secs(30 * 60);
+/// The first wait after a network error that never reached the provider.
+pub const NETWORK_FIRST_RETRY: Duration = Duration::from_secs(5 * 60);
+/// The longest back-off.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(24 * 3600);
+/// "Update now" is allowed once per this period per record.
+pub const FORCE_INTERVAL: Duration = Duration::from_secs(10 * 60);
+/// The keychain service name.
+pub const KEYCHAIN_SERVICE: &str = "dyntray";
+
+/// Errors the engine reports to callers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The config has problems; each is listed with its line.
+    #[error("{0}")]
+    Config(String),
+    /// No record or account by that name.
+    #[error("{0}")]
+    NotFound(String),
+    /// Not allowed yet (rate limit).
+    #[error("{0}")]
+    TooSoon(String),
+    /// The state store or the keychain failed.
+    #[error("{0}")]
+    Storage(String),
+    /// The engine has stopped.
+    #[error("the engine has stopped")]
+    Stopped,
+}
+
+impl From<StateError> for EngineError {
+    fn from(e: StateError) -> Self {
+        Self::Storage(e.to_string())
+    }
+}
+
+/// What the engine needs to start.
+pub struct EngineOptions {
+    /// The config file.
+    pub config_path: PathBuf,
+    /// The state directory (SQLite store).
+    pub state_dir: PathBuf,
+    /// Where keychain secrets live.
+    pub secrets: Arc<dyn SecretStore>,
+    /// Address detection; `None` uses the config's HTTP echo services.
+    pub source: Option<Arc<dyn AddressSource>>,
+    /// Run passes on the timer (`false` for `dyntrayd once`: passes only on request).
+    pub scheduled: bool,
+    /// The wall-clock time the engine's clock starts at (tests); `None` = now.
+    pub clock_start: Option<Timestamp>,
+}
+
+/// The engine's overall state, for the tray icon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Summary {
+    /// No records configured.
+    NotConfigured,
+    /// Every record is up to date.
+    Ok,
+    /// A request is under way.
+    Updating,
+    /// Something needs the user: a disabled record, a config error, no address.
+    Attention,
+    /// Updates are paused.
+    Paused,
+    /// "Go offline" is in effect.
+    Offline,
+}
+
+/// Where one record stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// The provider has the current address.
+    Ok,
+    /// Waiting for its first update (or for an address).
+    Pending,
+    /// A request is under way.
+    Updating,
+    /// Waiting after a transient failure.
+    BackingOff,
+    /// Disabled by a fatal answer: the user must act.
+    Disabled,
+    /// Turned off in the config.
+    Off,
+    /// Something local is wrong (missing secret, no address).
+    Error,
+}
+
+/// One record, as the tray and the settings window show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordStatus {
+    /// The record key (`account/name/A`).
+    pub key: String,
+    /// The name.
+    pub name: String,
+    /// The account id.
+    pub account: String,
+    /// The provider id.
+    pub provider: String,
+    /// `A` or `AAAA`.
+    pub family: String,
+    /// Where it stands.
+    pub phase: Phase,
+    /// The address the provider last accepted.
+    pub address: Option<IpAddr>,
+    /// When the provider last accepted an update.
+    pub last_update_at: Option<Timestamp>,
+    /// When the last request went out.
+    pub last_attempt_at: Option<Timestamp>,
+    /// The provider's words on the last attempt.
+    pub last_answer: Option<String>,
+    /// Why it is disabled.
+    pub disabled: Option<Disabled>,
+    /// No request before this time.
+    pub next_attempt_at: Option<Timestamp>,
+    /// A local problem or note.
+    pub note: Option<String>,
+    /// Whether "Go offline" affects this record.
+    pub has_offline: bool,
+}
+
+/// The detected address of one family.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressStatus {
+    /// `A` or `AAAA`.
+    pub family: String,
+    /// The address, when one was found.
+    pub address: Option<IpAddr>,
+    /// When it was last checked.
+    pub checked_at: Option<Timestamp>,
+    /// Why none was found.
+    pub error: Option<String>,
+}
+
+/// A snapshot of everything the engine shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// Overall state.
+    pub summary: Summary,
+    /// Updates paused by the user.
+    pub paused: bool,
+    /// "Go offline" in effect.
+    pub offline: bool,
+    /// The config file.
+    pub config_path: PathBuf,
+    /// The config's problems, if it could not be used.
+    pub config_error: Option<String>,
+    /// Detected addresses.
+    pub addresses: Vec<AddressStatus>,
+    /// Every record.
+    pub records: Vec<RecordStatus>,
+    /// When the next address check is due.
+    pub next_check_at: Option<Timestamp>,
+}
+
+/// Something the user may want to hear about (notifications).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EngineEvent {
+    /// A request succeeded for these names.
+    Updated {
+        /// The names.
+        names: Vec<String>,
+        /// The published address (`None`: the provider's offline mode).
+        address: Option<IpAddr>,
+        /// The provider id.
+        provider: String,
+    },
+    /// A provider refused; the records are disabled until the user acts.
+    Refused {
+        /// The names.
+        names: Vec<String>,
+        /// The provider id.
+        provider: String,
+        /// The provider's code.
+        code: String,
+        /// The provider's exact words.
+        answer: String,
+        /// What to do.
+        advice: String,
+    },
+    /// No valid address could be found.
+    NoAddress {
+        /// Why.
+        reason: String,
+    },
+    /// A free host must be confirmed at the provider.
+    Reminder {
+        /// The name.
+        name: String,
+        /// What to do.
+        message: String,
+    },
+}
+
+/// What "Update now" did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateNowReport {
+    /// Records a request went out for.
+    pub sent: Vec<String>,
+    /// Warnings for the user (an unchanged address counts against the account).
+    pub warnings: Vec<String>,
+}
+
+/// What one pass did (for `dyntrayd once`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassReport {
+    /// Requests sent.
+    pub requests: usize,
+    /// Records whose last answer was a success or nochg in this pass.
+    pub succeeded: Vec<String>,
+    /// Records that failed (this pass or disabled), with the reason.
+    pub failed: Vec<(String, String)>,
+}
+
+enum Command {
+    CheckNow,
+    RunOnce(oneshot::Sender<Result<PassReport, EngineError>>),
+    UpdateNow(
+        Option<String>,
+        oneshot::Sender<Result<UpdateNowReport, EngineError>>,
+    ),
+    Pause(bool),
+    Offline(bool, oneshot::Sender<Result<(), EngineError>>),
+    ReEnable(String, oneshot::Sender<Result<(), EngineError>>),
+    Reload(oneshot::Sender<Result<(), EngineError>>),
+    History(
+        Option<String>,
+        u32,
+        oneshot::Sender<Result<Vec<HistoryEntry>, EngineError>>,
+    ),
+    SetSecret(String, Secret, oneshot::Sender<Result<(), EngineError>>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// A cheap handle on the running engine.
+#[derive(Clone)]
+pub struct EngineHandle {
+    commands: mpsc::Sender<Command>,
+    status: watch::Receiver<Status>,
+    events: broadcast::Sender<EngineEvent>,
+}
+
+impl EngineHandle {
+    /// The current status.
+    pub fn status(&self) -> Status {
+        self.status.borrow().clone()
+    }
+
+    /// A receiver that sees every status change.
+    pub fn watch_status(&self) -> watch::Receiver<Status> {
+        self.status.clone()
+    }
+
+    /// A receiver of events.
+    pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
+        self.events.subscribe()
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, EngineError>>) -> Command,
+    ) -> Result<T, EngineError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| EngineError::Stopped)?;
+        rx.await.map_err(|_| EngineError::Stopped)?
+    }
+
+    /// Checks the address now (and updates what changed).
+    pub async fn check_now(&self) -> Result<(), EngineError> {
+        self.commands
+            .send(Command::CheckNow)
+            .await
+            .map_err(|_| EngineError::Stopped)
+    }
+
+    /// One pass, waiting for its result.
+    pub async fn run_once(&self) -> Result<PassReport, EngineError> {
+        self.ask(Command::RunOnce).await
+    }
+
+    /// Forces an update of one record (by key or name) or of all, rate-limited.
+    pub async fn update_now(&self, record: Option<String>) -> Result<UpdateNowReport, EngineError> {
+        self.ask(|tx| Command::UpdateNow(record, tx)).await
+    }
+
+    /// Pauses or resumes updates.
+    pub async fn pause(&self, paused: bool) -> Result<(), EngineError> {
+        self.commands
+            .send(Command::Pause(paused))
+            .await
+            .map_err(|_| EngineError::Stopped)
+    }
+
+    /// Goes offline (publishing offline addresses) or back online.
+    pub async fn set_offline(&self, offline: bool) -> Result<(), EngineError> {
+        self.ask(|tx| Command::Offline(offline, tx)).await
+    }
+
+    /// Re-enables a record disabled by a fatal answer.
+    pub async fn re_enable(&self, record: String) -> Result<(), EngineError> {
+        self.ask(|tx| Command::ReEnable(record, tx)).await
+    }
+
+    /// Reads the config file again.
+    pub async fn reload(&self) -> Result<(), EngineError> {
+        self.ask(Command::Reload).await
+    }
+
+    /// History entries, newest first.
+    pub async fn history(
+        &self,
+        record: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<HistoryEntry>, EngineError> {
+        self.ask(|tx| Command::History(record, limit, tx)).await
+    }
+
+    /// Stores an account's secret in the keychain; records the provider refused for bad
+    /// credentials are re-enabled.
+    pub async fn set_secret(&self, account: String, secret: Secret) -> Result<(), EngineError> {
+        self.ask(|tx| Command::SetSecret(account, secret, tx)).await
+    }
+
+    /// Stops the engine after the request in flight, if any.
+    pub async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Shutdown(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// Starts the engine on the current Tokio runtime.
+pub fn spawn(options: EngineOptions) -> Result<EngineHandle, EngineError> {
+    let store = StateStore::open(&options.state_dir)?;
+    let http = http_client();
+    let (commands, rx) = mpsc::channel(32);
+    let (events, _) = broadcast::channel(64);
+    let clock = Clock::new(options.clock_start);
+    let mut engine = Engine {
+        config_path: options.config_path,
+        secrets: options.secrets,
+        fixed_source: options.source,
+        source: None,
+        scheduled: options.scheduled,
+        http,
+        store,
+        clock,
+        rng: Rng::seeded(),
+        records: Vec::new(),
+        accounts: Vec::new(),
+        config: None,
+        config_error: None,
+        addresses: BTreeMap::new(),
+        notes: BTreeMap::new(),
+        updating: Vec::new(),
+        paused: false,
+        offline: false,
+        poll_interval: Duration::from_secs(300),
+        next_check: Instant::now(),
+        no_address_since: None,
+        events: events.clone(),
+        status_tx: None,
+    };
+    engine.recover()?;
+    engine.load_flags();
+    engine.load_config();
+    let (status_tx, status_rx) = watch::channel(engine.snapshot());
+    engine.status_tx = Some(status_tx);
+    tokio::spawn(engine.run(rx));
+    Ok(EngineHandle {
+        commands,
+        status: status_rx,
+        events,
+    })
+}
+
+/// The HTTP client for providers and address sources: no redirects (a redirect could
+/// carry credentials elsewhere), bounded connect time, rustls.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_else(|e| {
+            // Building fails only when the TLS backend cannot initialise; a default
+            // client still serves loopback tests and reports TLS errors per request.
+            tracing::error!(error = %e, "HTTP client set-up failed; using defaults");
+            reqwest::Client::new()
+        })
+}
+
+/// Wall-clock seconds derived from Tokio's clock, so paused-time tests move both.
+struct Clock {
+    start_unix: Timestamp,
+    start: Instant,
+}
+
+impl Clock {
+    fn new(start_unix: Option<Timestamp>) -> Self {
+        let start_unix = start_unix.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as Timestamp)
+                .unwrap_or(0)
+        });
+        Self {
+            start_unix,
+            start: Instant::now(),
+        }
+    }
+
+    fn now(&self) -> Timestamp {
+        self.start_unix + self.start.elapsed().as_secs() as Timestamp
+    }
+
+    /// The Tokio instant of a wall-clock time (for timers).
+    fn instant(&self, at: Timestamp) -> Instant {
+        let delta = at - self.now();
+        if delta <= 0 {
+            Instant::now()
+        } else {
+            Instant::now() + Duration::from_secs(delta as u64)
+        }
+    }
+}
+
+/// Jitter only needs to spread clients apart, not resist prediction: xorshift.
+struct Rng(u64);
+
+impl Rng {
+    fn seeded() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() as u64)
+            .unwrap_or(0);
+        Self((nanos ^ (u64::from(std::process::id()) << 32)) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A fraction in [0, 1).
+    fn fraction(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+struct AccountRt {
+    id: String,
+    provider: &'static dyn Provider,
+    server: String,
+    username: String,
+    secret: SecretSource,
+    keepalive: Option<Duration>,
+    allow_plain_http: bool,
+}
+
+struct RecordRt {
+    key: String,
+    name: String,
+    account: usize,
+    family: IpFamily,
+    options: RecordOptions,
+    offline_address: Option<IpAddr>,
+    offline_native: bool,
+    allow_private: bool,
+    enabled: bool,
+    fingerprint: String,
+}
+
+impl RecordRt {
+    fn has_offline(&self) -> bool {
+        self.offline_native || self.offline_address.is_some()
+    }
+}
+
+/// Records that can share one request: same account, family, published value and options.
+type BatchKey = (usize, IpFamily, Publish, RecordOptions);
+
+/// Why a request is being sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reason {
+    /// The address changed.
+    Change,
+    /// The keep-alive period passed.
+    Touch,
+    /// The user asked.
+    Forced,
+}
+
+struct Engine {
+    config_path: PathBuf,
+    secrets: Arc<dyn SecretStore>,
+    fixed_source: Option<Arc<dyn AddressSource>>,
+    source: Option<Arc<dyn AddressSource>>,
+    scheduled: bool,
+    http: reqwest::Client,
+    store: StateStore,
+    clock: Clock,
+    rng: Rng,
+    records: Vec<RecordRt>,
+    accounts: Vec<AccountRt>,
+    config: Option<Config>,
+    config_error: Option<String>,
+    addresses: BTreeMap<IpFamily, (Result<IpAddr, String>, Timestamp)>,
+    notes: BTreeMap<String, String>,
+    updating: Vec<String>,
+    paused: bool,
+    offline: bool,
+    poll_interval: Duration,
+    next_check: Instant,
+    no_address_since: Option<Timestamp>,
+    events: broadcast::Sender<EngineEvent>,
+    status_tx: Option<watch::Sender<Status>>,
+}
+
+const FLAGS_KEY: &str = "__engine_flags";
+
+impl Engine {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        loop {
+            let wake = self.next_wake();
+            tokio::select! {
+                command = commands.recv() => match command {
+                    None => break,
+                    Some(Command::Shutdown(done)) => {
+                        let _ = done.send(());
+                        break;
+                    }
+                    Some(command) => self.handle(command).await,
+                },
+                () = sleep_until_opt(wake) => self.pass_logged().await,
+            }
+        }
+        tracing::info!("engine stopped");
+    }
+
+    fn next_wake(&self) -> Option<Instant> {
+        if !self.scheduled || self.config.is_none() || self.records.is_empty() {
+            return None;
+        }
+        let mut wake = self.next_check;
+        let now = self.clock.now();
+        for record in &self.records {
+            if let Ok(state) = self.store.record(&record.key)
+                && let Some(until) = state.backoff_until
+                && until > now
+                && state.disabled.is_none()
+            {
+                wake = wake.min(self.clock.instant(until));
+            }
+        }
+        Some(wake)
+    }
+
+    async fn handle(&mut self, command: Command) {
+        match command {
+            Command::CheckNow => self.pass_logged().await,
+            Command::RunOnce(reply) => {
+                let report = self.pass(None).await;
+                let _ = reply.send(report);
+            }
+            Command::UpdateNow(record, reply) => {
+                let result = self.update_now(record).await;
+                let _ = reply.send(result);
+            }
+            Command::Pause(paused) => {
+                self.paused = paused;
+                self.save_flags();
+                tracing::info!(paused, "updates paused");
+                self.publish_status();
+                if !paused {
+                    self.pass_logged().await;
+                }
+            }
+            Command::Offline(offline, reply) => {
+                let result = if self.records.iter().any(RecordRt::has_offline) {
+                    self.offline = offline;
+                    self.save_flags();
+                    self.pass_logged().await;
+                    Ok(())
+                } else {
+                    Err(EngineError::NotFound(
+                        "no record has an off-line address or uses the provider's offline mode"
+                            .into(),
+                    ))
+                };
+                let _ = reply.send(result);
+            }
+            Command::ReEnable(record, reply) => {
+                let result = self.re_enable(&record);
+                self.publish_status();
+                if result.is_ok() {
+                    self.pass_logged().await;
+                }
+                let _ = reply.send(result);
+            }
+            Command::Reload(reply) => {
+                self.load_config();
+                let result = match &self.config_error {
+                    Some(e) => Err(EngineError::Config(e.clone())),
+                    None => Ok(()),
+                };
+                self.publish_status();
+                if result.is_ok() {
+                    self.pass_logged().await;
+                }
+                let _ = reply.send(result);
+            }
+            Command::History(record, limit, reply) => {
+                let key = record.map(|r| self.resolve_key(&r).unwrap_or(r));
+                let result = self
+                    .store
+                    .history(key.as_deref(), limit)
+                    .map_err(EngineError::from);
+                let _ = reply.send(result);
+            }
+            Command::SetSecret(account, secret, reply) => {
+                let result = self.set_secret(&account, &secret);
+                self.publish_status();
+                if result.is_ok() {
+                    self.pass_logged().await;
+                }
+                let _ = reply.send(result);
+            }
+            Command::Shutdown(_) => {}
+        }
+    }
+
+    // ---- config ----------------------------------------------------------------------
+
+    fn load_config(&mut self) {
+        let loaded = match Config::load(&self.config_path) {
+            Ok(Some(config)) => Ok(config),
+            Ok(None) => Ok(Config::default()),
+            Err(e) => Err(e.to_string()),
+        };
+        let config = match loaded.and_then(|c| {
+            let problems = check_against_registry(&c);
+            if problems.is_empty() {
+                Ok(c)
+            } else {
+                Err(format_problems(&self.config_path, &problems))
+            }
+        }) {
+            Ok(config) => config,
+            Err(e) => {
+                tracing::error!(error = %e, "config not usable; nothing is updated until it is fixed");
+                self.config_error = Some(e);
+                self.config = None;
+                self.records.clear();
+                self.accounts.clear();
+                return;
+            }
+        };
+        self.config_error = None;
+        self.apply_config(config);
+    }
+
+    fn apply_config(&mut self, config: Config) {
+        self.poll_interval = config.general.poll_interval;
+        self.accounts = config
+            .accounts
+            .iter()
+            .filter_map(|a| {
+                let provider = provider::lookup(&a.provider)?;
+                let server = a
+                    .server
+                    .clone()
+                    .or_else(|| provider.descriptor().default_server.map(str::to_owned))?;
+                Some(AccountRt {
+                    id: a.id.clone(),
+                    provider,
+                    server,
+                    username: a.username.clone(),
+                    secret: match &a.secret {
+                        SecretRef::Keychain => SecretSource::Keychain,
+                        SecretRef::File(p) => SecretSource::File(p.clone()),
+                        SecretRef::Env(v) => SecretSource::Env(v.clone()),
+                    },
+                    keepalive: match a.keepalive {
+                        Some(Keepalive::Off) => None,
+                        Some(Keepalive::Every(d)) => Some(d),
+                        None => provider.descriptor().keepalive,
+                    },
+                    // Servers are https:// (or loopback): the config refuses anything else.
+                    allow_plain_http: false,
+                })
+            })
+            .collect();
+        let mut records = Vec::new();
+        for r in &config.records {
+            let Some(account) = self.accounts.iter().position(|a| a.id == r.account) else {
+                continue;
+            };
+            let families: &[IpFamily] = match r.family {
+                Family::A => &[IpFamily::V4],
+                Family::Aaaa => &[IpFamily::V6],
+                Family::Both => &[IpFamily::V4, IpFamily::V6],
+            };
+            let acc = &self.accounts[account];
+            for &family in families {
+                let options = RecordOptions {
+                    wildcard: r.wildcard,
+                    mx: r.mx.clone(),
+                    backup_mx: r.backup_mx,
+                };
+                let offline_native = r.offline_mode && acc.provider.descriptor().native_offline;
+                let fingerprint = format!(
+                    "{}|{}|{}|{:?}|{:?}|{:?}|{:?}|{}",
+                    acc.provider.descriptor().id,
+                    acc.server,
+                    acc.username,
+                    options.wildcard,
+                    options.mx,
+                    options.backup_mx,
+                    r.offline_address,
+                    offline_native
+                );
+                records.push(RecordRt {
+                    key: format!("{}/{}/{}", r.account, r.name, family.record_type()),
+                    name: r.name.clone(),
+                    account,
+                    family,
+                    options,
+                    offline_address: r.offline_address.filter(|a| IpFamily::of(*a) == family),
+                    offline_native,
+                    allow_private: r.allow_private,
+                    enabled: r.enabled,
+                    fingerprint,
+                });
+            }
+        }
+        // An edited record starts afresh: re-enabled, and its (new) settings sent.
+        for record in &records {
+            let Ok(mut state) = self.store.record(&record.key) else {
+                continue;
+            };
+            if state.fingerprint.as_deref() != Some(record.fingerprint.as_str()) {
+                let known = state.fingerprint.is_some();
+                state.fingerprint = Some(record.fingerprint.clone());
+                if known {
+                    tracing::info!(record = %record.key, "record settings changed: re-enabled and resent");
+                    state.disabled = None;
+                    state.backoff_until = None;
+                    state.backoff_step = 0;
+                    state.consecutive_nochg = 0;
+                    state.last_address = None;
+                    state.offline_active = false;
+                }
+                if let Err(e) = self.store.save(&record.key, &state) {
+                    tracing::error!(error = %e, "cannot save record state");
+                }
+            }
+        }
+        self.records = records;
+        self.source = Some(match &self.fixed_source {
+            Some(source) => Arc::clone(source),
+            None => HttpEcho::new(
+                self.http.clone(),
+                config.detect.ipv4.clone(),
+                config.detect.ipv6.clone(),
+            ),
+        });
+        self.config = Some(config);
+        self.next_check = Instant::now();
+    }
+
+    fn resolve_key(&self, record: &str) -> Option<String> {
+        self.records
+            .iter()
+            .find(|r| r.key == record)
+            .or_else(|| self.records.iter().find(|r| r.name == record))
+            .map(|r| r.key.clone())
+    }
+
+    // ---- persistence -----------------------------------------------------------------
+
+    /// Intents left by a run that died between sending and recording: the provider may
+    /// have accepted them, so they are assumed accepted (never resent), and marked.
+    fn recover(&mut self) -> Result<(), EngineError> {
+        for pending in self.store.take_pending()? {
+            let mut state = self.store.record(&pending.record)?;
+            tracing::warn!(record = %pending.record, address = %pending.address,
+                "the last run stopped before the provider's answer was recorded; \
+                 assuming it was accepted");
+            state.last_address = Some(pending.address);
+            state.unconfirmed = true;
+            let entry = HistoryEntry {
+                at: self.clock.now(),
+                record: pending.record.clone(),
+                address: Some(pending.address.to_string()),
+                answer: "Dyntray stopped before the answer was recorded; assumed accepted \
+                         (use Update now if the name is wrong)"
+                    .into(),
+                classification: "unconfirmed".into(),
+            };
+            self.store.finish(&state, &entry)?;
+        }
+        Ok(())
+    }
+
+    fn load_flags(&mut self) {
+        if let Ok(state) = self.store.record(FLAGS_KEY) {
+            self.paused = state.consecutive_nochg & 1 != 0;
+            self.offline = state.consecutive_nochg & 2 != 0;
+        }
+    }
+
+    fn save_flags(&mut self) {
+        // The flags ride in a reserved row of the record table: two bits.
+        let state = RecordState {
+            consecutive_nochg: u32::from(self.paused) | (u32::from(self.offline) << 1),
+            ..RecordState::default()
+        };
+        if let Err(e) = self.store.save(FLAGS_KEY, &state) {
+            tracing::error!(error = %e, "cannot save the paused/offline flags");
+        }
+    }
+
+    fn re_enable(&mut self, record: &str) -> Result<(), EngineError> {
+        let key = self
+            .resolve_key(record)
+            .ok_or_else(|| EngineError::NotFound(format!("no record `{record}`")))?;
+        let mut state = self.store.record(&key)?;
+        state.disabled = None;
+        state.backoff_until = None;
+        state.backoff_step = 0;
+        state.consecutive_nochg = 0;
+        self.store.save(&key, &state)?;
+        tracing::info!(record = %key, "re-enabled by the user");
+        Ok(())
+    }
+
+    fn set_secret(&mut self, account: &str, secret: &Secret) -> Result<(), EngineError> {
+        let Some(index) = self.accounts.iter().position(|a| a.id == account) else {
+            return Err(EngineError::NotFound(format!("no account `{account}`")));
+        };
+        secrets::store(
+            self.secrets.as_ref(),
+            account,
+            &self.accounts[index].secret,
+            secret,
+        )
+        .map_err(|e| EngineError::Storage(e.to_string()))?;
+        // Records refused for bad credentials get another chance with the new secret.
+        for record in self.records.iter().filter(|r| r.account == index) {
+            let mut state = self.store.record(&record.key)?;
+            if state
+                .disabled
+                .as_ref()
+                .is_some_and(|d| is_credential_code(&d.code))
+            {
+                state.disabled = None;
+                state.backoff_until = None;
+                state.backoff_step = 0;
+                self.store.save(&record.key, &state)?;
+            }
+        }
+        self.notes
+            .retain(|_, note| !note.contains(&format!("`{account}`")));
+        Ok(())
+    }
+
+    // ---- the pass --------------------------------------------------------------------
+
+    /// A pass whose failure (config, storage) is logged and shown in the status.
+    async fn pass_logged(&mut self) {
+        if let Err(e) = self.pass(None).await
+            && !matches!(e, EngineError::Config(_))
+        {
+            tracing::error!(error = %e, "update pass failed");
+        }
+    }
+
+    /// Checks addresses and sends what must be sent. `forced` lists records the user
+    /// forced ("Update now").
+    async fn pass(&mut self, forced: Option<&[String]>) -> Result<PassReport, EngineError> {
+        let mut report = PassReport::default();
+        self.next_check = Instant::now() + self.poll_interval;
+        if self.config.is_none() {
+            self.publish_status();
+            return Err(EngineError::Config(
+                self.config_error.clone().unwrap_or_default(),
+            ));
+        }
+        if self.paused && forced.is_none() {
+            self.publish_status();
+            return Ok(report);
+        }
+        self.detect().await;
+        let now = self.clock.now();
+
+        // Decide, per record, what to publish and why.
+        let mut work: BTreeMap<BatchKey, Vec<(usize, Reason)>> = BTreeMap::new();
+        for (index, record) in self.records.iter().enumerate() {
+            let state = self.store.record(&record.key)?;
+            let is_forced = forced.is_some_and(|f| f.contains(&record.key));
+            if !record.enabled {
+                continue;
+            }
+            if let Some(disabled) = &state.disabled {
+                report
+                    .failed
+                    .push((record.key.clone(), format!("disabled: {}", disabled.answer)));
+                continue;
+            }
+            if !is_forced && state.backoff_until.is_some_and(|t| t > now) {
+                continue;
+            }
+            let publish = if self.offline && record.has_offline() {
+                if record.offline_native {
+                    Publish::Offline
+                } else {
+                    match record.offline_address {
+                        Some(address) => Publish::Address(address),
+                        None => continue,
+                    }
+                }
+            } else {
+                match self.address_for(record) {
+                    Ok(address) => Publish::Address(address),
+                    Err(e) => {
+                        report.failed.push((record.key.clone(), e));
+                        continue;
+                    }
+                }
+            };
+            let unchanged = match publish {
+                Publish::Address(a) => state.last_address == Some(a) && !state.offline_active,
+                Publish::Offline => state.offline_active,
+            };
+            let reason = if is_forced {
+                Reason::Forced
+            } else if !unchanged {
+                Reason::Change
+            } else if self.keepalive_due(record, &state, now) {
+                Reason::Touch
+            } else {
+                report.succeeded.push(record.key.clone());
+                continue;
+            };
+            work.entry((
+                record.account,
+                record.family,
+                publish,
+                record.options.clone(),
+            ))
+            .or_default()
+            .push((index, reason));
+        }
+
+        for ((account, _family, publish, options), members) in work {
+            let max = self.accounts[account]
+                .provider
+                .descriptor()
+                .max_batch
+                .max(1);
+            for chunk in members.chunks(max) {
+                // An account-level refusal earlier in this pass stops the account's other
+                // batches too.
+                let mut live = Vec::with_capacity(chunk.len());
+                for &(index, reason) in chunk {
+                    if self
+                        .store
+                        .record(&self.records[index].key)?
+                        .disabled
+                        .is_none()
+                    {
+                        live.push((index, reason));
+                    }
+                }
+                if live.is_empty() {
+                    continue;
+                }
+                report.requests += 1;
+                self.send(account, publish, &options, &live, &mut report)
+                    .await?;
+            }
+        }
+        self.remind(now);
+        self.publish_status();
+        Ok(report)
+    }
+
+    fn address_for(&self, record: &RecordRt) -> Result<IpAddr, String> {
+        match self.addresses.get(&record.family) {
+            Some((Ok(address), _)) => {
+                crate::detect::validate(*address, record.family, record.allow_private)
+            }
+            Some((Err(e), _)) => Err(e.clone()),
+            None => Err("no address checked yet".into()),
+        }
+    }
+
+    async fn detect(&mut self) {
+        let Some(source) = self.source.clone() else {
+            return;
+        };
+        let mut families: Vec<(IpFamily, bool)> = Vec::new();
+        for record in self.records.iter().filter(|r| r.enabled) {
+            match families.iter_mut().find(|(f, _)| *f == record.family) {
+                Some((_, private)) => *private |= record.allow_private,
+                None => families.push((record.family, record.allow_private)),
+            }
+        }
+        let now = self.clock.now();
+        let mut failures = Vec::new();
+        for (family, allow_private) in families {
+            let result = source
+                .detect(family, allow_private)
+                .await
+                .map_err(|e| e.to_string());
+            if let Err(e) = &result {
+                failures.push(format!("{}: {e}", family.record_type()));
+            }
+            self.addresses.insert(family, (result, now));
+        }
+        if failures.is_empty() {
+            self.no_address_since = None;
+        } else {
+            let since = *self.no_address_since.get_or_insert(now);
+            // Tell the user once the problem has lasted a while, not on every blip.
+            if now - since >= 15 * 60 && now - since < 15 * 60 + self.poll_interval.as_secs() as i64
+            {
+                let _ = self.events.send(EngineEvent::NoAddress {
+                    reason: failures.join("; "),
+                });
+            }
+        }
+    }
+
+    fn keepalive_due(&self, record: &RecordRt, state: &RecordState, now: Timestamp) -> bool {
+        let Some(period) = self.accounts[record.account].keepalive else {
+            return false;
+        };
+        state
+            .last_success_at
+            .is_some_and(|t| now - t >= period.as_secs() as Timestamp)
+    }
+
+    async fn send(
+        &mut self,
+        account: usize,
+        publish: Publish,
+        options: &RecordOptions,
+        members: &[(usize, Reason)],
+        report: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        let acc = &self.accounts[account];
+        let provider = acc.provider;
+        let secret = match secrets::resolve(self.secrets.as_ref(), &acc.id, &acc.secret) {
+            Ok(secret) => secret,
+            Err(e) => {
+                let message = e.to_string();
+                tracing::error!(account = %acc.id, error = %message, "no secret; nothing sent");
+                for &(index, _) in members {
+                    let key = self.records[index].key.clone();
+                    self.notes.insert(key.clone(), message.clone());
+                    report.failed.push((key, message.clone()));
+                }
+                return Ok(());
+            }
+        };
+        let request = UpdateRequest {
+            server: acc.server.clone(),
+            username: acc.username.clone(),
+            secret,
+            publish,
+            options: options.clone(),
+            items: members
+                .iter()
+                .map(|&(index, _)| UpdateItem {
+                    record: self.records[index].key.clone(),
+                    name: self.records[index].name.clone(),
+                })
+                .collect(),
+            allow_plain_http: acc.allow_plain_http,
+        };
+        let keys: Vec<&str> = request.items.iter().map(|i| i.record.as_str()).collect();
+        let now = self.clock.now();
+        if let Publish::Address(address) = publish {
+            // The intent first: a crash after this point never leads to a resend.
+            self.store.begin(&keys, address, now)?;
+        }
+        self.updating = keys.iter().map(|k| (*k).to_owned()).collect();
+        self.publish_status();
+        tracing::info!(provider = provider.descriptor().id, account = %acc.id,
+            names = ?request.items.iter().map(|i| &i.name).collect::<Vec<_>>(),
+            publish = ?publish, "sending update");
+
+        let outcomes = provider.update(&self.http, &request).await;
+        self.updating.clear();
+        self.apply(account, publish, members, &outcomes, report)
+    }
+
+    fn apply(
+        &mut self,
+        account: usize,
+        publish: Publish,
+        members: &[(usize, Reason)],
+        outcomes: &[Outcome],
+        report: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let provider_id = self.accounts[account].provider.descriptor().id;
+        let sent = match publish {
+            Publish::Address(a) => Some(a),
+            Publish::Offline => None,
+        };
+        let mut updated = Vec::new();
+        let mut refused: BTreeMap<(String, String, String), Vec<String>> = BTreeMap::new();
+        let mut account_fatal: Option<Outcome> = None;
+
+        for (&(index, reason), outcome) in members.iter().zip(outcomes) {
+            let record = &self.records[index];
+            let mut state = self.store.record(&record.key)?;
+            let first_ever = state.last_attempt_at.is_none();
+            state.last_attempt_at = Some(now);
+            state.last_answer = Some(outcome.answer.clone());
+            self.notes.remove(&record.key);
+            match &outcome.verdict {
+                Verdict::Success | Verdict::NoChange => {
+                    state.last_address = sent.or(state.last_address);
+                    state.offline_active = sent.is_none();
+                    state.last_success_at = Some(now);
+                    state.backoff_until = None;
+                    state.backoff_step = 0;
+                    state.unconfirmed = false;
+                    if reason == Reason::Forced {
+                        state.last_forced_at = Some(now);
+                    }
+                    let counted = outcome.verdict == Verdict::NoChange
+                        && reason == Reason::Change
+                        && !first_ever;
+                    if outcome.verdict == Verdict::Success {
+                        state.consecutive_nochg = 0;
+                        updated.push(record.name.clone());
+                        report.succeeded.push(record.key.clone());
+                    } else if counted {
+                        state.consecutive_nochg += 1;
+                        if state.consecutive_nochg >= 2 {
+                            let advice = "The provider answered nochg twice for an address it \
+                                          already had; more would get the host blocked. Check \
+                                          that nothing else updates this name, then re-enable it.";
+                            state.disabled = Some(Disabled {
+                                code: "repeated-nochg".into(),
+                                answer: outcome.answer.clone(),
+                                advice: advice.into(),
+                                at: now,
+                            });
+                            refused
+                                .entry((
+                                    "repeated-nochg".into(),
+                                    outcome.answer.clone(),
+                                    advice.into(),
+                                ))
+                                .or_default()
+                                .push(record.name.clone());
+                            report
+                                .failed
+                                .push((record.key.clone(), outcome.answer.clone()));
+                        } else {
+                            report.succeeded.push(record.key.clone());
+                        }
+                    } else {
+                        report.succeeded.push(record.key.clone());
+                    }
+                }
+                Verdict::Transient {
+                    retry_after,
+                    reached,
+                } => {
+                    state.backoff_step += 1;
+                    let wait = backoff(&mut self.rng, state.backoff_step, *reached, *retry_after);
+                    state.backoff_until = Some(now + wait.as_secs() as Timestamp);
+                    report
+                        .failed
+                        .push((record.key.clone(), outcome.answer.clone()));
+                }
+                Verdict::Protocol => {
+                    state.backoff_step += 1;
+                    let wait = backoff(&mut self.rng, state.backoff_step, true, None);
+                    state.backoff_until = Some(now + wait.as_secs() as Timestamp);
+                    report
+                        .failed
+                        .push((record.key.clone(), outcome.answer.clone()));
+                }
+                Verdict::Fatal { scope } => {
+                    let advice = outcome.advice.clone().unwrap_or_else(|| {
+                        "Check the record and the account, then re-enable it.".into()
+                    });
+                    state.disabled = Some(Disabled {
+                        code: outcome.code.clone(),
+                        answer: outcome.answer.clone(),
+                        advice: advice.clone(),
+                        at: now,
+                    });
+                    if *scope == Scope::Account {
+                        account_fatal = Some(outcome.clone());
+                    }
+                    refused
+                        .entry((outcome.code.clone(), outcome.answer.clone(), advice))
+                        .or_default()
+                        .push(record.name.clone());
+                    report
+                        .failed
+                        .push((record.key.clone(), outcome.answer.clone()));
+                }
+            }
+            let entry = HistoryEntry {
+                at: now,
+                record: record.key.clone(),
+                address: sent.map(|a| a.to_string()).or(Some("offline".into())),
+                answer: outcome.answer.clone(),
+                classification: outcome.verdict.label().into(),
+            };
+            // Persisted before anything else happens (invariant 1).
+            self.store.finish(&state, &entry)?;
+            tracing::info!(record = %record.key, verdict = outcome.verdict.label(),
+                code = %outcome.code, answer = %outcome.answer, "provider answered");
+        }
+
+        // An account-level refusal stops every record of the account.
+        if let Some(outcome) = account_fatal {
+            let in_batch: Vec<usize> = members.iter().map(|&(i, _)| i).collect();
+            for (index, record) in self.records.iter().enumerate() {
+                if record.account != account || in_batch.contains(&index) {
+                    continue;
+                }
+                let mut state = self.store.record(&record.key)?;
+                if state.disabled.is_none() {
+                    state.disabled = Some(Disabled {
+                        code: outcome.code.clone(),
+                        answer: outcome.answer.clone(),
+                        advice: outcome.advice.clone().unwrap_or_default(),
+                        at: now,
+                    });
+                    self.store.save(&record.key, &state)?;
+                }
+            }
+        }
+
+        if !updated.is_empty() {
+            let _ = self.events.send(EngineEvent::Updated {
+                names: updated,
+                address: sent,
+                provider: provider_id.into(),
+            });
+        }
+        for ((code, answer, advice), names) in refused {
+            let _ = self.events.send(EngineEvent::Refused {
+                names,
+                provider: provider_id.into(),
+                code,
+                answer,
+                advice,
+            });
+        }
+        Ok(())
+    }
+
+    fn remind(&mut self, now: Timestamp) {
+        for record in &self.records {
+            let Some(period) = self.accounts[record.account]
+                .provider
+                .descriptor()
+                .confirm_reminder
+            else {
+                continue;
+            };
+            let Ok(mut state) = self.store.record(&record.key) else {
+                continue;
+            };
+            let Some(since) = state.last_reminded_at.or(state.last_success_at) else {
+                continue;
+            };
+            if now - since >= period.as_secs() as Timestamp {
+                let name = self.accounts[record.account].provider.descriptor().name;
+                let _ = self.events.send(EngineEvent::Reminder {
+                    name: record.name.clone(),
+                    message: format!(
+                        "{name} needs you to confirm {} on its website every 30 days, or the \
+                         name expires. Updates do not renew it.",
+                        record.name
+                    ),
+                });
+                state.last_reminded_at = Some(now);
+                if let Err(e) = self.store.save(&record.key, &state) {
+                    tracing::error!(error = %e, "cannot save reminder time");
+                }
+            }
+        }
+    }
+
+    async fn update_now(&mut self, record: Option<String>) -> Result<UpdateNowReport, EngineError> {
+        if self.config.is_none() {
+            return Err(EngineError::Config(
+                self.config_error.clone().unwrap_or_default(),
+            ));
+        }
+        let keys: Vec<String> = match &record {
+            Some(r) => vec![
+                self.resolve_key(r)
+                    .ok_or_else(|| EngineError::NotFound(format!("no record `{r}`")))?,
+            ],
+            None => self
+                .records
+                .iter()
+                .filter(|r| r.enabled)
+                .map(|r| r.key.clone())
+                .collect(),
+        };
+        let now = self.clock.now();
+        let mut allowed = Vec::new();
+        let mut warnings = Vec::new();
+        for key in keys {
+            let state = self.store.record(&key)?;
+            if state.disabled.is_some() {
+                warnings.push(format!("{key} is disabled; re-enable it first"));
+                continue;
+            }
+            if let Some(at) = state.last_forced_at {
+                let next = at + FORCE_INTERVAL.as_secs() as Timestamp;
+                if next > now {
+                    if record.is_some() {
+                        return Err(EngineError::TooSoon(format!(
+                            "{key} was updated on request less than 10 minutes ago; \
+                             allowed again at {}",
+                            crate::time::format_local(next)
+                        )));
+                    }
+                    warnings.push(format!(
+                        "{key}: allowed again at {}",
+                        crate::time::format_local(next)
+                    ));
+                    continue;
+                }
+            }
+            allowed.push(key);
+        }
+        self.detect().await;
+        for key in &allowed {
+            if let Some(record) = self.records.iter().find(|r| &r.key == key)
+                && let (Ok(address), Ok(state)) = (self.address_for(record), self.store.record(key))
+                && state.last_address == Some(address)
+            {
+                warnings.push(format!(
+                    "{}: the address {address} is unchanged; an unchanged update counts \
+                     against the account at the provider",
+                    record.name
+                ));
+            }
+        }
+        if !allowed.is_empty() {
+            self.pass(Some(&allowed)).await?;
+        }
+        Ok(UpdateNowReport {
+            sent: allowed,
+            warnings,
+        })
+    }
+
+    // ---- status ----------------------------------------------------------------------
+
+    fn snapshot(&self) -> Status {
+        let now = self.clock.now();
+        let mut records = Vec::new();
+        for record in &self.records {
+            let state = self.store.record(&record.key).unwrap_or_default();
+            let acc = &self.accounts[record.account];
+            let note = self.notes.get(&record.key).cloned().or_else(|| {
+                if state.unconfirmed {
+                    Some(
+                        "Dyntray stopped before the provider's answer was recorded; \
+                          assumed accepted"
+                            .into(),
+                    )
+                } else {
+                    self.address_for(record).err()
+                }
+            });
+            let phase = if !record.enabled {
+                Phase::Off
+            } else if self.updating.contains(&record.key) {
+                Phase::Updating
+            } else if state.disabled.is_some() {
+                Phase::Disabled
+            } else if self.notes.contains_key(&record.key) {
+                Phase::Error
+            } else if state.backoff_until.is_some_and(|t| t > now) {
+                Phase::BackingOff
+            } else if state.last_success_at.is_some() || state.unconfirmed {
+                Phase::Ok
+            } else {
+                Phase::Pending
+            };
+            records.push(RecordStatus {
+                key: record.key.clone(),
+                name: record.name.clone(),
+                account: acc.id.clone(),
+                provider: acc.provider.descriptor().id.into(),
+                family: record.family.record_type().into(),
+                phase,
+                address: state.last_address,
+                last_update_at: state.last_success_at,
+                last_attempt_at: state.last_attempt_at,
+                last_answer: state.last_answer.clone(),
+                disabled: state.disabled.clone(),
+                next_attempt_at: state.backoff_until.filter(|t| *t > now),
+                note,
+                has_offline: record.has_offline(),
+            });
+        }
+        let addresses = self
+            .addresses
+            .iter()
+            .map(|(family, (result, at))| AddressStatus {
+                family: family.record_type().into(),
+                address: result.as_ref().ok().copied(),
+                checked_at: Some(*at),
+                error: result.as_ref().err().cloned(),
+            })
+            .collect();
+        let summary = if self.config_error.is_some() {
+            Summary::Attention
+        } else if self.paused {
+            Summary::Paused
+        } else if records.is_empty() {
+            Summary::NotConfigured
+        } else if !self.updating.is_empty() {
+            Summary::Updating
+        } else if records
+            .iter()
+            .any(|r| matches!(r.phase, Phase::Disabled | Phase::Error))
+        {
+            Summary::Attention
+        } else if self.offline {
+            Summary::Offline
+        } else {
+            Summary::Ok
+        };
+        let next_check_at = (self.scheduled && self.config.is_some()).then(|| {
+            now + self
+                .next_check
+                .saturating_duration_since(Instant::now())
+                .as_secs() as Timestamp
+        });
+        Status {
+            summary,
+            paused: self.paused,
+            offline: self.offline,
+            config_path: self.config_path.clone(),
+            config_error: self.config_error.clone(),
+            addresses,
+            records,
+            next_check_at,
+        }
+    }
+
+    fn publish_status(&self) {
+        if let Some(tx) = &self.status_tx {
+            let status = self.snapshot();
+            tx.send_if_modified(|current| {
+                if *current == status {
+                    false
+                } else {
+                    *current = status;
+                    true
+                }
+            });
+        }
+    }
+}
+
+/// The wait after the `step`-th failure in a row: from 30 minutes (5 for a first
+/// network error that never reached the provider), doubling, at most a day, plus up
+/// to 10% jitter; never shorter than a wait the provider asked for.
+fn backoff(rng: &mut Rng, step: u32, reached: bool, asked: Option<Duration>) -> Duration {
+    let base = if !reached && step == 1 {
+        NETWORK_FIRST_RETRY
+    } else {
+        let doublings = step.saturating_sub(1).min(10);
+        MIN_PROVIDER_BACKOFF
+            .saturating_mul(1 << doublings)
+            .min(MAX_BACKOFF)
+    };
+    let base = base.max(asked.unwrap_or_default());
+    let jitter = base.mul_f64(0.1 * rng.fraction());
+    base + jitter
+}
+
+fn is_credential_code(code: &str) -> bool {
+    matches!(code, "badauth" | "http-401" | "http-403")
+}
+
+async fn sleep_until_opt(wake: Option<Instant>) {
+    match wake {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Checks a parsed config against the provider registry: known provider ids, supported
+/// families and options, a server where the provider has none. Problems carry lines.
+pub fn check_against_registry(config: &Config) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let known: Vec<&str> = provider::REGISTRY
+        .iter()
+        .map(|p| p.descriptor().id)
+        .collect();
+    for (i, account) in config.accounts.iter().enumerate() {
+        let line = |key: &str| account.key_lines.get(key).copied().or(Some(account.line));
+        let Some(provider) = provider::lookup(&account.provider) else {
+            problems.push(Problem {
+                line: line("provider"),
+                key: format!("account[{i}].provider"),
+                message: format!(
+                    "unknown provider `{}`; known providers: {}",
+                    account.provider,
+                    known.join(", ")
+                ),
+            });
+            continue;
+        };
+        let d = provider.descriptor();
+        if account.server.is_none() && d.default_server.is_none() {
+            problems.push(Problem {
+                line: line("server"),
+                key: format!("account[{i}].server"),
+                message: format!(
+                    "{} needs the update server's URL (`server = \"https://…\"`)",
+                    d.name
+                ),
+            });
+        }
+    }
+    for (i, record) in config.records.iter().enumerate() {
+        let Some(account) = config.accounts.iter().find(|a| a.id == record.account) else {
+            continue;
+        };
+        let Some(provider) = provider::lookup(&account.provider) else {
+            continue;
+        };
+        let d = provider.descriptor();
+        let line = |key: &str| record.key_lines.get(key).copied().or(Some(record.line));
+        let supports = |key: &str| d.record_fields.iter().any(|f| f.key == key);
+        let mut unsupported = |key: &str, set: bool| {
+            if set && !supports(key) {
+                problems.push(Problem {
+                    line: line(key),
+                    key: format!("record[{i}].{key}"),
+                    message: format!("{} does not support `{key}`", d.name),
+                });
+            }
+        };
+        unsupported("wildcard", record.wildcard.is_some());
+        unsupported("mx", record.mx.is_some());
+        unsupported("backup_mx", record.backup_mx.is_some());
+        unsupported("group", record.group);
+        if record.offline_mode && !d.native_offline {
+            problems.push(Problem {
+                line: line("offline_mode"),
+                key: format!("record[{i}].offline_mode"),
+                message: format!(
+                    "{} has no offline mode of its own; set `offline_address` instead",
+                    d.name
+                ),
+            });
+        }
+        let needs_v6 = matches!(record.family, Family::Aaaa | Family::Both);
+        if needs_v6 && !d.families.contains(&IpFamily::V6) {
+            problems.push(Problem {
+                line: line("family"),
+                key: format!("record[{i}].family"),
+                message: format!("{} updates IPv4 (A) records only", d.name),
+            });
+        }
+    }
+    problems
+}
+
+fn format_problems(path: &std::path::Path, problems: &[Problem]) -> String {
+    let mut text = format!(
+        "{} has {} problem{}:",
+        path.display(),
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+    for problem in problems {
+        text.push_str("\n  ");
+        text.push_str(&problem.to_string());
+    }
+    text
+}
+
+impl Default for Status {
+    fn default() -> Self {
+        Self {
+            summary: Summary::NotConfigured,
+            paused: false,
+            offline: false,
+            config_path: PathBuf::new(),
+            config_error: None,
+            addresses: Vec::new(),
+            records: Vec::new(),
+            next_check_at: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rng_fraction_is_in_range() {
+        let mut rng = Rng::seeded();
+        for _ in 0..1000 {
+            let f = rng.fraction();
+            assert!((0.0..1.0).contains(&f));
+        }
+    }
+}
