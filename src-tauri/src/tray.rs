@@ -13,8 +13,13 @@ use std::time::Duration;
 
 use dyntray_engine::control::{
     AppInfo, BindError, ControlClient, ControlError, ControlHandler, ControlServer, ErrorCode,
-    Event, Request,
+    Event, Request, engine_request, forward_engine,
 };
+use dyntray_engine::engine::{
+    self, EngineHandle, EngineOptions, KEYCHAIN_SERVICE, Phase, Status, Summary,
+};
+use dyntray_engine::secrets::KeychainStore;
+use dyntray_engine::state::StateLock;
 use dyntray_engine::{logging, paths};
 use tokio::sync::broadcast;
 use tray_icon::menu::{CheckMenuItem, Menu, MenuEvent, MenuItem, PredefinedMenuItem};
@@ -26,13 +31,13 @@ enum UiMsg {
     Menu(tray_icon::menu::MenuId),
     OpenSettings,
     SettingsExited(u32),
+    Status(Box<Status>),
+    Notice(String),
     Quit,
 }
 
 /// The state the tray icon shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-// Ok, Updating and Offline are shown once records exist (the engine reports them).
-#[allow(dead_code)]
 enum TrayState {
     Ok,
     Updating,
@@ -76,9 +81,22 @@ fn decode_png(bytes: &[u8]) -> Result<(Vec<u8>, u32, u32), png::DecodingError> {
     Ok((buf, info.width, info.height))
 }
 
+impl From<Summary> for TrayState {
+    fn from(summary: Summary) -> Self {
+        match summary {
+            Summary::Ok => Self::Ok,
+            Summary::Updating => Self::Updating,
+            Summary::NotConfigured | Summary::Attention => Self::Attention,
+            Summary::Paused => Self::Paused,
+            Summary::Offline => Self::Offline,
+        }
+    }
+}
+
 /// The control-API side of the tray process.
 struct TrayHost {
     info: AppInfo,
+    engine: EngineHandle,
     events: broadcast::Sender<Event>,
     ui: Sender<UiMsg>,
 }
@@ -94,6 +112,9 @@ impl TrayHost {
 
 impl ControlHandler for TrayHost {
     async fn handle(&self, request: Request) -> Result<serde_json::Value, ControlError> {
+        if let Some(result) = engine_request(&self.engine, request.clone()).await {
+            return result;
+        }
         match request {
             Request::AppInfo => serde_json::to_value(&self.info)
                 .map_err(|e| ControlError::new(ErrorCode::Failed, e.to_string())),
@@ -158,8 +179,54 @@ pub(crate) fn run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let state_dir = match paths::state_dir() {
+        Ok(dir) => dir,
+        Err(e) => {
+            eprintln!("dyntray: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let _state_lock = match StateLock::acquire(&state_dir) {
+        Ok(lock) => lock,
+        Err(e) => {
+            eprintln!("dyntray: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let engine = {
+        let _guard = runtime.enter();
+        engine::spawn(EngineOptions {
+            config_path: config_path.clone(),
+            state_dir,
+            secrets: Arc::new(KeychainStore::new(KEYCHAIN_SERVICE)),
+            source: None,
+            scheduled: true,
+            clock_start: None,
+        })
+    };
+    let engine = match engine {
+        Ok(engine) => engine,
+        Err(e) => {
+            eprintln!("dyntray: cannot start the engine: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let (ui_tx, ui_rx) = mpsc::channel::<UiMsg>();
     let (events, _) = broadcast::channel(64);
+    runtime.spawn(forward_engine(engine.clone(), events.clone()));
+    {
+        // Status changes reach the menu thread as messages: nothing polls.
+        let mut status = engine.watch_status();
+        let ui = ui_tx.clone();
+        runtime.spawn(async move {
+            while status.changed().await.is_ok() {
+                let snapshot = status.borrow_and_update().clone();
+                if ui.send(UiMsg::Status(Box::new(snapshot))).is_err() {
+                    break;
+                }
+            }
+        });
+    }
     let host = Arc::new(TrayHost {
         info: AppInfo {
             version: dyntray_engine::VERSION.into(),
@@ -169,6 +236,7 @@ pub(crate) fn run() -> ExitCode {
             log_dir: log.dir.clone(),
             socket_path: socket.clone(),
         },
+        engine: engine.clone(),
         events: events.clone(),
         ui: ui_tx.clone(),
     });
@@ -221,12 +289,17 @@ pub(crate) fn run() -> ExitCode {
     }
     tracing::info!(socket = %socket.display(), pid = std::process::id(), "tray running");
 
+    let status = engine.status();
     let mut app = TrayApp {
         tray,
         menu,
-        settings: SettingsProcess::new(socket, ui_tx),
+        settings: SettingsProcess::new(socket, ui_tx.clone()),
         events,
-        paused: false,
+        engine: engine.clone(),
+        runtime: runtime.handle().clone(),
+        ui: ui_tx,
+        status,
+        notice: None,
     };
     app.render();
     while let Ok(msg) = ui_rx.recv() {
@@ -239,6 +312,8 @@ pub(crate) fn run() -> ExitCode {
     let _ = app.events.send(Event::Shutdown);
     app.settings.stop();
     drop(app);
+    // The request in flight, if any, finishes and is recorded before the engine stops.
+    runtime.block_on(engine.shutdown());
     let _ = stop_tx.send(());
     runtime.shutdown_timeout(Duration::from_secs(2));
     drop(log);
@@ -297,8 +372,12 @@ impl TrayIconBuilderExt for TrayIconBuilder {
 struct TrayMenu {
     menu: Menu,
     status: MenuItem,
+    /// One disabled line per record, after the status line.
+    records: Vec<MenuItem>,
     update_now: MenuItem,
     pause: CheckMenuItem,
+    offline: MenuItem,
+    offline_shown: bool,
     settings: MenuItem,
     quit: MenuItem,
 }
@@ -308,6 +387,7 @@ impl TrayMenu {
         let status = MenuItem::with_id("status", "Dyntray: starting…", false, None);
         let update_now = MenuItem::with_id("update-now", "Update now", false, None);
         let pause = CheckMenuItem::with_id("pause", "Pause updates", true, false, None);
+        let offline = MenuItem::with_id("offline", "Go offline", true, None);
         let settings = MenuItem::with_id("settings", "Settings…", true, None);
         let quit = MenuItem::with_id("quit", "Quit", true, None);
         let menu = Menu::new();
@@ -326,11 +406,61 @@ impl TrayMenu {
         Self {
             menu,
             status,
+            records: Vec::new(),
             update_now,
             pause,
+            offline,
+            offline_shown: false,
             settings,
             quit,
         }
+    }
+
+    /// Position of the "Update now" item: after the status line, the record lines and a
+    /// separator.
+    fn actions_start(&self) -> usize {
+        2 + self.records.len()
+    }
+
+    /// Makes the record lines match `lines` (texts), adding or removing items as needed.
+    fn set_record_lines(&mut self, lines: &[String]) {
+        while self.records.len() > lines.len() {
+            if let Some(item) = self.records.pop()
+                && let Err(e) = self.menu.remove(&item)
+            {
+                tracing::warn!(error = %e, "cannot remove a tray menu line");
+            }
+        }
+        for (i, text) in lines.iter().enumerate() {
+            match self.records.get(i) {
+                Some(item) => item.set_text(text),
+                None => {
+                    let item = MenuItem::with_id(format!("record-{i}"), text, false, None);
+                    if let Err(e) = self.menu.insert(&item, 1 + i) {
+                        tracing::warn!(error = %e, "cannot add a tray menu line");
+                    }
+                    self.records.push(item);
+                }
+            }
+        }
+    }
+
+    /// Shows "Go offline" / "Back online" only when a record has an offline option.
+    fn set_offline_item(&mut self, shown: bool, offline: bool) {
+        self.offline
+            .set_text(if offline { "Back online" } else { "Go offline" });
+        if shown == self.offline_shown {
+            return;
+        }
+        let result = if shown {
+            self.menu.insert(&self.offline, self.actions_start() + 2)
+        } else {
+            self.menu.remove(&self.offline)
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "cannot change the offline menu item");
+        }
+        self.offline_shown = shown;
     }
 }
 
@@ -339,7 +469,12 @@ struct TrayApp {
     menu: TrayMenu,
     settings: SettingsProcess,
     events: broadcast::Sender<Event>,
-    paused: bool,
+    engine: EngineHandle,
+    runtime: tokio::runtime::Handle,
+    ui: Sender<UiMsg>,
+    status: Status,
+    /// A short message for the status line (e.g. why "Update now" was refused).
+    notice: Option<String>,
 }
 
 impl TrayApp {
@@ -349,43 +484,132 @@ impl TrayApp {
             UiMsg::Quit => return false,
             UiMsg::OpenSettings => self.settings.open(&self.events),
             UiMsg::SettingsExited(pid) => self.settings.exited(pid),
+            UiMsg::Status(status) => {
+                self.status = *status;
+                self.render();
+            }
+            UiMsg::Notice(text) => {
+                self.notice = Some(text);
+                self.render();
+            }
             UiMsg::Menu(id) => {
                 if id == *self.menu.quit.id() {
                     return false;
                 } else if id == *self.menu.settings.id() {
                     self.settings.open(&self.events);
                 } else if id == *self.menu.pause.id() {
-                    self.paused = self.menu.pause.is_checked();
-                    tracing::info!(paused = self.paused, "pause toggled");
-                    self.render();
+                    let paused = self.menu.pause.is_checked();
+                    let engine = self.engine.clone();
+                    self.runtime.spawn(async move {
+                        let _ = engine.pause(paused).await;
+                    });
+                } else if id == *self.menu.offline.id() {
+                    let offline = !self.status.offline;
+                    let (engine, ui) = (self.engine.clone(), self.ui.clone());
+                    self.runtime.spawn(async move {
+                        if let Err(e) = engine.set_offline(offline).await {
+                            let _ = ui.send(UiMsg::Notice(e.to_string()));
+                        }
+                    });
                 } else if id == *self.menu.update_now.id() {
-                    tracing::info!("update now requested");
+                    self.notice = None;
+                    let (engine, ui) = (self.engine.clone(), self.ui.clone());
+                    self.runtime.spawn(async move {
+                        let notice = match engine.update_now(None).await {
+                            Ok(report) if report.sent.is_empty() => {
+                                Some(report.warnings.join("; "))
+                            }
+                            Ok(report) => report.warnings.first().cloned(),
+                            Err(e) => Some(e.to_string()),
+                        };
+                        if let Some(notice) = notice.filter(|n| !n.is_empty()) {
+                            let _ = ui.send(UiMsg::Notice(notice));
+                        }
+                    });
                 }
             }
         }
         true
     }
 
-    /// Shows the current state in the icon, tooltip and status line.
+    /// Shows the engine's status in the icon, tooltip and menu.
     fn render(&mut self) {
-        // No records can exist before the engine lands: the tray says so.
-        let (state, status) = if self.paused {
-            (TrayState::Paused, "Updates paused")
-        } else {
-            (
-                TrayState::Attention,
-                "Not configured: open Settings to add a name",
-            )
+        let status = &self.status;
+        let state = TrayState::from(status.summary);
+        let headline = match status.summary {
+            Summary::NotConfigured => "Not configured: open Settings to add a name".to_owned(),
+            Summary::Paused => "Updates paused".to_owned(),
+            Summary::Updating => "Updating…".to_owned(),
+            Summary::Offline => "Offline".to_owned(),
+            Summary::Ok => "Up to date".to_owned(),
+            Summary::Attention if status.config_error.is_some() => {
+                "The config file has problems: open Settings".to_owned()
+            }
+            Summary::Attention => "Needs your attention".to_owned(),
         };
-        self.menu.status.set_text(format!("Dyntray: {status}"));
-        self.menu.update_now.set_enabled(false);
+        let headline = match &self.notice {
+            Some(notice) => format!("{headline} ({notice})"),
+            None => headline,
+        };
+        self.menu.status.set_text(format!("Dyntray: {headline}"));
+        let lines: Vec<String> = status.records.iter().map(record_line).collect();
+        self.menu.set_record_lines(&lines);
+        self.menu
+            .update_now
+            .set_enabled(!status.records.is_empty() && status.config_error.is_none());
+        self.menu.pause.set_checked(status.paused);
+        let has_offline = status.records.iter().any(|r| r.has_offline);
+        self.menu.set_offline_item(has_offline, status.offline);
+
         if let Err(e) = self.tray.set_icon(state.icon()) {
             tracing::warn!(error = %e, "cannot set the tray icon");
         }
-        if let Err(e) = self.tray.set_tooltip(Some(format!("Dyntray: {status}"))) {
+        let addresses: Vec<String> = status
+            .addresses
+            .iter()
+            .filter_map(|a| a.address.map(|ip| format!("{ip}")))
+            .collect();
+        let last = status
+            .records
+            .iter()
+            .filter_map(|r| r.last_update_at)
+            .max()
+            .map(|t| format!("\nLast update: {}", dyntray_engine::time::format_local(t)))
+            .unwrap_or_default();
+        let tooltip = if addresses.is_empty() {
+            format!("Dyntray: {headline}{last}")
+        } else {
+            format!("Dyntray: {}\n{headline}{last}", addresses.join(", "))
+        };
+        if let Err(e) = self.tray.set_tooltip(Some(tooltip)) {
             tracing::warn!(error = %e, "cannot set the tray tooltip");
         }
     }
+}
+
+/// One record's menu line: "home.example.org — 81.2.69.160 ✓", "… — refused: badauth".
+fn record_line(record: &dyntray_engine::engine::RecordStatus) -> String {
+    let family = if record.family == "AAAA" {
+        " (IPv6)"
+    } else {
+        ""
+    };
+    let what = match record.phase {
+        Phase::Ok => match record.address {
+            Some(address) => format!("{address} ✓"),
+            None => "offline ✓".to_owned(),
+        },
+        Phase::Pending => "waiting for the first update".to_owned(),
+        Phase::Updating => "updating…".to_owned(),
+        Phase::BackingOff => "provider busy, retrying later".to_owned(),
+        Phase::Disabled => match &record.disabled {
+            Some(disabled) => format!("refused: {}", disabled.code),
+            None => "refused".to_owned(),
+        },
+        Phase::Off => "off".to_owned(),
+        Phase::Error => record.note.clone().unwrap_or_else(|| "error".to_owned()),
+    };
+    format!("{}{family} — {what}", record.name)
 }
 
 /// Starts, focuses and stops the settings process.
