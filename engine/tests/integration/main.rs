@@ -2,3 +2,5 @@
 #![allow(clippy::unwrap_used)]
 
 mod control;
+mod engine;
+mod fake_provider;
