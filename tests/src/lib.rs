@@ -1,1 +1,7 @@
-//! End-to-end and system tests for Dyntray live in `tests/`; this library is empty.
+//! Test parts shared by the workspace's test suites: a scripted provider server on
+//! 127.0.0.1. The end-to-end tests themselves live in `tests/e2e/`.
+
+// Test support: a failed unwrap here is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used)]
+
+pub mod fake_provider;

@@ -65,14 +65,33 @@ impl Provider for ChangeIp {
             // ChangeIP answers a successful update with a sentence rather than `good`:
             // an HTTP 200 whose body has no dyndns2 word is a success.
             for outcome in &mut outcomes {
-                if outcome.code == "protocol"
-                    && outcome.answer.to_ascii_lowercase().contains("success")
-                {
+                if outcome.code == "protocol" && is_success_sentence(&outcome.answer) {
                     outcome.verdict = super::Verdict::Success;
                     outcome.code = "good".into();
                 }
             }
             outcomes
         })
+    }
+}
+
+/// ChangeIP's success text ("200 Successful Update"): the whole word "successful",
+/// in any case.
+fn is_success_sentence(answer: &str) -> bool {
+    answer
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|word| word.eq_ignore_ascii_case("successful"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn success_sentence_is_matched_as_a_word() {
+        assert!(is_success_sentence("200 Successful Update"));
+        assert!(is_success_sentence("successful"));
+        assert!(!is_success_sentence("Unsuccessful update"));
+        assert!(!is_success_sentence("success"));
     }
 }

@@ -11,7 +11,7 @@ use dyntray_engine::engine::{self, EngineHandle, EngineOptions, Phase};
 use dyntray_engine::provider::{BoxFuture, IpFamily};
 use dyntray_engine::secrets::{MemoryStore, Secret, SecretStore};
 
-use crate::fake_provider::{FakeProvider, Reply, basic_auth};
+use dyntray_tests::fake_provider::{FakeProvider, Reply, basic_auth};
 
 const V4: &str = "81.2.69.160";
 const V4_NEW: &str = "81.2.69.161";
