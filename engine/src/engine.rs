@@ -761,7 +761,7 @@ impl Engine {
                     offline_native
                 );
                 records.push(RecordRt {
-                    key: format!("{}/{}/{}", r.account, r.name, family.record_type()),
+                    key: record_key(&r.account, &r.name, family),
                     name: r.name.clone(),
                     account,
                     family,
@@ -887,18 +887,8 @@ impl Engine {
         )
         .map_err(|e| EngineError::Storage(e.to_string()))?;
         // Records refused for bad credentials get another chance with the new secret.
-        for record in self.records.iter().filter(|r| r.account == index) {
-            let mut state = self.store.record(&record.key)?;
-            if state
-                .disabled
-                .as_ref()
-                .is_some_and(|d| is_credential_code(&d.code))
-            {
-                state.disabled = None;
-                state.backoff_until = None;
-                state.backoff_step = 0;
-                self.store.save(&record.key, &state)?;
-            }
+        if let Some(config) = &self.config {
+            credentials_changed(&mut self.store, config, account)?;
         }
         self.notes
             .retain(|_, note| !note.contains(&format!("`{account}`")));
@@ -1531,6 +1521,50 @@ fn backoff(rng: &mut Rng, step: u32, reached: bool, asked: Option<Duration>) -> 
     let base = base.max(asked.unwrap_or_default());
     let jitter = base.mul_f64(0.1 * rng.fraction());
     base + jitter
+}
+
+fn record_key(account: &str, name: &str, family: IpFamily) -> String {
+    format!("{account}/{name}/{}", family.record_type())
+}
+
+/// The state keys of a config record: one per address family.
+pub fn record_keys(record: &crate::config::Record) -> Vec<String> {
+    let families: &[IpFamily] = match record.family {
+        Family::A => &[IpFamily::V4],
+        Family::Aaaa => &[IpFamily::V6],
+        Family::Both => &[IpFamily::V4, IpFamily::V6],
+    };
+    families
+        .iter()
+        .map(|&f| record_key(&record.account, &record.name, f))
+        .collect()
+}
+
+/// After an account's secret changed: its records that the provider refused for bad
+/// credentials may be sent again. Returns how many were re-enabled.
+pub fn credentials_changed(
+    store: &mut StateStore,
+    config: &Config,
+    account: &str,
+) -> Result<usize, StateError> {
+    let mut count = 0;
+    for record in config.records.iter().filter(|r| r.account == account) {
+        for key in record_keys(record) {
+            let mut state = store.record(&key)?;
+            if state
+                .disabled
+                .as_ref()
+                .is_some_and(|d| is_credential_code(&d.code))
+            {
+                state.disabled = None;
+                state.backoff_until = None;
+                state.backoff_step = 0;
+                store.save(&key, &state)?;
+                count += 1;
+            }
+        }
+    }
+    Ok(count)
 }
 
 fn is_credential_code(code: &str) -> bool {

@@ -227,10 +227,7 @@ async fn dispatch(args: Args) -> Result<ExitCode> {
                         })
                         .await?
                 }
-                Err(_) => {
-                    let store = StateStore::open(&paths.state_dir)?;
-                    store.history(record.as_deref(), 50)?
-                }
+                Err(_) => offline_history(&paths, record.as_deref())?,
             };
             print_history(&entries);
             Ok(ExitCode::SUCCESS)
@@ -326,15 +323,22 @@ async fn secret_set(paths: &Paths, account: &str) -> Result<ExitCode> {
         if source != SecretSource::Keychain {
             bail!("the secret of `{account}` comes from {source}; change it there");
         }
-        // The engine stores it and re-enables records refused for bad credentials.
-        let lock = StateLock::acquire(&paths.state_dir)?;
-        let handle = start_engine(paths, false)?;
-        handle
-            .set_secret(account.to_owned(), secret)
-            .await
-            .context("re-enabling the account's records")?;
-        handle.shutdown().await;
-        drop(lock);
+        dyntray_engine::secrets::store(
+            &KeychainStore::new(KEYCHAIN_SERVICE),
+            account,
+            &source,
+            &secret,
+        )?;
+        // Records refused for bad credentials may go out again at the next run; nothing is
+        // sent now.
+        let _lock = StateLock::acquire(&paths.state_dir)?;
+        if let Some(config) = Config::load(&paths.config)? {
+            let mut store = StateStore::open(&paths.state_dir)?;
+            let count = engine::credentials_changed(&mut store, &config, account)?;
+            if count > 0 {
+                println!("re-enabled {count} record(s) refused for bad credentials");
+            }
+        }
     }
     println!("stored the secret of `{account}` in the keychain");
     Ok(ExitCode::SUCCESS)
@@ -355,6 +359,37 @@ fn offline_status(paths: &Paths) -> Result<Status> {
     let _lock = StateLock::acquire(&paths.state_dir)?;
     let handle = start_engine(paths, false)?;
     Ok(handle.status())
+}
+
+/// History straight from the state store; a record may be named by its name (all its
+/// families) or its key.
+fn offline_history(paths: &Paths, record: Option<&str>) -> Result<Vec<HistoryEntry>> {
+    let store = StateStore::open(&paths.state_dir)?;
+    let Some(record) = record else {
+        return Ok(store.history(None, 50)?);
+    };
+    let mut keys: Vec<String> = Config::load(&paths.config)
+        .ok()
+        .flatten()
+        .map(|config| {
+            config
+                .records
+                .iter()
+                .filter(|r| r.name == record)
+                .flat_map(engine::record_keys)
+                .collect()
+        })
+        .unwrap_or_default();
+    if keys.is_empty() {
+        keys.push(record.to_owned());
+    }
+    let mut entries = Vec::new();
+    for key in &keys {
+        entries.extend(store.history(Some(key), 50)?);
+    }
+    entries.sort_by(|a, b| b.at.cmp(&a.at));
+    entries.truncate(50);
+    Ok(entries)
 }
 
 async fn once(paths: &Paths) -> Result<ExitCode> {

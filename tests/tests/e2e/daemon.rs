@@ -1,0 +1,237 @@
+//! `dyntrayd` as a user runs it: the real binary, the session's gnome-keyring, a provider
+//! server and an address echo on 127.0.0.1.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use dyntray_tests::fake_provider::{FakeProvider, Reply};
+
+use crate::rig::{User, bin, wait_for};
+
+const V4: &str = "81.2.69.160";
+
+struct Daemon {
+    user: User,
+    provider: FakeProvider,
+    echo: FakeProvider,
+    account: String,
+}
+
+impl Daemon {
+    /// A user with a config of three names on one DynDNS-style account whose secret is
+    /// in the session keyring. `account` must be unique per test (the keyring is shared).
+    async fn new(account: &str) -> Self {
+        let daemon = Self {
+            user: User::new(),
+            provider: FakeProvider::start().await,
+            echo: FakeProvider::start().await,
+            account: account.into(),
+        };
+        daemon.echo.always(Reply::ok(&format!("{V4}\n")));
+        daemon.write_config("");
+        let stored = daemon.run_with_stdin(&["secret", "set", account], "pa$$:w0rd#1\n");
+        assert!(stored.status.success(), "{}", text(&stored));
+        daemon
+    }
+
+    fn write_config(&self, extra_record: &str) {
+        let config = format!(
+            "version = 1\n\n[detect]\nipv4 = [\"{echo}/\"]\nipv6 = []\n\n\
+             [[account]]\nid = \"{account}\"\nprovider = \"dyndns\"\nusername = \"bob\"\n\
+             server = \"{server}\"\n\n\
+             [[record]]\nname = \"a.example.org\"\naccount = \"{account}\"\n\n\
+             [[record]]\nname = \"b.example.org\"\naccount = \"{account}\"\n\n\
+             [[record]]\nname = \"c.example.org\"\naccount = \"{account}\"\n{extra_record}",
+            echo = self.echo.url(),
+            account = self.account,
+            server = self.provider.url()
+        );
+        let path = self.user.config_file();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, config).unwrap();
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.user.run("dyntrayd", args)
+    }
+
+    fn run_with_stdin(&self, args: &[&str], input: &str) -> Output {
+        let mut child = self
+            .user
+            .command("dyntrayd")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn requests(&self) -> usize {
+        self.provider.count()
+    }
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_updates_a_batch_then_sends_nothing() {
+    let daemon = Daemon::new("e2e-once").await;
+    daemon
+        .provider
+        .script([Reply::ok(&format!("good {V4}\n").repeat(3))]);
+    let first = daemon.run(&["once"]);
+    assert!(first.status.success(), "{}", text(&first));
+    assert_eq!(daemon.requests(), 1, "three names, one request");
+    let seen = &daemon.provider.seen()[0];
+    assert_eq!(
+        seen.hostnames(),
+        ["a.example.org", "b.example.org", "c.example.org"]
+    );
+    assert_eq!(seen.param("myip"), Some(V4));
+    assert_eq!(
+        dyntray_tests::fake_provider::basic_auth(seen),
+        Some(("bob".into(), "pa$$:w0rd#1".into())),
+        "the secret came from the session keyring"
+    );
+
+    let second = daemon.run(&["once"]);
+    assert!(second.status.success(), "{}", text(&second));
+    assert_eq!(daemon.requests(), 1, "a second run sends nothing");
+    assert!(text(&second).contains("0 request(s) sent"));
+
+    let history = daemon.run(&["history", "a.example.org"]);
+    assert!(
+        text(&history).contains(&format!("good {V4}")),
+        "{}",
+        text(&history)
+    );
+    let config = std::fs::read_to_string(daemon.user.config_file()).unwrap();
+    assert!(!config.contains("w0rd"), "no secret in the config file");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn badauth_disables_until_secret_set() {
+    let daemon = Daemon::new("e2e-badauth").await;
+    daemon.provider.script([Reply::ok("badauth")]);
+    let refused = daemon.run(&["once"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(text(&refused).contains("badauth"));
+
+    // Later runs send nothing, even after a change of address.
+    daemon.echo.always(Reply::ok("81.2.69.171"));
+    let again = daemon.run(&["once"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(daemon.requests(), 1);
+    let status = daemon.run(&["status"]);
+    assert!(
+        text(&status).contains("refused: badauth"),
+        "{}",
+        text(&status)
+    );
+    assert!(text(&status).contains("username or password"));
+
+    // A new secret re-enables the records, and they go out with it.
+    daemon
+        .provider
+        .always(Reply::ok(&"good 81.2.69.171\n".repeat(3)));
+    let set = daemon.run_with_stdin(&["secret", "set", "e2e-badauth"], "right-one");
+    assert!(set.status.success(), "{}", text(&set));
+    let ok = daemon.run(&["once"]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    assert_eq!(daemon.requests(), 2);
+    let last = daemon.provider.seen().pop().unwrap();
+    assert_eq!(
+        dyntray_tests::fake_provider::basic_auth(&last).unwrap().1,
+        "right-one"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outage_waits_at_least_thirty_minutes() {
+    let daemon = Daemon::new("e2e-911").await;
+    daemon.provider.script([Reply::ok("911")]);
+    let first = daemon.run(&["once"]);
+    assert_eq!(first.status.code(), Some(1));
+    let again = daemon.run(&["once"]);
+    assert_eq!(daemon.requests(), 1, "{}", text(&again));
+    let status = text(&daemon.run(&["status"]));
+    assert!(status.contains("next attempt not before"), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_errors_exit_2_naming_the_line() {
+    let daemon = Daemon::new("e2e-config").await;
+    daemon.write_config("wildcard = \"maybe\"\nbogus = 1\n");
+    let checked = daemon.run(&["check-config"]);
+    assert_eq!(checked.status.code(), Some(2));
+    let out = text(&checked);
+    assert!(out.contains("line 24: record[2].wildcard"), "{out}");
+    assert!(out.contains("line 25: record[2]"), "{out}");
+    assert!(out.contains("bogus"), "{out}");
+    let once = daemon.run(&["once"]);
+    assert_eq!(once.status.code(), Some(2));
+    assert_eq!(daemon.requests(), 0);
+    assert!(!text(&once).contains("panicked"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_serves_status_and_stops_cleanly_on_sigterm() {
+    let daemon = Daemon::new("e2e-run").await;
+    daemon
+        .provider
+        .always(Reply::ok(&format!("good {V4}\n").repeat(3)));
+    let mut child = daemon
+        .user
+        .command("dyntrayd")
+        .arg("run")
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the first update", Duration::from_secs(10), || {
+        (daemon.requests() == 1).then_some(())
+    });
+    let status = wait_for(
+        "status over the control API",
+        Duration::from_secs(10),
+        || {
+            let out = daemon.run(&["status"]);
+            let t = text(&out);
+            (out.status.success() && t.contains("ok") && t.contains(V4)).then_some(t)
+        },
+    );
+    assert!(status.contains("a.example.org"), "{status}");
+    // A second engine on the same state is refused.
+    let once = daemon.run(&["once"]);
+    assert_eq!(once.status.code(), Some(1));
+    assert!(
+        text(&once).contains("another Dyntray engine"),
+        "{}",
+        text(&once)
+    );
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let exit = wait_for("dyntrayd to exit", Duration::from_secs(10), || {
+        child.try_wait().unwrap()
+    });
+    assert!(exit.success(), "{exit:?}");
+    assert!(!daemon.user.socket().exists());
+    let _ = bin("dyntrayd");
+}
