@@ -387,7 +387,7 @@ fn offline_history(paths: &Paths, record: Option<&str>) -> Result<Vec<HistoryEnt
     for key in &keys {
         entries.extend(store.history(Some(key), 50)?);
     }
-    entries.sort_by(|a, b| b.at.cmp(&a.at));
+    entries.sort_by_key(|e| std::cmp::Reverse(e.at));
     entries.truncate(50);
     Ok(entries)
 }
