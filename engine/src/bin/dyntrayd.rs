@@ -34,7 +34,7 @@ COMMANDS:
                             (exit 0: all ok; 1: some record failed; 2: config error)
     status                  Show each record's state
     history [RECORD]        Show the update history (newest first)
-    providers               List the providers and their fields
+    providers [--markdown]  List the providers and their fields
     check-config            Validate the config file and report every problem
     secret set ACCOUNT      Store ACCOUNT's secret in the keychain (read from stdin)
     secret delete ACCOUNT   Remove ACCOUNT's secret from the keychain
@@ -73,7 +73,7 @@ enum Command {
     Once,
     Status,
     History(Option<String>),
-    Providers,
+    Providers { markdown: bool },
     CheckConfig,
     SecretSet(String),
     SecretDelete(String),
@@ -101,6 +101,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("socket") => args.socket = Some(parser.value()?.into()),
             Short('h') | Long("help") => flag_command = Some(Command::Help),
             Short('V') | Long("version") => flag_command = Some(Command::Version),
+            Long("markdown") => words.push("--markdown".into()),
             Value(word) => words.push(word.string()?),
             _ => return Err(arg.unexpected()),
         }
@@ -115,7 +116,8 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         (None, ["status"]) => Command::Status,
         (None, ["history"]) => Command::History(None),
         (None, ["history", record]) => Command::History(Some((*record).to_owned())),
-        (None, ["providers"]) => Command::Providers,
+        (None, ["providers"]) => Command::Providers { markdown: false },
+        (None, ["providers", "--markdown"]) => Command::Providers { markdown: true },
         (None, ["check-config"]) => Command::CheckConfig,
         (None, ["secret", "set", account]) => Command::SecretSet((*account).to_owned()),
         (None, ["secret", "delete", account]) => Command::SecretDelete((*account).to_owned()),
@@ -204,8 +206,12 @@ async fn dispatch(args: Args) -> Result<ExitCode> {
                 .await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Providers => {
-            print_providers();
+        Command::Providers { markdown } => {
+            if markdown {
+                print!("{}", dyntray_engine::provider::markdown_table());
+            } else {
+                print_providers();
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig => check_config(&paths.config),

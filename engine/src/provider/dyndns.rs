@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use super::{
-    BACKUP_MX, BoxFuture, Descriptor, IpFamily, MX, OFFLINE_ADDRESS, Outcome, PASSWORD, Provider,
-    SERVER, USERNAME, UpdateRequest, WILDCARD, dyndns2,
+    BACKUP_MX, BoxFuture, Descriptor, IpFamily, MX, OFFLINE_ADDRESS, OFFLINE_MODE, Outcome,
+    PASSWORD, Provider, SERVER, USERNAME, UpdateRequest, WILDCARD, dyndns2,
 };
 
 /// DynDNS.
@@ -18,7 +18,7 @@ static DESCRIPTOR: Descriptor = Descriptor {
     families: &[IpFamily::V4, IpFamily::V6],
     default_server: Some("https://members.dyndns.org"),
     account_fields: &[USERNAME, PASSWORD, SERVER],
-    record_fields: &[WILDCARD, MX, BACKUP_MX, OFFLINE_ADDRESS],
+    record_fields: &[WILDCARD, MX, BACKUP_MX, OFFLINE_ADDRESS, OFFLINE_MODE],
     native_offline: true,
     max_batch: 20,
     keepalive: Some(Duration::from_secs(28 * 24 * 3600)),

@@ -34,6 +34,46 @@ pub fn lookup(id: &str) -> Option<&'static dyn Provider> {
     REGISTRY.iter().copied().find(|p| p.descriptor().id == id)
 }
 
+/// The README's provider table, derived from the registry (a test keeps them equal;
+/// `dyntrayd providers --markdown` prints it).
+pub fn markdown_table() -> String {
+    let mut table = String::from(
+        "| id | provider | protocol | families | record options | offline | notes |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    for provider in REGISTRY {
+        let d = provider.descriptor();
+        let families: Vec<&str> = d.families.iter().map(|f| f.record_type()).collect();
+        let options: Vec<&str> = d
+            .record_fields
+            .iter()
+            .filter(|f| f.key != "offline_address" && f.key != "offline_mode")
+            .map(|f| f.key)
+            .collect();
+        let offline = if d.native_offline {
+            "provider's mode or an address"
+        } else {
+            "an address"
+        };
+        table.push_str(&format!(
+            "| `{}` | [{}]({}) | {} | {} | {} | {} | {} |\n",
+            d.id,
+            d.name,
+            d.docs_url,
+            d.protocol,
+            families.join(", "),
+            if options.is_empty() {
+                "-".to_owned()
+            } else {
+                options.join(", ")
+            },
+            offline,
+            d.notes
+        ));
+    }
+    table
+}
+
 /// A boxed future, so providers stay usable as trait objects in the registry.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -213,6 +253,14 @@ pub const OFFLINE_ADDRESS: FieldSpec = FieldSpec {
     kind: FieldKind::Address,
     required: false,
     help: "Published when you choose \"Go offline\" (when the provider has no offline mode).",
+};
+/// Use the provider's own offline mode on "Go offline".
+pub const OFFLINE_MODE: FieldSpec = FieldSpec {
+    key: "offline_mode",
+    label: "Use the provider's offline mode",
+    kind: FieldKind::Bool,
+    required: false,
+    help: "On \"Go offline\", ask the provider to show its offline page (a paid feature).",
 };
 /// A name that is a provider group or set rather than a host.
 pub const GROUP: FieldSpec = FieldSpec {

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use super::{
-    BoxFuture, Descriptor, FieldKind, FieldSpec, GROUP, IpFamily, OFFLINE_ADDRESS, Outcome,
-    PASSWORD, Provider, SERVER, UpdateRequest, dyndns2,
+    BoxFuture, Descriptor, FieldKind, FieldSpec, GROUP, IpFamily, OFFLINE_ADDRESS, OFFLINE_MODE,
+    Outcome, PASSWORD, Provider, SERVER, UpdateRequest, dyndns2,
 };
 
 /// No-IP.
@@ -28,7 +28,7 @@ static DESCRIPTOR: Descriptor = Descriptor {
         PASSWORD,
         SERVER,
     ],
-    record_fields: &[GROUP, OFFLINE_ADDRESS],
+    record_fields: &[GROUP, OFFLINE_ADDRESS, OFFLINE_MODE],
     native_offline: true,
     max_batch: 20,
     keepalive: None,

@@ -4,3 +4,4 @@
 mod contract;
 mod control;
 mod engine;
+mod readme;
