@@ -51,6 +51,9 @@ pub enum EngineError {
     /// Not allowed yet (rate limit).
     #[error("{0}")]
     TooSoon(String),
+    /// A configuration edit was refused; every problem is listed.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<Problem>),
     /// The state store or the keychain failed.
     #[error("{0}")]
     Storage(String),
@@ -258,6 +261,8 @@ enum Command {
     Offline(bool, oneshot::Sender<Result<(), EngineError>>),
     ReEnable(String, oneshot::Sender<Result<(), EngineError>>),
     Reload(oneshot::Sender<Result<(), EngineError>>),
+    GetConfig(oneshot::Sender<Result<Config, EngineError>>),
+    SaveConfig(Box<Config>, oneshot::Sender<Result<(), EngineError>>),
     History(
         Option<String>,
         u32,
@@ -342,6 +347,18 @@ impl EngineHandle {
     /// Reads the config file again.
     pub async fn reload(&self) -> Result<(), EngineError> {
         self.ask(Command::Reload).await
+    }
+
+    /// The config as it is on disk (defaults when there is no file).
+    pub async fn config(&self) -> Result<Config, EngineError> {
+        self.ask(Command::GetConfig).await
+    }
+
+    /// Validates and saves a whole new config (atomically), then applies it. Refused with
+    /// [`EngineError::Invalid`] listing every problem; the file is then untouched.
+    pub async fn save_config(&self, config: Config) -> Result<(), EngineError> {
+        self.ask(|tx| Command::SaveConfig(Box::new(config), tx))
+            .await
     }
 
     /// History entries, newest first.
@@ -650,6 +667,21 @@ impl Engine {
                 }
                 let _ = reply.send(result);
             }
+            Command::GetConfig(reply) => {
+                let result = match Config::load(&self.config_path) {
+                    Ok(config) => Ok(config.unwrap_or_default()),
+                    Err(e) => Err(EngineError::Config(e.to_string())),
+                };
+                let _ = reply.send(result);
+            }
+            Command::SaveConfig(config, reply) => {
+                let result = self.save_config(*config);
+                self.publish_status();
+                if result.is_ok() {
+                    self.pass_logged().await;
+                }
+                let _ = reply.send(result);
+            }
             Command::History(record, limit, reply) => {
                 let key = record.map(|r| self.resolve_key(&r).unwrap_or(r));
                 let result = self
@@ -807,6 +839,23 @@ impl Engine {
         });
         self.config = Some(config);
         self.next_check = Instant::now();
+    }
+
+    fn save_config(&mut self, config: Config) -> Result<(), EngineError> {
+        let problems = check_against_registry(&config);
+        if !problems.is_empty() {
+            return Err(EngineError::Invalid(problems));
+        }
+        config.save(&self.config_path).map_err(|e| match e {
+            crate::config::ConfigError::Rejected { problems, .. } => EngineError::Invalid(problems),
+            other => EngineError::Config(other.to_string()),
+        })?;
+        tracing::info!(path = %self.config_path.display(), "config saved");
+        self.load_config();
+        match &self.config_error {
+            Some(e) => Err(EngineError::Config(e.clone())),
+            None => Ok(()),
+        }
     }
 
     fn resolve_key(&self, record: &str) -> Option<String> {

@@ -42,6 +42,16 @@ pub async fn engine_request(
             .map_err(engine_error)
             .map(null),
         Request::Reload => engine.reload().await.map_err(engine_error).map(null),
+        Request::GetConfig => engine
+            .config()
+            .await
+            .map_err(engine_error)
+            .and_then(|c| to_value(&c)),
+        Request::SaveConfig { config } => engine
+            .save_config(*config)
+            .await
+            .map_err(engine_error)
+            .map(null),
         Request::SetSecret { account, secret } => engine
             .set_secret(account, secret)
             .await
@@ -89,9 +99,15 @@ fn to_value<T: Serialize>(value: &T) -> Result<serde_json::Value, ControlError> 
 
 fn engine_error(error: EngineError) -> ControlError {
     let code = match &error {
-        EngineError::NotFound(_) | EngineError::Config(_) => ErrorCode::InvalidParams,
+        EngineError::NotFound(_) | EngineError::Config(_) | EngineError::Invalid(_) => {
+            ErrorCode::InvalidParams
+        }
         EngineError::Stopped => ErrorCode::NotRunning,
         _ => ErrorCode::Failed,
     };
-    ControlError::new(code, error.to_string())
+    let mut control = ControlError::new(code, error.to_string());
+    if let EngineError::Invalid(problems) = error {
+        control.problems = problems;
+    }
+    control
 }

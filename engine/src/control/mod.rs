@@ -89,6 +89,14 @@ pub enum Request {
     },
     /// Read the config file again.
     Reload,
+    /// The config as it is on disk. Answers [`crate::config::Config`].
+    GetConfig,
+    /// Validate and save a whole new config; refused with `invalid_params` and every
+    /// problem in `problems`.
+    SaveConfig {
+        /// The new config.
+        config: Box<crate::config::Config>,
+    },
     /// Store an account's secret in the keychain (never echoed back).
     SetSecret {
         /// The account id.
@@ -114,6 +122,8 @@ impl Request {
         "set_offline",
         "re_enable",
         "reload",
+        "get_config",
+        "save_config",
         "set_secret",
     ];
 
@@ -195,6 +205,9 @@ pub struct ControlError {
     pub code: ErrorCode,
     /// A sentence for a person.
     pub message: String,
+    /// For refused config edits: every problem, by key, for the form to show.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<crate::config::Problem>,
 }
 
 impl ControlError {
@@ -203,6 +216,7 @@ impl ControlError {
         Self {
             code,
             message: message.into(),
+            problems: Vec::new(),
         }
     }
 }
@@ -280,6 +294,7 @@ mod tests {
             "set_offline" => serde_json::json!({"offline": true}),
             "re_enable" => serde_json::json!({"record": "a"}),
             "set_secret" => serde_json::json!({"account": "a", "secret": "s3cret"}),
+            "save_config" => serde_json::json!({"config": {"version": 1}}),
             _ => serde_json::Value::Null,
         };
         for method in Request::METHODS {

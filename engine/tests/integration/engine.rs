@@ -634,3 +634,39 @@ async fn timeouts_huge_answers_and_refused_connections_back_off_with_their_reaso
         "first retry after a refused connection: {wait}s"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn config_edits_are_validated_saved_and_applied() {
+    let rig = Rig::new().await;
+    rig.config("dyndns", &records(&["a.example.org"]));
+    rig.provider
+        .always(Reply::ok(&format!("good {V4}\ngood {V4}")));
+    let engine = rig.engine();
+    let mut config = engine.config().await.unwrap();
+    assert_eq!(config.records.len(), 1);
+
+    // An option the provider lacks is refused with the problem's key; the file stays.
+    let before = std::fs::read_to_string(rig.config_path()).unwrap();
+    let mut bad = config.clone();
+    bad.accounts[0].provider = "noip".into();
+    bad.records[0].wildcard = Some(true);
+    match engine.save_config(bad).await {
+        Err(dyntray_engine::engine::EngineError::Invalid(problems)) => {
+            assert_eq!(problems[0].key, "record[0].wildcard", "{problems:?}");
+        }
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    assert_eq!(std::fs::read_to_string(rig.config_path()).unwrap(), before);
+
+    // A good edit is written and applied: the new name goes out.
+    let mut added = config.records[0].clone();
+    added.name = "b.example.org".into();
+    config.records.push(added);
+    engine.save_config(config).await.unwrap();
+    let saved = std::fs::read_to_string(rig.config_path()).unwrap();
+    assert!(saved.contains("b.example.org"));
+    assert!(!saved.contains("s3cr3t"));
+    assert_eq!(engine.status().records.len(), 2);
+    let last = rig.provider.seen().pop().unwrap();
+    assert_eq!(last.hostnames(), ["a.example.org", "b.example.org"]);
+}
