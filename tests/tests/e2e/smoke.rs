@@ -169,3 +169,79 @@ fn no_display_is_one_clear_line_and_a_failure() {
     assert!(lines[0].contains("no graphical session"), "{stderr}");
     assert!(!stderr.contains("panicked"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tray_shows_each_record_and_the_providers_refusal() {
+    use dyntray_tests::fake_provider::{FakeProvider, Reply};
+    let user = User::new();
+    let provider = FakeProvider::start().await;
+    let echo = FakeProvider::start().await;
+    echo.always(Reply::ok("81.2.69.160"));
+    let config = format!(
+        "version = 1\n\n[detect]\nipv4 = [\"{}/\"]\nipv6 = []\n\n\
+         [[account]]\nid = \"tray-e2e\"\nprovider = \"dyndns\"\nusername = \"bob\"\n\
+         server = \"{}\"\n\n[[record]]\nname = \"home.example.org\"\naccount = \"tray-e2e\"\n",
+        echo.url(),
+        provider.url()
+    );
+    std::fs::create_dir_all(user.config_file().parent().unwrap()).unwrap();
+    std::fs::write(user.config_file(), config).unwrap();
+    let mut set = user
+        .command("dyntrayd")
+        .args(["secret", "set", "tray-e2e"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut set.stdin.take().unwrap(), b"tray-secret").unwrap();
+    assert!(set.wait().unwrap().success());
+
+    provider.script([Reply::ok("good 81.2.69.160")]);
+    let _desktop = crate::desktop_lock();
+    let mut tray = user.spawn("dyntray");
+    let item = tray_item(tray.pid());
+    let line = wait_for(
+        "the record line in the tray menu",
+        Duration::from_secs(15),
+        || {
+            menu(&item)
+                .into_iter()
+                .find(|e| e.label.starts_with("home.example.org"))
+                .filter(|e| e.label.ends_with('✓'))
+        },
+    );
+    assert_eq!(line.label, "home.example.org — 81.2.69.160 ✓");
+    assert!(!line.enabled);
+    assert_eq!(menu(&item)[0].label, "Dyntray: Up to date");
+    assert_eq!(provider.count(), 1);
+
+    // The provider starts refusing; the address changes; the tray says so, and nothing
+    // more is sent.
+    provider.always(Reply::ok("badauth"));
+    echo.always(Reply::ok("81.2.69.171"));
+    check_now(&user).await;
+    wait_for(
+        "the refusal in the tray menu",
+        Duration::from_secs(15),
+        || {
+            menu(&item)
+                .into_iter()
+                .find(|e| e.label == "home.example.org — refused: badauth")
+        },
+    );
+    assert_eq!(menu(&item)[0].label, "Dyntray: Needs your attention");
+    check_now(&user).await;
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(provider.count(), 2, "nothing more after the refusal");
+
+    click(&item, "Quit");
+    assert!(tray.wait_exit(Duration::from_secs(10)).success());
+}
+
+async fn check_now(user: &User) {
+    dyntray_engine::control::ControlClient::connect(&user.socket())
+        .await
+        .unwrap()
+        .call::<()>(dyntray_engine::control::Request::CheckNow)
+        .await
+        .unwrap();
+}
