@@ -218,7 +218,7 @@ async fn the_tray_shows_each_record_and_the_providers_refusal() {
     // more is sent.
     provider.always(Reply::ok("badauth"));
     echo.always(Reply::ok("81.2.69.171"));
-    check_now(&user).await;
+    check_now(&user);
     wait_for(
         "the refusal in the tray menu",
         Duration::from_secs(15),
@@ -229,7 +229,7 @@ async fn the_tray_shows_each_record_and_the_providers_refusal() {
         },
     );
     assert_eq!(menu(&item)[0].label, "Dyntray: Needs your attention");
-    check_now(&user).await;
+    check_now(&user);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(provider.count(), 2, "nothing more after the refusal");
 
@@ -237,11 +237,16 @@ async fn the_tray_shows_each_record_and_the_providers_refusal() {
     assert!(tray.wait_exit(Duration::from_secs(10)).success());
 }
 
-async fn check_now(user: &User) {
-    dyntray_engine::control::ControlClient::connect(&user.socket())
-        .await
-        .unwrap()
-        .call::<()>(dyntray_engine::control::Request::CheckNow)
-        .await
-        .unwrap();
+/// Asks the tray to check now, from a thread of its own (the test's runtime thread must
+/// not block on another runtime).
+fn check_now(user: &User) {
+    let socket = user.socket();
+    std::thread::spawn(move || {
+        control(&socket, async |c| {
+            c.call::<()>(dyntray_engine::control::Request::CheckNow).await
+        })
+    })
+    .join()
+    .unwrap()
+    .unwrap();
 }
