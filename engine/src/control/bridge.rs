@@ -80,7 +80,7 @@ pub async fn forward_engine(engine: EngineHandle, events: broadcast::Sender<Even
             }
             event = engine_events.recv() => match event {
                 Ok(event) => {
-                    let _ = events.send(Event::Engine(event));
+                    let _ = events.send(Event::Engine { event });
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => break,

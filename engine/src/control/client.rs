@@ -137,12 +137,23 @@ async fn run_connection(
                     continue;
                 }
                 let parsed = serde_json::from_slice::<Reply>(&buf);
+                let buf_copy = if parsed.is_err() { std::mem::take(&mut buf) } else { Vec::new() };
                 buf.clear();
                 let reply: Reply = match parsed {
                     Ok(reply) => reply,
                     Err(e) => {
+                        // A line this client cannot read (say, an event from a newer
+                        // version) is skipped; a reply it cannot read fails its request.
                         tracing::warn!(error = %e, "unreadable line from the control socket");
-                        break;
+                        if let Some(id) = unreadable_reply_id(&buf_copy)
+                            && let Some(waiter) = pending.remove(&id)
+                        {
+                            let _ = waiter.send(Err(ControlError::new(
+                                ErrorCode::Failed,
+                                format!("unreadable reply from the running instance: {e}"),
+                            )));
+                        }
+                        continue;
                     }
                 };
                 if let Some(event) = reply.event {
@@ -177,6 +188,12 @@ async fn run_connection(
     for (_, waiter) in pending.drain() {
         let _ = waiter.send(Err(disconnected()));
     }
+}
+
+/// The `id` of a reply line that did not parse as a whole.
+fn unreadable_reply_id(line: &[u8]) -> Option<u64> {
+    let value: serde_json::Value = serde_json::from_slice(line).ok()?;
+    value.get("id")?.as_u64()
 }
 
 fn envelope(id: u64, request: &Request) -> Result<String, ControlError> {

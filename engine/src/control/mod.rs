@@ -177,7 +177,10 @@ pub enum Event {
     /// The engine's status changed.
     Status(Box<crate::engine::Status>),
     /// Something the user may want to hear about.
-    Engine(crate::engine::EngineEvent),
+    Engine {
+        /// What happened.
+        event: crate::engine::EngineEvent,
+    },
 }
 
 /// What `app_info` answers.
@@ -302,6 +305,25 @@ mod tests {
             assert!(parsed.is_ok(), "{method}: {parsed:?}");
             let json = serde_json::to_value(parsed.unwrap()).unwrap();
             assert_eq!(json["method"], *method);
+        }
+    }
+
+    #[test]
+    fn every_event_round_trips() {
+        let events = [
+            Event::ShowSettings,
+            Event::Shutdown,
+            Event::Status(Box::default()),
+            Event::Engine {
+                event: crate::engine::EngineEvent::NoAddress {
+                    reason: "down".into(),
+                },
+            },
+        ];
+        for event in events {
+            let json = serde_json::to_string(&event).unwrap();
+            let back: Event = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{json}: {e}"));
+            assert_eq!(back, event);
         }
     }
 

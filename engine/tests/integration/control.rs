@@ -205,6 +205,21 @@ async fn events_reach_subscribers() {
         .await
         .unwrap();
     assert_eq!(event, Some(Event::ShowSettings));
+    // Engine events (tagged themselves) arrive intact too.
+    let refused = Event::Engine {
+        event: dyntray_engine::engine::EngineEvent::Refused {
+            names: vec!["a.example.org".into()],
+            provider: "dyndns".into(),
+            code: "badauth".into(),
+            answer: "badauth".into(),
+            advice: "enter the password again".into(),
+        },
+    };
+    served.events.send(refused.clone()).unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .unwrap();
+    assert_eq!(event, Some(refused));
     // Requests still work on a subscribed connection.
     assert_eq!(client.app_info().await.unwrap().pid, 42);
 }
