@@ -46,6 +46,42 @@ export async function appInfo() {
 }
 
 /**
+ * @typedef {{ code: string, answer: string, advice: string, at: number }} Disabled
+ * @typedef {{ key: string, name: string, account: string, provider: string, family: string,
+ *             phase: string, address: string | null, last_update_at: number | null,
+ *             last_attempt_at: number | null, last_answer: string | null,
+ *             disabled: Disabled | null, next_attempt_at: number | null,
+ *             note: string | null, has_offline: boolean }} RecordStatus
+ * @typedef {{ summary: string, paused: boolean, offline: boolean, config_path: string,
+ *             config_error: string | null, records: RecordStatus[],
+ *             addresses: {family: string, address: string | null, error: string | null}[],
+ *             next_check_at: number | null }} Status
+ */
+
+/**
+ * The engine's status: every record and the detected addresses.
+ * @returns {Promise<Status>}
+ */
+export async function status() {
+  try {
+    return await tauri().core.invoke("status");
+  } catch (error) {
+    throw asControlError(error);
+  }
+}
+
+/**
+ * Calls `handler` with every status change the engine reports.
+ * @param {(status: Status) => void} handler
+ * @returns {Promise<() => void>} a function that stops listening
+ */
+export async function onStatus(handler) {
+  return tauri().event.listen("status", (/** @type {{payload: Status}} */ e) =>
+    handler(e.payload),
+  );
+}
+
+/**
  * Calls `handler` when the connection to the tray process is lost.
  * @param {(error: ControlError) => void} handler
  * @returns {Promise<() => void>} a function that stops listening

@@ -1,6 +1,7 @@
 // @ts-check
-import { appInfo, onControlLost } from "./ipc.js";
+import { appInfo, onControlLost, onStatus, status } from "./ipc.js";
 import { showAbout } from "./views/about.js";
+import { showStatus } from "./views/records.js";
 
 /**
  * Shows or hides the error banner.
@@ -30,6 +31,7 @@ async function load() {
   try {
     const info = await appInfo();
     showAbout(info);
+    showStatus(await status());
     connection(`Connected to Dyntray ${info.version}`, "ok");
     banner(null);
   } catch (error) {
@@ -44,4 +46,5 @@ onControlLost((error) => {
   connection("Not connected", "error");
   banner(error.message);
 }).catch(() => {});
+onStatus(showStatus).catch(() => {});
 void load();

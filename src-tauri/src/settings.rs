@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use dyntray_engine::control::{AppInfo, ControlClient, ControlError, ErrorCode, Event};
+use dyntray_engine::control::{AppInfo, ControlClient, ControlError, ErrorCode, Event, Request};
+use dyntray_engine::engine::Status;
 use dyntray_engine::paths;
 use tauri::{AppHandle, Emitter, Manager, Runtime, State};
 use tokio::sync::OnceCell;
@@ -38,12 +39,19 @@ async fn app_info(control: State<'_, Control>) -> Result<AppInfo, ControlError> 
     control.client().await?.app_info().await
 }
 
+/// Every record's state, as the engine reports it.
+#[tauri::command]
+#[tracing::instrument(skip_all)]
+async fn status(control: State<'_, Control>) -> Result<Status, ControlError> {
+    control.client().await?.call(Request::Status).await
+}
+
 /// Adds the settings commands and state to a builder. Generic over the runtime so tests
 /// can run it on `tauri::test`'s mock runtime.
 pub(crate) fn build<R: Runtime>(builder: tauri::Builder<R>, socket: PathBuf) -> tauri::Builder<R> {
     builder
         .manage(Control::new(socket))
-        .invoke_handler(tauri::generate_handler![app_info])
+        .invoke_handler(tauri::generate_handler![app_info, status])
         .setup(|app| {
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(follow_events(handle));
@@ -79,6 +87,9 @@ async fn follow_events<R: Runtime>(app: AppHandle<R>) {
             Event::Shutdown => {
                 app.exit(0);
                 return;
+            }
+            Event::Status(status) => {
+                let _ = app.emit("status", &status);
             }
             _ => {}
         }
