@@ -311,6 +311,9 @@ pub(crate) fn run() -> ExitCode {
     tracing::info!("quitting");
     let _ = app.events.send(Event::Shutdown);
     app.settings.stop();
+    // The "Quit" click arrived as a D-Bus call that the tray thread answers just after
+    // handing it to us: give that reply a moment to leave before the connection closes.
+    std::thread::sleep(Duration::from_millis(100));
     drop(app);
     // The request in flight, if any, finishes and is recorded before the engine stops.
     runtime.block_on(engine.shutdown());

@@ -105,7 +105,10 @@ impl User {
             .stdin(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        Running { child: Some(child) }
+        Running {
+            child: Some(child),
+            group: false,
+        }
     }
 
     /// Runs a binary to completion.
@@ -126,6 +129,8 @@ fn set_mode(path: &Path, mode: u32) {
 /// A child process killed on drop (a failing test must not leave processes behind).
 pub struct Running {
     child: Option<Child>,
+    /// Kill the child's whole process group on drop (it leads one).
+    group: bool,
 }
 
 impl Running {
@@ -153,6 +158,11 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            if self.group
+                && let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32)
+            {
+                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -401,6 +411,17 @@ pub fn control<T>(
 impl Running {
     /// Takes charge of a child started elsewhere.
     pub fn adopt(child: Child) -> Self {
-        Self { child: Some(child) }
+        Self {
+            child: Some(child),
+            group: false,
+        }
+    }
+
+    /// Takes charge of a child that leads its own process group (and its descendants).
+    pub fn adopt_group(child: Child) -> Self {
+        Self {
+            child: Some(child),
+            group: true,
+        }
     }
 }

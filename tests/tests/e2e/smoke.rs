@@ -170,12 +170,14 @@ fn no_display_is_one_clear_line_and_a_failure() {
     assert!(!stderr.contains("panicked"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_tray_shows_each_record_and_the_providers_refusal() {
+#[test]
+fn the_tray_shows_each_record_and_the_providers_refusal() {
     use dyntray_tests::fake_provider::{FakeProvider, Reply};
     let user = User::new();
-    let provider = FakeProvider::start().await;
-    let echo = FakeProvider::start().await;
+    // The local servers run on a runtime of their own, in the background.
+    let servers = tokio::runtime::Runtime::new().unwrap();
+    let provider = servers.block_on(FakeProvider::start());
+    let echo = servers.block_on(FakeProvider::start());
     echo.always(Reply::ok("81.2.69.160"));
     let config = format!(
         "version = 1\n\n[detect]\nipv4 = [\"{}/\"]\nipv6 = []\n\n\
@@ -214,6 +216,17 @@ async fn the_tray_shows_each_record_and_the_providers_refusal() {
     assert_eq!(menu(&item)[0].label, "Dyntray: Up to date");
     assert_eq!(provider.count(), 1);
 
+    // The settings window shows the same, and follows changes live.
+    let driver = WebDriver::launch(&user, &bin(SETTINGS_EXE));
+    assert_eq!(
+        driver.wait_text("#records .name", |t| !t.is_empty()),
+        "home.example.org"
+    );
+    assert_eq!(driver.text("#records .phase"), "Up to date");
+    assert_eq!(driver.text("#records .address"), "81.2.69.160");
+    assert_eq!(driver.text("#records .answer"), "good 81.2.69.160");
+    driver.screenshot(&artifacts_dir().join("settings-records.png"));
+
     // The provider starts refusing; the address changes; the tray says so, and nothing
     // more is sent.
     provider.always(Reply::ok("badauth"));
@@ -229,6 +242,18 @@ async fn the_tray_shows_each_record_and_the_providers_refusal() {
         },
     );
     assert_eq!(menu(&item)[0].label, "Dyntray: Needs your attention");
+    assert_eq!(
+        driver.wait_text("#records .phase", |t| t == "Refused"),
+        "Refused"
+    );
+    assert_eq!(driver.text("#records .answer"), "badauth");
+    assert!(
+        driver
+            .text("#records .advice")
+            .contains("username or password")
+    );
+    driver.screenshot(&artifacts_dir().join("settings-refused.png"));
+    driver.close_window();
     check_now(&user);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(provider.count(), 2, "nothing more after the refusal");
@@ -237,16 +262,11 @@ async fn the_tray_shows_each_record_and_the_providers_refusal() {
     assert!(tray.wait_exit(Duration::from_secs(10)).success());
 }
 
-/// Asks the tray to check now, from a thread of its own (the test's runtime thread must
-/// not block on another runtime).
+/// Asks the tray to check the address now.
 fn check_now(user: &User) {
-    let socket = user.socket();
-    std::thread::spawn(move || {
-        control(&socket, async |c| {
-            c.call::<()>(dyntray_engine::control::Request::CheckNow).await
-        })
+    control(&user.socket(), async |c| {
+        c.call::<()>(dyntray_engine::control::Request::CheckNow)
+            .await
     })
-    .join()
-    .unwrap()
     .unwrap();
 }

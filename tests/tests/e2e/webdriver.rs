@@ -1,6 +1,7 @@
 //! A small W3C WebDriver client over tauri-driver (which drives Debian's WebKitWebDriver),
 //! enough to read the settings window's DOM, click, type and take screenshots.
 
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -25,7 +26,9 @@ impl WebDriver {
     pub fn launch(user: &User, application: &Path) -> Self {
         let port = free_port();
         let native_port = free_port();
+        // Its own process group: tauri-driver starts WebKitWebDriver, and both must go.
         let driver = Command::new("tauri-driver")
+            .process_group(0)
             .args([
                 "--port",
                 &port.to_string(),
@@ -39,7 +42,7 @@ impl WebDriver {
             .stdout(Stdio::null())
             .spawn()
             .expect("tauri-driver is installed (make test installs it)");
-        let driver = Running::adopt(driver);
+        let driver = Running::adopt_group(driver);
         let base = format!("http://127.0.0.1:{port}");
         let http = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(60))
