@@ -1,8 +1,9 @@
 //! A provider server on 127.0.0.1 for tests: records every request (method, path, query,
-//! headers) and answers from a script of canned responses.
+//! headers) and answers from a script of canned responses, fixed answers per path, or
+//! (in [`FakeProvider::echo_good`] mode) a `good <myip>` line per name asked for.
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -89,7 +90,41 @@ struct Shared {
     script: VecDeque<Reply>,
     /// Used when the script is empty.
     fallback: Option<Reply>,
+    /// Answers a dyndns2 request the script does not cover with `good <myip>` per name.
+    echo_good: bool,
+    /// Fixed answers by path, used before the script.
+    routes: Vec<(String, Reply)>,
     seen: Vec<Seen>,
+}
+
+impl Shared {
+    fn reply_to(&mut self, seen: &Seen, peer: IpAddr) -> Reply {
+        if let Some((_, reply)) = self.routes.iter().find(|(path, _)| *path == seen.path) {
+            return reply.clone();
+        }
+        if let Some(reply) = self.script.pop_front() {
+            return reply;
+        }
+        if self.echo_good {
+            return good_per_name(seen, peer);
+        }
+        self.fallback
+            .clone()
+            .unwrap_or_else(|| Reply::status(500, "no reply scripted"))
+    }
+}
+
+/// `good <address>` once per name of the request, the address being `myip` or, as dyndns2
+/// servers do without it, the caller's; `notfqdn` when no name was given.
+fn good_per_name(seen: &Seen, peer: IpAddr) -> Reply {
+    let names = seen.hostnames();
+    if names.is_empty() {
+        return Reply::ok("notfqdn");
+    }
+    let address = seen
+        .param("myip")
+        .map_or_else(|| peer.to_string(), str::to_owned);
+    Reply::ok(&format!("good {address}\n").repeat(names.len()))
 }
 
 /// The running server; it stops with the test's runtime.
@@ -101,8 +136,13 @@ pub struct FakeProvider {
 
 impl FakeProvider {
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        Self::start_on(0).await.unwrap()
+    }
+
+    /// Serves on 127.0.0.1:`port` (0: any free port; see [`FakeProvider::addr`]).
+    pub async fn start_on(port: u16) -> std::io::Result<Self> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
+        let addr = listener.local_addr()?;
         let shared = Arc::new(Mutex::new(Shared::default()));
         let server = Self {
             addr,
@@ -110,7 +150,7 @@ impl FakeProvider {
         };
         tokio::spawn(async move {
             loop {
-                let Ok((mut stream, _)) = listener.accept().await else {
+                let Ok((mut stream, peer)) = listener.accept().await else {
                     break;
                 };
                 let shared = Arc::clone(&shared);
@@ -127,12 +167,9 @@ impl FakeProvider {
                     let seen = parse_head(&head);
                     let reply = {
                         let mut shared = shared.lock().unwrap();
+                        let reply = shared.reply_to(&seen, peer.ip());
                         shared.seen.push(seen);
-                        shared
-                            .script
-                            .pop_front()
-                            .or_else(|| shared.fallback.clone())
-                            .unwrap_or_else(|| Reply::status(500, "no reply scripted"))
+                        reply
                     };
                     if reply.hang {
                         std::future::pending::<()>().await;
@@ -151,7 +188,7 @@ impl FakeProvider {
                 });
             }
         });
-        server
+        Ok(server)
     }
 
     pub fn url(&self) -> String {
@@ -166,6 +203,20 @@ impl FakeProvider {
     /// The answer when nothing is queued.
     pub fn always(&self, reply: Reply) {
         self.shared.lock().unwrap().fallback = Some(reply);
+    }
+
+    /// Answers every request the script does not cover as a dyndns2 server that accepts
+    /// everything: one `good <myip>` line per name in `hostname` (the caller's address
+    /// without `myip`). Takes precedence over [`FakeProvider::always`].
+    pub fn echo_good(&self) {
+        self.shared.lock().unwrap().echo_good = true;
+    }
+
+    /// Always answers requests for `path` (e.g. `/ip`) with `reply`, ahead of the script.
+    pub fn route(&self, path: &str, reply: Reply) {
+        let mut shared = self.shared.lock().unwrap();
+        shared.routes.retain(|(p, _)| p != path);
+        shared.routes.push((path.to_owned(), reply));
     }
 
     pub fn seen(&self) -> Vec<Seen> {
