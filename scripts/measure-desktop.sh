@@ -44,8 +44,8 @@ memory() {
         p=$(awk '/^Pss:/{print $2}' /proc/"$pid"/smaps_rollup 2>/dev/null || echo 0)
         rss=$((rss + ${r:-0})); pss=$((pss + ${p:-0})); n=$((n + 1))
     done
-    printf '%-34s RSS %6.1f MiB  PSS %6.1f MiB  (%d processes)\n' "$1" \
-        "$(echo "$rss/1024" | bc -l)" "$(echo "$pss/1024" | bc -l)" "$n"
+    awk -v what="$1" -v rss="$rss" -v pss="$pss" -v n="$n" 'BEGIN {
+        printf "%-34s RSS %6.1f MiB  PSS %6.1f MiB  (%d processes)\n", what, rss / 1024, pss / 1024, n }'
 }
 
 tray_name() {
