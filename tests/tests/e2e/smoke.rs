@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::rig::{
-    User, artifacts_dir, bin, click, close_window, control, menu, processes_named, tray_item,
+    User, artifacts_dir, bin, click, close_window, control, menu, processes_named, tool, tray_item,
     wait_for, windows_titled,
 };
 use crate::webdriver::WebDriver;
@@ -128,6 +128,35 @@ fn tray_settings_handoff_and_quit() {
         || processes_named(SETTINGS_EXE).is_empty().then_some(()),
     );
     assert!(tray.is_running());
+
+    // A left click on the icon (the host calls Activate) opens Settings too.
+    tool(
+        "busctl",
+        &[
+            "--user",
+            "--timeout=2",
+            "call",
+            &item,
+            "/StatusNotifierItem",
+            "org.kde.StatusNotifierItem",
+            "Activate",
+            "ii",
+            "0",
+            "0",
+        ],
+    )
+    .expect("Activate answers");
+    wait_for(
+        "Settings opened by a left click",
+        Duration::from_secs(20),
+        || (!windows_titled(SETTINGS_TITLE).is_empty()).then_some(()),
+    );
+    close_window(SETTINGS_TITLE);
+    wait_for(
+        "the settings process to exit",
+        Duration::from_secs(10),
+        || processes_named(SETTINGS_EXE).is_empty().then_some(()),
+    );
 
     // A second launch hands off to the running tray: it exits 0 and Settings opens.
     let second = user.run("dyntray", &[]);
