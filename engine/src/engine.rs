@@ -187,6 +187,8 @@ pub struct Status {
     pub records: Vec<RecordStatus>,
     /// When the next address check is due.
     pub next_check_at: Option<Timestamp>,
+    /// Whether the user wants a notification after each successful update.
+    pub notify_success: bool,
 }
 
 /// Something the user may want to hear about (notifications).
@@ -1537,6 +1539,10 @@ impl Engine {
             addresses,
             records,
             next_check_at,
+            notify_success: self
+                .config
+                .as_ref()
+                .is_none_or(|c| c.general.notify_success),
         }
     }
 
@@ -1731,6 +1737,7 @@ impl Default for Status {
             addresses: Vec::new(),
             records: Vec::new(),
             next_check_at: None,
+            notify_success: true,
         }
     }
 }

@@ -4,6 +4,7 @@
 // --help and --version answer on standard output, like any command.
 #![allow(clippy::print_stdout)]
 
+mod notify;
 mod tray;
 
 use std::process::ExitCode;

@@ -214,6 +214,7 @@ pub(crate) fn run() -> ExitCode {
     let (ui_tx, ui_rx) = mpsc::channel::<UiMsg>();
     let (events, _) = broadcast::channel(64);
     runtime.spawn(forward_engine(engine.clone(), events.clone()));
+    runtime.spawn(crate::notify::follow(engine.clone()));
     {
         // Status changes reach the menu thread as messages: nothing polls.
         let mut status = engine.watch_status();

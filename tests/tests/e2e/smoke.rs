@@ -244,6 +244,13 @@ fn the_tray_shows_each_record_and_the_providers_refusal() {
     assert!(!line.enabled);
     assert_eq!(menu(&item)[0].label, "Dyntray: Up to date");
     assert_eq!(provider.count(), 1);
+    // A desktop notification said so (dunst, the session's notification server).
+    wait_for("the success notification", Duration::from_secs(10), || {
+        notifications()
+            .contains("home.example.org updated")
+            .then_some(())
+    });
+    assert!(notifications().contains("It now points at 81.2.69.160 (dyndns)."));
 
     // The settings window shows the same, and follows changes live.
     let driver = WebDriver::launch(&user, &bin(SETTINGS_EXE));
@@ -271,6 +278,12 @@ fn the_tray_shows_each_record_and_the_providers_refusal() {
         },
     );
     assert_eq!(menu(&item)[0].label, "Dyntray: Needs your attention");
+    wait_for("the refusal notification", Duration::from_secs(10), || {
+        notifications()
+            .contains("dyndns refused home.example.org")
+            .then_some(())
+    });
+    assert!(notifications().contains("username or password"));
     assert_eq!(
         driver.wait_text("#records .phase", |t| t == "Refused"),
         "Refused"
@@ -298,4 +311,11 @@ fn check_now(user: &User) {
             .await
     })
     .unwrap();
+}
+
+/// Everything the session's notification server has shown, as JSON text: the open ones
+/// are closed first, which moves them into dunst's history.
+fn notifications() -> String {
+    let _ = tool("dunstctl", &["close-all"]);
+    tool("dunstctl", &["history"]).unwrap_or_default()
 }

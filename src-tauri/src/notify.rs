@@ -1,0 +1,122 @@
+//! Desktop notifications for what the engine reports: one per request that succeeded
+//! (several names together give one notification), one per refusal with the provider's
+//! words and what to do, one when no address can be found for a while, reminders. Never
+//! one per retry: the engine only reports these events.
+
+use dyntray_engine::engine::{EngineEvent, EngineHandle};
+use notify_rust::{Notification, Timeout, Urgency};
+use tokio::sync::broadcast;
+
+/// Shows notifications for the engine's events until it stops.
+pub(crate) async fn follow(engine: EngineHandle) {
+    let mut events = engine.subscribe();
+    loop {
+        let event = match events.recv().await {
+            Ok(event) => event,
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => break,
+        };
+        let Some(notification) = render(&event, engine.status().notify_success) else {
+            continue;
+        };
+        // The D-Bus call blocks; it must not stall the runtime.
+        let shown = tokio::task::spawn_blocking(move || notification.show().map(|_| ())).await;
+        if let Ok(Err(e)) = shown {
+            tracing::warn!(error = %e, "cannot show a desktop notification");
+        }
+    }
+}
+
+/// The notification for an event, if it deserves one.
+fn render(event: &EngineEvent, notify_success: bool) -> Option<Notification> {
+    let mut n = Notification::new();
+    n.appname("Dyntray").icon("network-transmit-receive");
+    match event {
+        EngineEvent::Updated {
+            names,
+            address,
+            provider,
+        } => {
+            if !notify_success {
+                return None;
+            }
+            let summary = match names.as_slice() {
+                [one] => format!("{one} updated"),
+                many => format!("{} names updated", many.len()),
+            };
+            let body = match (names.as_slice(), address) {
+                ([_], Some(a)) => format!("It now points at {a} ({provider})."),
+                ([_], None) => format!("It shows as offline ({provider})."),
+                (many, Some(a)) => format!("{} now point at {a} ({provider}).", many.join(", ")),
+                (many, None) => format!("{} show as offline ({provider}).", many.join(", ")),
+            };
+            n.summary(&summary)
+                .body(&body)
+                .timeout(Timeout::Milliseconds(8000));
+        }
+        EngineEvent::Refused {
+            names,
+            provider,
+            code,
+            answer,
+            advice,
+        } => {
+            n.summary(&format!("{provider} refused {}", names.join(", ")))
+                .body(&format!("The provider answered \u{201c}{answer}\u{201d} ({code}). {advice} Dyntray sends nothing more for it until then."))
+                .urgency(Urgency::Critical)
+                .timeout(Timeout::Never);
+        }
+        EngineEvent::NoAddress { reason } => {
+            n.summary("No public address found")
+                .body(&format!("Nothing is updated until one is found: {reason}"))
+                .urgency(Urgency::Normal);
+        }
+        EngineEvent::Reminder { name, message } => {
+            n.summary(&format!("Confirm {name}")).body(message);
+        }
+        _ => return None,
+    }
+    Some(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn updated(names: &[&str]) -> EngineEvent {
+        EngineEvent::Updated {
+            names: names.iter().map(|s| (*s).to_owned()).collect(),
+            address: Some("81.2.69.160".parse().unwrap()),
+            provider: "dyndns".into(),
+        }
+    }
+
+    #[test]
+    fn one_notification_per_request_in_plain_words() {
+        let one = render(&updated(&["a.example.org"]), true).unwrap();
+        assert_eq!(one.summary, "a.example.org updated");
+        assert_eq!(one.body, "It now points at 81.2.69.160 (dyndns).");
+        let many = render(&updated(&["a.example.org", "b.example.org"]), true).unwrap();
+        assert_eq!(many.summary, "2 names updated");
+        assert_eq!(
+            many.body,
+            "a.example.org, b.example.org now point at 81.2.69.160 (dyndns)."
+        );
+    }
+
+    #[test]
+    fn success_can_be_silenced_but_refusals_cannot() {
+        assert!(render(&updated(&["a.example.org"]), false).is_none());
+        let refused = EngineEvent::Refused {
+            names: vec!["a.example.org".into()],
+            provider: "dyndns".into(),
+            code: "abuse".into(),
+            answer: "abuse".into(),
+            advice: "Unblock it on the provider's website.".into(),
+        };
+        let n = render(&refused, false).unwrap();
+        assert_eq!(n.summary, "dyndns refused a.example.org");
+        assert!(n.body.contains("\u{201c}abuse\u{201d}"));
+        assert!(n.body.contains("Unblock it"));
+    }
+}
