@@ -50,6 +50,9 @@ username = "alice"
 secret = "keychain"         # "keychain" (default), "file:/path/to/file" (mode 0600), or "env:VARIABLE"
 # server = "https://members.dyndns.org"   # optional: override the provider's server (custom dyndns2 servers need it)
 # keepalive = "28d"         # optional override of the provider's keep-alive period; "off" disables
+# zone = "example.org"      # RFC 2136 only (required there): the zone the names live in; server = "dns://host[:port]", username = the TSIG key name
+# ttl = 60                  # RFC 2136 only: the records' TTL in seconds, 1 to 86400 (default 60)
+# algorithm = "hmac-sha256" # RFC 2136 only: the TSIG algorithm, "hmac-sha256" (default) or "hmac-sha512"
 
 [[record]]
 name = "home.example.org"
@@ -82,6 +85,9 @@ const ACCOUNT_KEYS: &[&str] = &[
     "secret",
     "server",
     "keepalive",
+    "zone",
+    "ttl",
+    "algorithm",
 ];
 const RECORD_KEYS: &[&str] = &[
     "name",
@@ -210,6 +216,15 @@ pub struct Account {
     /// An override of the provider's keep-alive period.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keepalive: Option<Keepalive>,
+    /// RFC 2136: the zone the account's names live in (a host name, lowercased).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    /// RFC 2136: the TTL of the published records, 1 to 86400 seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u32>,
+    /// RFC 2136: the TSIG algorithm (`hmac-sha256` or `hmac-sha512`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<String>,
     /// The line of the `[[account]]` header (1-based; 0 when not read from a file).
     #[serde(skip)]
     pub line: usize,
@@ -226,10 +241,31 @@ impl PartialEq for Account {
             && self.secret == other.secret
             && self.server == other.server
             && self.keepalive == other.keepalive
+            && self.zone == other.zone
+            && self.ttl == other.ttl
+            && self.algorithm == other.algorithm
     }
 }
 
 impl Eq for Account {}
+
+impl Account {
+    /// The settings only some protocols use, by config key, for
+    /// [`UpdateRequest::extra`](crate::provider::UpdateRequest::extra).
+    pub fn provider_options(&self) -> BTreeMap<String, String> {
+        let mut options = BTreeMap::new();
+        if let Some(zone) = &self.zone {
+            options.insert("zone".to_owned(), zone.clone());
+        }
+        if let Some(ttl) = self.ttl {
+            options.insert("ttl".to_owned(), ttl.to_string());
+        }
+        if let Some(algorithm) = &self.algorithm {
+            options.insert("algorithm".to_owned(), algorithm.clone());
+        }
+        options
+    }
+}
 
 /// An account's keep-alive override: updates are re-sent this often even when nothing changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -573,6 +609,15 @@ impl Config {
                 }
                 if let Some(keepalive) = &a.keepalive {
                     t.insert("keepalive", toml_edit::value(keepalive.to_string()));
+                }
+                if let Some(zone) = &a.zone {
+                    t.insert("zone", toml_edit::value(zone.as_str()));
+                }
+                if let Some(ttl) = a.ttl {
+                    t.insert("ttl", toml_edit::value(i64::from(ttl)));
+                }
+                if let Some(algorithm) = &a.algorithm {
+                    t.insert("algorithm", toml_edit::value(algorithm.as_str()));
                 }
                 accounts.push(t);
             }
@@ -1525,9 +1570,27 @@ impl<'t> Walker<'t> {
         }
         let mut server = None;
         if let Some(got) = self.string(section, "server") {
-            match check_url(got.value) {
+            // GnuDIP's TCP protocol sends only a salted hash of the password, never the
+            // password itself: `gnudip://host[:port]` is the one server that is not HTTPS.
+            let checked = if got
+                .value
+                .get(..9)
+                .is_some_and(|p| p.eq_ignore_ascii_case("gnudip://"))
+            {
+                crate::provider::gnudip::parse_tcp_server(got.value).map(|_| None)
+            } else if got
+                .value
+                .get(..6)
+                .is_some_and(|p| p.eq_ignore_ascii_case("dns://"))
+            {
+                // RFC 2136: TSIG signs the update; the secret itself never travels.
+                crate::provider::rfc2136::parse_server(got.value).map(|_| None)
+            } else {
+                check_url(got.value).map(Some)
+            };
+            match checked {
                 Err(message) => self.push(got.line, got.key, message),
-                Ok(info) if !info.https && !info.loopback => self.push(
+                Ok(Some(info)) if !info.https && !info.loopback => self.push(
                     got.line,
                     got.key,
                     "credentials travel only over HTTPS: use https:// (plain http:// is \
@@ -1541,6 +1604,36 @@ impl<'t> Walker<'t> {
             match parse_keepalive(got.value) {
                 Ok(k) => keepalive = Some(k),
                 Err(message) => self.push(got.line, got.key, message),
+            }
+        }
+        let mut zone = None;
+        if let Some(got) = self.string(section, "zone") {
+            match normalize_hostname(got.value, false) {
+                Ok(name) => zone = Some(name),
+                Err(message) => self.push(got.line, got.key, message),
+            }
+        }
+        let mut ttl = None;
+        if let Some(got) = self.value(section, "ttl", "an integer", Item::as_integer) {
+            match u32::try_from(got.value) {
+                Ok(t) if (1..=crate::provider::rfc2136::MAX_TTL).contains(&t) => ttl = Some(t),
+                _ => self.push(
+                    got.line,
+                    got.key,
+                    "must be a whole number of seconds from 1 to 86400",
+                ),
+            }
+        }
+        let mut algorithm = None;
+        if let Some(got) = self.string(section, "algorithm") {
+            let known = crate::provider::rfc2136::ALGORITHMS;
+            match known.iter().find(|a| a.eq_ignore_ascii_case(got.value)) {
+                Some(a) => algorithm = Some((*a).to_owned()),
+                None => self.push(
+                    got.line,
+                    got.key,
+                    format!("unknown TSIG algorithm; use one of: {}", known.join(", ")),
+                ),
             }
         }
 
@@ -1557,6 +1650,9 @@ impl<'t> Walker<'t> {
             secret,
             server,
             keepalive,
+            zone,
+            ttl,
+            algorithm,
             line: section.line.unwrap_or(0),
             key_lines,
         })
@@ -1783,8 +1879,8 @@ mod tests {
         assert_eq!(r.backup_mx, Some(false));
         assert_eq!(r.offline_address, Some("192.0.2.1".parse().unwrap()));
         assert!(!r.allow_private && r.enabled && !r.group && !r.offline_mode);
-        assert_eq!(r.line, 23);
-        assert_eq!(r.key_lines.get("mx"), Some(&28));
+        assert_eq!(r.line, 26);
+        assert_eq!(r.key_lines.get("mx"), Some(&31));
     }
 
     #[test]
@@ -1794,9 +1890,16 @@ mod tests {
             .replace("# server =", "server =")
             .replace("# keepalive =", "keepalive =")
             .replace("# group = true", "group = true")
+            .replace("# zone =", "zone =")
+            .replace("# ttl =", "ttl =")
+            .replace("# algorithm =", "algorithm =")
             .replace("name = \"home.example.org\"", "name = \"*1\"");
         let config = Config::parse(&text).unwrap();
         let a = &config.accounts[0];
+        assert_eq!(
+            (a.zone.as_deref(), a.ttl, a.algorithm.as_deref()),
+            (Some("example.org"), Some(60), Some("hmac-sha256"))
+        );
         assert_eq!(a.server.as_deref(), Some("https://members.dyndns.org"));
         assert_eq!(
             a.keepalive,
@@ -2369,6 +2472,100 @@ mod tests {
     }
 
     #[test]
+    fn gnudip_tcp_servers_are_the_one_non_https_server() {
+        let server = |url: &str| {
+            Config::parse(&with_account_key(&format!("server = \"{url}\"")))
+                .map(|c| c.accounts[0].server.clone())
+        };
+        for ok in [
+            "gnudip://gnudip2.yi.org:3495",
+            "gnudip://gnudip.dynu.com",
+            "GNUDIP://gnudip.example.org/",
+            "gnudip://[2001:db8::1]:3495",
+        ] {
+            assert_eq!(server(ok).unwrap().as_deref(), Some(ok));
+        }
+        for (bad, msg) in [
+            ("gnudip://", "no host"),
+            ("gnudip://host:0", "port"),
+            ("gnudip://host/gnudip/cgi-bin", "no path"),
+            ("gnudip://alice:hunter2@host", "user name or password"),
+            ("gnudip://ho st", "spaces"),
+            ("gnudips://host", "expected a URL starting with https://"),
+        ] {
+            let err = server(bad).unwrap_err();
+            assert_eq!(err.len(), 1, "{bad}");
+            assert_problem(&err[0], Some(7), "account[0].server", msg);
+            assert!(!err[0].to_string().contains("hunter2"), "{}", err[0]);
+        }
+    }
+
+    #[test]
+    fn rfc2136_servers_and_account_keys() {
+        let server = |url: &str| {
+            Config::parse(&with_account_key(&format!("server = \"{url}\"")))
+                .map(|c| c.accounts[0].server.clone())
+        };
+        for ok in [
+            "dns://127.0.0.1:5353",
+            "dns://ns1.example.org",
+            "DNS://ns1.example.org/",
+            "dns://[2001:db8::1]:53",
+        ] {
+            assert_eq!(server(ok).unwrap().as_deref(), Some(ok));
+        }
+        for (bad, msg) in [
+            ("dns://", "no host"),
+            ("dns://ns1.example.org:0", "port"),
+            ("dns://ns1.example.org/zone", "no path"),
+            ("dns://key:hunter2@ns1.example.org", "user name or password"),
+            ("dns://ns 1", "spaces"),
+        ] {
+            let err = server(bad).unwrap_err();
+            assert_eq!(err.len(), 1, "{bad}");
+            assert_problem(&err[0], Some(7), "account[0].server", msg);
+            assert!(!err[0].to_string().contains("hunter2"), "{}", err[0]);
+        }
+
+        let c = Config::parse(&with_account_key(
+            "zone = \"Example.TEST.\"\nttl = 300\nalgorithm = \"HMAC-SHA512\"",
+        ))
+        .unwrap();
+        let a = &c.accounts[0];
+        assert_eq!(a.zone.as_deref(), Some("example.test"));
+        assert_eq!(a.ttl, Some(300));
+        assert_eq!(a.algorithm.as_deref(), Some("hmac-sha512"));
+        assert_eq!(
+            a.provider_options().into_iter().collect::<Vec<_>>(),
+            [
+                ("algorithm".to_owned(), "hmac-sha512".to_owned()),
+                ("ttl".to_owned(), "300".to_owned()),
+                ("zone".to_owned(), "example.test".to_owned()),
+            ]
+        );
+        assert_eq!(Config::parse(&c.to_toml()).unwrap(), c);
+
+        for (line, key, msg) in [
+            ("ttl = 0", "account[0].ttl", "from 1 to 86400"),
+            ("ttl = 86401", "account[0].ttl", "from 1 to 86400"),
+            ("ttl = \"60\"", "account[0].ttl", "expected an integer"),
+            (
+                "algorithm = \"hmac-md5\"",
+                "account[0].algorithm",
+                "hmac-sha256, hmac-sha512",
+            ),
+            ("zone = \"example\"", "account[0].zone", "fully qualified"),
+            (
+                "zone = \"ex ample.org\"",
+                "account[0].zone",
+                "may only contain",
+            ),
+        ] {
+            assert_problem(&one(&with_account_key(line)), Some(7), key, msg);
+        }
+    }
+
+    #[test]
     fn credentials_in_server_url_are_not_echoed() {
         let p = one(&with_account_key(
             "server = \"https://alice:hunter2@dyn.example.org/\"",
@@ -2663,6 +2860,9 @@ mod tests {
             secret,
             server: None,
             keepalive: None,
+            zone: None,
+            ttl: None,
+            algorithm: None,
             line: 0,
             key_lines: BTreeMap::new(),
         };

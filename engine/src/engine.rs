@@ -515,6 +515,8 @@ struct AccountRt {
     secret: SecretSource,
     keepalive: Option<Duration>,
     allow_plain_http: bool,
+    /// Provider-specific settings (RFC 2136's zone, TTL, algorithm).
+    extra: BTreeMap<String, String>,
 }
 
 struct RecordRt {
@@ -762,6 +764,7 @@ impl Engine {
                     },
                     // Servers are https:// (or loopback): the config refuses anything else.
                     allow_plain_http: false,
+                    extra: a.provider_options(),
                 })
             })
             .collect();
@@ -783,7 +786,7 @@ impl Engine {
                     backup_mx: r.backup_mx,
                 };
                 let offline_native = r.offline_mode && acc.provider.descriptor().native_offline;
-                let fingerprint = format!(
+                let mut fingerprint = format!(
                     "{}|{}|{}|{:?}|{:?}|{:?}|{:?}|{}",
                     acc.provider.descriptor().id,
                     acc.server,
@@ -794,6 +797,11 @@ impl Engine {
                     r.offline_address,
                     offline_native
                 );
+                // Provider settings count too; records without any keep the fingerprint
+                // they had before such settings existed.
+                if !acc.extra.is_empty() {
+                    fingerprint.push_str(&format!("|{:?}", acc.extra));
+                }
                 records.push(RecordRt {
                     key: record_key(&r.account, &r.name, family),
                     name: r.name.clone(),
@@ -1160,6 +1168,7 @@ impl Engine {
                 })
                 .collect(),
             allow_plain_http: acc.allow_plain_http,
+            extra: acc.extra.clone(),
         };
         let keys: Vec<&str> = request.items.iter().map(|i| i.record.as_str()).collect();
         let now = self.clock.now();
@@ -1623,7 +1632,12 @@ pub fn credentials_changed(
 }
 
 fn is_credential_code(code: &str) -> bool {
-    matches!(code, "badauth" | "http-401" | "http-403")
+    // Answers a new secret can cure: dyndns2's and HTTP's bad credentials, GnuDIP's
+    // invalid login (mapped to badauth), a TSIG key the server refused or could not read.
+    matches!(
+        code,
+        "badauth" | "http-401" | "http-403" | "tsig-badsig" | "tsig-badkey" | "bad-secret"
+    )
 }
 
 async fn sleep_until_opt(wake: Option<Instant>) {
@@ -1656,7 +1670,8 @@ pub fn check_against_registry(config: &Config) -> Vec<Problem> {
             continue;
         };
         let d = provider.descriptor();
-        if account.server.is_none() && d.default_server.is_none() {
+        let rfc2136 = d.protocol == "rfc2136";
+        if account.server.is_none() && d.default_server.is_none() && !rfc2136 {
             problems.push(Problem {
                 line: line("server"),
                 key: format!("account[{i}].server"),
@@ -1664,6 +1679,36 @@ pub fn check_against_registry(config: &Config) -> Vec<Problem> {
                     "{} needs the update server's URL (`server = \"https://…\"`)",
                     d.name
                 ),
+            });
+        }
+        // Account keys only some providers use (RFC 2136's zone, ttl, algorithm).
+        let options = account.provider_options();
+        for key in ["zone", "ttl", "algorithm"] {
+            let field = d.account_fields.iter().find(|f| f.key == key);
+            let message = match (field, options.contains_key(key)) {
+                (None, true) => format!("{} does not use `{key}`", d.name),
+                (Some(f), false) if f.required => format!("{} needs `{key}`", d.name),
+                _ => continue,
+            };
+            problems.push(Problem {
+                line: line(key),
+                key: format!("account[{i}].{key}"),
+                message,
+            });
+        }
+        let dns_server = account
+            .server
+            .as_deref()
+            .is_some_and(|s| s.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("dns://")));
+        if dns_server != rfc2136 {
+            problems.push(Problem {
+                line: line("server"),
+                key: format!("account[{i}].server"),
+                message: if dns_server {
+                    format!("dns:// servers are for RFC 2136 accounts, not {}", d.name)
+                } else {
+                    format!("{} needs `server = \"dns://host[:port]\"`", d.name)
+                },
             });
         }
     }

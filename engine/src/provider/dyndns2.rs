@@ -7,7 +7,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::{Outcome, Publish, Scope, UpdateItem, UpdateRequest, Verdict};
+use super::{Outcome, Publish, Scope, UpdateItem, UpdateRequest, Verdict, first_line, truncate};
 use crate::secrets::scrub_basic;
 
 /// The most bytes of an answer that are read; a longer answer is a protocol error.
@@ -372,28 +372,6 @@ fn parse_wait(word: &str) -> Option<Duration> {
     Some(Duration::from_secs(seconds))
 }
 
-fn first_line(body: &str) -> String {
-    let line = body
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("(empty answer)");
-    truncate(line)
-}
-
-/// Provider words are shown verbatim, but only so much of them.
-fn truncate(text: &str) -> String {
-    const MAX: usize = 200;
-    if text.len() <= MAX {
-        return text.to_owned();
-    }
-    let mut end = MAX;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
-}
-
 /// What the user should do after a code that needs them.
 pub fn advice(code: &str) -> Option<&'static str> {
     Some(match code {
@@ -571,6 +549,7 @@ mod tests {
             options: Default::default(),
             items: items(2),
             allow_plain_http: false,
+            extra: Default::default(),
         };
         let url = update_url(&request, &STANDARD).unwrap();
         assert_eq!(

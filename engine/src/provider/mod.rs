@@ -10,7 +10,11 @@ mod changeip;
 mod custom;
 mod dyndns;
 pub mod dyndns2;
+pub mod gnudip;
+mod gnudip_custom;
 mod noip;
+pub mod rfc2136;
+mod yiorg;
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -26,7 +30,10 @@ pub static REGISTRY: &[&dyn Provider] = &[
     &dyndns::DynDns,
     &noip::NoIp,
     &changeip::ChangeIp,
+    &yiorg::YiOrg,
     &custom::CustomDyndns2,
+    &gnudip_custom::CustomGnuDip,
+    &rfc2136::Rfc2136,
 ];
 
 /// The provider with this id.
@@ -317,6 +324,9 @@ pub struct UpdateRequest {
     pub items: Vec<UpdateItem>,
     /// Whether plain http:// is allowed to this server (loopback, or the user opted in).
     pub allow_plain_http: bool,
+    /// Account settings only some protocols use, by config key (RFC 2136: `zone`, `ttl`,
+    /// `algorithm`); empty for the others.
+    pub extra: std::collections::BTreeMap<String, String>,
 }
 
 /// Who a fatal answer applies to.
@@ -402,6 +412,29 @@ impl Outcome {
             })
             .collect()
     }
+}
+
+/// The first non-empty line of an answer, shortened for display.
+pub(crate) fn first_line(text: &str) -> String {
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("(empty answer)");
+    truncate(line)
+}
+
+/// Provider words are shown verbatim, but only so much of them.
+pub(crate) fn truncate(text: &str) -> String {
+    const MAX: usize = 200;
+    if text.len() <= MAX {
+        return text.to_owned();
+    }
+    let mut end = MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
 }
 
 /// The User-Agent every request carries, in the form providers require:

@@ -47,7 +47,11 @@ const CASES: &[(u16, &str, Phase, Option<&str>)] = &[
 
 #[tokio::test(start_paused = true)]
 async fn every_provider_speaks_and_classifies_the_same_way() {
-    for provider in REGISTRY {
+    // These cases are dyndns2 answers; other families have their own suites.
+    for provider in REGISTRY
+        .iter()
+        .filter(|p| p.descriptor().protocol == "dyndns2")
+    {
         let id = provider.descriptor().id;
         for &(status, body, phase, code) in CASES {
             let rig = Rig::new().await;

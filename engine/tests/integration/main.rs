@@ -4,4 +4,6 @@
 mod contract;
 mod control;
 mod engine;
+mod gnudip;
 mod readme;
+mod rfc2136;
