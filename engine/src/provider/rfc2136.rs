@@ -1119,6 +1119,18 @@ mod tests {
         assert_eq!(back.metadata.response_code, ResponseCode::Refused);
     }
 
+    #[test]
+    fn garbage_answers_are_protocol_errors_not_panics() {
+        let settings =
+            Settings::from_request(&request(SECRET, &[("zone", "example.test")])).unwrap();
+        for bytes in [&b""[..], b"\x00", b"not a dns message at all", &[0xff; 40]] {
+            let classified = classify(bytes, None, &settings, "127.0.0.1:53");
+            assert_eq!(classified.verdict, Verdict::Protocol, "{bytes:?}");
+            assert_eq!(classified.code, "garbled", "{bytes:?}");
+            assert!(classified.answer.contains("127.0.0.1:53"));
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_silent_server_times_out() {
         let silent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
