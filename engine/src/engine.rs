@@ -1141,7 +1141,24 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let acc = &self.accounts[account];
         let provider = acc.provider;
-        let secret = match secrets::resolve(self.secrets.as_ref(), &acc.id, &acc.secret) {
+        // The keychain answers over D-Bus and may prompt: off the engine's task.
+        let lookup = {
+            let (store, id, source) = (
+                Arc::clone(&self.secrets),
+                acc.id.clone(),
+                acc.secret.clone(),
+            );
+            tokio::task::spawn_blocking(move || secrets::resolve(store.as_ref(), &id, &source))
+        };
+        let resolved = match lookup.await {
+            Ok(resolved) => resolved,
+            Err(e) => Err(secrets::SecretError::KeychainUnavailable {
+                account: acc.id.clone(),
+                reason: format!("the keychain look-up failed: {e}"),
+            }),
+        };
+        let acc = &self.accounts[account];
+        let secret = match resolved {
             Ok(secret) => secret,
             Err(e) => {
                 let message = e.to_string();
