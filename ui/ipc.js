@@ -71,6 +71,53 @@ export async function status() {
 }
 
 /**
+ * Invokes a settings command, normalising its error.
+ * @param {string} command
+ * @param {Record<string, unknown>} [args]
+ * @returns {Promise<any>}
+ */
+async function call(command, args) {
+  try {
+    return await tauri().core.invoke(command, args);
+  } catch (error) {
+    throw asControlError(error);
+  }
+}
+
+/**
+ * Re-enables a record the provider refused.
+ * @param {string} record the record key
+ * @returns {Promise<void>}
+ */
+export function reEnable(record) {
+  return call("re_enable", { record });
+}
+
+/**
+ * @typedef {{ sent: string[], warnings: string[] }} UpdateNowReport
+ * @typedef {{ at: number, record: string, address: string | null, answer: string,
+ *             classification: string }} HistoryEntry
+ */
+
+/**
+ * Forces an update of one record now (the engine allows one per 10 minutes).
+ * @param {string} record the record key
+ * @returns {Promise<UpdateNowReport>}
+ */
+export function updateNow(record) {
+  return call("update_now", { record });
+}
+
+/**
+ * Update history, newest first.
+ * @param {string | null} record a record key, or null for all
+ * @returns {Promise<HistoryEntry[]>}
+ */
+export function history(record) {
+  return call("history", { record });
+}
+
+/**
  * Calls `handler` with every status change the engine reports.
  * @param {(status: Status) => void} handler
  * @returns {Promise<() => void>} a function that stops listening

@@ -1,7 +1,17 @@
 // @ts-check
 import { appInfo, onControlLost, onStatus, status } from "./ipc.js";
 import { showAbout } from "./views/about.js";
+import { showHistory } from "./views/history.js";
 import { showStatus } from "./views/records.js";
+
+/**
+ * Shows a status everywhere it appears.
+ * @param {import("./ipc.js").Status} next
+ */
+function show(next) {
+  showStatus(next);
+  showHistory(next);
+}
 
 /**
  * Shows or hides the error banner.
@@ -31,7 +41,7 @@ async function load() {
   try {
     const info = await appInfo();
     showAbout(info);
-    showStatus(await status());
+    show(await status());
     connection(`Connected to Dyntray ${info.version}`, "ok");
     banner(null);
   } catch (error) {
@@ -46,5 +56,5 @@ onControlLost((error) => {
   connection("Not connected", "error");
   banner(error.message);
 }).catch(() => {});
-onStatus(showStatus).catch(() => {});
+onStatus(show).catch(() => {});
 void load();

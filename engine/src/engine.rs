@@ -1426,8 +1426,18 @@ impl Engine {
         let mut warnings = Vec::new();
         for key in keys {
             let state = self.store.record(&key)?;
+            // People know the record by its name (and family), not by its key.
+            let shown = self
+                .records
+                .iter()
+                .find(|r| r.key == key)
+                .map(|r| match r.family {
+                    IpFamily::V4 => r.name.clone(),
+                    IpFamily::V6 => format!("{} (IPv6)", r.name),
+                })
+                .unwrap_or_else(|| key.clone());
             if state.disabled.is_some() {
-                warnings.push(format!("{key} is disabled; re-enable it first"));
+                warnings.push(format!("{shown} is disabled; re-enable it first"));
                 continue;
             }
             if let Some(at) = state.last_forced_at {
@@ -1435,13 +1445,13 @@ impl Engine {
                 if next > now {
                     if record.is_some() {
                         return Err(EngineError::TooSoon(format!(
-                            "{key} was updated on request less than 10 minutes ago; \
+                            "{shown} was updated on request less than 10 minutes ago; \
                              allowed again at {}",
                             crate::time::format_local(next)
                         )));
                     }
                     warnings.push(format!(
-                        "{key}: allowed again at {}",
+                        "{shown}: allowed again at {}",
                         crate::time::format_local(next)
                     ));
                     continue;

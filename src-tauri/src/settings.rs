@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use dyntray_engine::control::{AppInfo, ControlClient, ControlError, ErrorCode, Event, Request};
-use dyntray_engine::engine::Status;
+use dyntray_engine::engine::{Status, UpdateNowReport};
 use dyntray_engine::paths;
+use dyntray_engine::state::HistoryEntry;
 use tauri::{AppHandle, Emitter, Manager, Runtime, State};
 use tokio::sync::OnceCell;
 
@@ -46,12 +47,58 @@ async fn status(control: State<'_, Control>) -> Result<Status, ControlError> {
     control.client().await?.call(Request::Status).await
 }
 
+/// Re-enables a record the provider refused (after the user fixed the cause).
+#[tauri::command]
+#[tracing::instrument(skip(control))]
+async fn re_enable(control: State<'_, Control>, record: String) -> Result<(), ControlError> {
+    control
+        .client()
+        .await?
+        .call(Request::ReEnable { record })
+        .await
+}
+
+/// Forces an update of one record (rate-limited by the engine).
+#[tauri::command]
+#[tracing::instrument(skip(control))]
+async fn update_now(
+    control: State<'_, Control>,
+    record: String,
+) -> Result<UpdateNowReport, ControlError> {
+    control
+        .client()
+        .await?
+        .call(Request::UpdateNow {
+            record: Some(record),
+        })
+        .await
+}
+
+/// Update history, newest first, for one record or all.
+#[tauri::command]
+#[tracing::instrument(skip(control))]
+async fn history(
+    control: State<'_, Control>,
+    record: Option<String>,
+) -> Result<Vec<HistoryEntry>, ControlError> {
+    control
+        .client()
+        .await?
+        .call(Request::History {
+            record,
+            limit: Some(200),
+        })
+        .await
+}
+
 /// Adds the settings commands and state to a builder. Generic over the runtime so tests
 /// can run it on `tauri::test`'s mock runtime.
 pub(crate) fn build<R: Runtime>(builder: tauri::Builder<R>, socket: PathBuf) -> tauri::Builder<R> {
     builder
         .manage(Control::new(socket))
-        .invoke_handler(tauri::generate_handler![app_info, status])
+        .invoke_handler(tauri::generate_handler![
+            app_info, status, re_enable, update_now, history
+        ])
         .setup(|app| {
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(follow_events(handle));

@@ -1,10 +1,83 @@
 // @ts-check
 /**
  * The "Names" card: every record with its state, address, last update and the provider's
- * exact last answer. Built from the template, text only (no HTML from data).
+ * exact last answer, with Re-enable and Update now. Built from the template, text only
+ * (no HTML from data).
  * @typedef {import("../ipc.js").Status} Status
  * @typedef {import("../ipc.js").RecordStatus} RecordStatus
  */
+import { reEnable, updateNow } from "../ipc.js";
+
+/** The last status shown, to tell whether an address is unchanged. */
+let current = /** @type {Status | null} */ (null);
+
+/**
+ * A line under the table saying what an action did.
+ * @param {string} text
+ * @param {"ok" | "error"} kind
+ */
+function message(text, kind) {
+  const line = document.getElementById("record-message");
+  if (line) {
+    line.textContent = text;
+    line.dataset.kind = kind;
+  }
+}
+
+/**
+ * Whether the address the provider has is the one detected now.
+ * @param {RecordStatus} record
+ * @returns {boolean}
+ */
+function unchanged(record) {
+  const detected = current?.addresses.find((a) => a.family === record.family)?.address;
+  return record.address !== null && record.address === detected;
+}
+
+/**
+ * "Update now": when the address is unchanged, the first click only asks for
+ * confirmation, because the provider counts unchanged updates against the account.
+ * @param {RecordStatus} record
+ * @param {HTMLButtonElement} button
+ */
+async function onUpdateNow(record, button) {
+  if (unchanged(record) && button.dataset.confirm !== "yes") {
+    button.dataset.confirm = "yes";
+    button.textContent = "Send anyway";
+    message(
+      `${record.name} already points at ${record.address}. An unchanged update counts against your account at the provider; click "Send anyway" to send it.`,
+      "error",
+    );
+    return;
+  }
+  button.disabled = true;
+  try {
+    const report = await updateNow(record.key);
+    message(
+      report.warnings.length > 0 ? report.warnings.join(" ") : `Update sent for ${record.name}.`,
+      "ok",
+    );
+  } catch (error) {
+    message(/** @type {{message: string}} */ (error).message, "error");
+  } finally {
+    button.disabled = false;
+    delete button.dataset.confirm;
+    button.textContent = "Update now";
+  }
+}
+
+/**
+ * "Re-enable": lets a refused record send again.
+ * @param {RecordStatus} record
+ */
+async function onReEnable(record) {
+  try {
+    await reEnable(record.key);
+    message(`${record.name} is enabled again.`, "ok");
+  } catch (error) {
+    message(/** @type {{message: string}} */ (error).message, "error");
+  }
+}
 
 /** Words for each phase the engine reports. */
 const PHASES = /** @type {Record<string, string>} */ ({
@@ -66,6 +139,15 @@ function row(record) {
   set(".address", record.address ?? "—");
   set(".when", formatTime(record.last_update_at));
   set(".answer", record.disabled?.answer ?? record.last_answer ?? "—");
+
+  const again = /** @type {HTMLButtonElement} */ (fragment.querySelector(".re-enable"));
+  again.hidden = record.phase !== "disabled";
+  again.setAttribute("aria-label", `Re-enable ${record.name}`);
+  again.addEventListener("click", () => void onReEnable(record));
+  const now = /** @type {HTMLButtonElement} */ (fragment.querySelector(".update-now"));
+  now.hidden = record.phase === "disabled" || record.phase === "off";
+  now.setAttribute("aria-label", `Update ${record.name} now`);
+  now.addEventListener("click", () => void onUpdateNow(record, now));
   return fragment;
 }
 
@@ -74,6 +156,7 @@ function row(record) {
  * @param {Status} status
  */
 export function showStatus(status) {
+  current = status;
   const firstRun = /** @type {HTMLElement} */ (document.getElementById("first-run"));
   const card = /** @type {HTMLElement} */ (document.getElementById("records-card"));
   const body = /** @type {HTMLElement} */ (document.getElementById("records"));

@@ -295,11 +295,43 @@ fn the_tray_shows_each_record_and_the_providers_refusal() {
             .contains("username or password")
     );
     driver.screenshot(&artifacts_dir().join("settings-refused.png"));
-    driver.close_window();
     check_now(&user);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(provider.count(), 2, "nothing more after the refusal");
 
+    // The user fixed it at the provider and re-enables the record in the window.
+    provider.always(Reply::ok("good 81.2.69.171"));
+    driver.click("#records .re-enable");
+    driver.wait_text("#records .phase", |t| t == "Up to date");
+    assert_eq!(driver.text("#records .address"), "81.2.69.171");
+    assert_eq!(provider.count(), 3);
+
+    // Update now with an unchanged address asks first, then sends once.
+    driver.click("#records .update-now");
+    driver.wait_text("#record-message", |t| {
+        t.contains("counts against your account")
+    });
+    assert_eq!(provider.count(), 3, "nothing sent before the confirmation");
+    driver.click("#records .update-now");
+    driver.wait_text("#record-message", |t| {
+        t.contains("counts against the account")
+    });
+    assert_eq!(provider.count(), 4);
+    driver.click("#records .update-now");
+    driver.click("#records .update-now");
+    driver.wait_text("#record-message", |t| t.contains("allowed again at"));
+    assert_eq!(
+        provider.count(),
+        4,
+        "Update now is limited to once per 10 minutes"
+    );
+
+    // The history lists every attempt, newest first.
+    let history = driver.wait_text("#history", |t| t.contains("Refused"));
+    assert!(history.contains("Updated"), "{history}");
+    assert!(history.contains("badauth"), "{history}");
+    driver.screenshot(&artifacts_dir().join("settings-history.png"));
+    driver.close_window();
     click(&item, "Quit");
     assert!(tray.wait_exit(Duration::from_secs(10)).success());
 }

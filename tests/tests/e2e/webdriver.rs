@@ -121,6 +121,14 @@ impl WebDriver {
             .to_owned()
     }
 
+    /// Clicks the element matching `css`, once it exists.
+    pub fn click(&self, css: &str) {
+        let element = wait_for(&format!("element {css}"), Duration::from_secs(10), || {
+            self.find(css)
+        });
+        self.post(&format!("/element/{element}/click"), json!({}));
+    }
+
     /// Waits until the text of `css` satisfies `done`, and returns it.
     pub fn wait_text(&self, css: &str, done: impl Fn(&str) -> bool) -> String {
         wait_for(
