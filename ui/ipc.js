@@ -5,7 +5,8 @@
  */
 
 /**
- * @typedef {{ code: string, message: string }} ControlError
+ * @typedef {{ code: string, message: string, problems?: {line: number | null, key: string,
+ *             message: string}[] }} ControlError
  * @typedef {{ version: string, host: string, pid: number, config_path: string,
  *             log_dir: string | null, socket_path: string }} AppInfo
  */
@@ -27,10 +28,10 @@ function tauri() {
  */
 export function asControlError(error) {
   if (error && typeof error === "object" && "message" in error) {
-    const e = /** @type {{code?: string, message: unknown}} */ (error);
-    return { code: e.code ?? "failed", message: String(e.message) };
+    const e = /** @type {{code?: string, message: unknown, problems?: any[]}} */ (error);
+    return { code: e.code ?? "failed", message: String(e.message), problems: e.problems ?? [] };
   }
-  return { code: "failed", message: String(error) };
+  return { code: "failed", message: String(error), problems: [] };
 }
 
 /**
@@ -115,6 +116,50 @@ export function updateNow(record) {
  */
 export function history(record) {
   return call("history", { record });
+}
+
+/**
+ * @typedef {{ key: string, label: string, kind: string, required: boolean, help: string }} FieldSpec
+ * @typedef {{ id: string, name: string, protocol: string, docs_url: string,
+ *             families: string[], default_server: string | null,
+ *             account_fields: FieldSpec[], record_fields: FieldSpec[],
+ *             native_offline: boolean, notes: string }} Descriptor
+ * @typedef {{ line: number | null, key: string, message: string }} Problem
+ */
+
+/**
+ * Every provider's descriptor, to render the forms from.
+ * @returns {Promise<Descriptor[]>}
+ */
+export function providers() {
+  return call("providers");
+}
+
+/**
+ * The config as it is on disk (plain data; secrets are only references).
+ * @returns {Promise<any>}
+ */
+export function getConfig() {
+  return call("get_config");
+}
+
+/**
+ * Saves a whole config. A refusal carries every problem by key in `problems`.
+ * @param {any} config
+ * @returns {Promise<void>}
+ */
+export function saveConfig(config) {
+  return call("save_config", { config });
+}
+
+/**
+ * Stores a typed secret in the keychain. It is never sent back.
+ * @param {string} account
+ * @param {string} secret
+ * @returns {Promise<void>}
+ */
+export function setSecret(account, secret) {
+  return call("set_secret", { account, secret });
 }
 
 /**

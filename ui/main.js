@@ -1,6 +1,7 @@
 // @ts-check
 import { appInfo, onControlLost, onStatus, status } from "./ipc.js";
 import { showAbout } from "./views/about.js";
+import { loadEditor } from "./views/editor.js";
 import { showHistory } from "./views/history.js";
 import { showStatus } from "./views/records.js";
 
@@ -42,6 +43,7 @@ async function load() {
     const info = await appInfo();
     showAbout(info);
     show(await status());
+    await loadEditor();
     connection(`Connected to Dyntray ${info.version}`, "ok");
     banner(null);
   } catch (error) {
@@ -52,6 +54,9 @@ async function load() {
 }
 
 document.getElementById("retry")?.addEventListener("click", () => void load());
+document.getElementById("first-run-add")?.addEventListener("click", () =>
+  document.getElementById("add-record")?.click(),
+);
 onControlLost((error) => {
   connection("Not connected", "error");
   banner(error.message);

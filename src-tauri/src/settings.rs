@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use dyntray_engine::control::{AppInfo, ControlClient, ControlError, ErrorCode, Event, Request};
 use dyntray_engine::engine::{Status, UpdateNowReport};
 use dyntray_engine::paths;
+use dyntray_engine::secrets::Secret;
 use dyntray_engine::state::HistoryEntry;
 use tauri::{AppHandle, Emitter, Manager, Runtime, State};
 use tokio::sync::OnceCell;
@@ -91,13 +92,73 @@ async fn history(
         .await
 }
 
+/// The provider registry: every descriptor, to render the forms from.
+#[tauri::command]
+#[tracing::instrument(skip_all)]
+async fn providers(control: State<'_, Control>) -> Result<serde_json::Value, ControlError> {
+    control.client().await?.call(Request::Providers).await
+}
+
+/// The config as it is on disk.
+#[tauri::command]
+#[tracing::instrument(skip_all)]
+async fn get_config(control: State<'_, Control>) -> Result<serde_json::Value, ControlError> {
+    control.client().await?.call(Request::GetConfig).await
+}
+
+/// Validates and saves a whole config; a refusal lists every problem by key.
+#[tauri::command]
+#[tracing::instrument(skip_all)]
+async fn save_config(
+    control: State<'_, Control>,
+    config: serde_json::Value,
+) -> Result<(), ControlError> {
+    let config = serde_json::from_value(config).map_err(|e| {
+        ControlError::new(
+            ErrorCode::InvalidParams,
+            format!("the form sent a bad config: {e}"),
+        )
+    })?;
+    control
+        .client()
+        .await?
+        .call(Request::SaveConfig { config })
+        .await
+}
+
+/// Stores an account's secret in the keychain; it is never sent back to the window.
+#[tauri::command]
+#[tracing::instrument(skip(control, secret))]
+async fn set_secret(
+    control: State<'_, Control>,
+    account: String,
+    secret: String,
+) -> Result<(), ControlError> {
+    control
+        .client()
+        .await?
+        .call(Request::SetSecret {
+            account,
+            secret: Secret::new(secret),
+        })
+        .await
+}
+
 /// Adds the settings commands and state to a builder. Generic over the runtime so tests
 /// can run it on `tauri::test`'s mock runtime.
 pub(crate) fn build<R: Runtime>(builder: tauri::Builder<R>, socket: PathBuf) -> tauri::Builder<R> {
     builder
         .manage(Control::new(socket))
         .invoke_handler(tauri::generate_handler![
-            app_info, status, re_enable, update_now, history
+            app_info,
+            status,
+            re_enable,
+            update_now,
+            history,
+            providers,
+            get_config,
+            save_config,
+            set_secret
         ])
         .setup(|app| {
             let handle = app.handle().clone();

@@ -7,6 +7,7 @@
  * @typedef {import("../ipc.js").RecordStatus} RecordStatus
  */
 import { reEnable, updateNow } from "../ipc.js";
+import { recordAction } from "./editor.js";
 
 /** The last status shown, to tell whether an address is unchanged. */
 let current = /** @type {Status | null} */ (null);
@@ -148,6 +149,12 @@ function row(record) {
   now.hidden = record.phase === "disabled" || record.phase === "off";
   now.setAttribute("aria-label", `Update ${record.name} now`);
   now.addEventListener("click", () => void onUpdateNow(record, now));
+  const edit = /** @type {HTMLButtonElement} */ (fragment.querySelector(".edit"));
+  edit.setAttribute("aria-label", `Edit ${record.name}`);
+  edit.addEventListener("click", () => recordAction(record.name, record.account, "edit"));
+  const drop = /** @type {HTMLButtonElement} */ (fragment.querySelector(".remove"));
+  drop.setAttribute("aria-label", `Remove ${record.name}`);
+  drop.addEventListener("click", () => recordAction(record.name, record.account, "remove"));
   return fragment;
 }
 

@@ -351,3 +351,108 @@ fn notifications() -> String {
     let _ = tool("dunstctl", &["close-all"]);
     tool("dunstctl", &["history"]).unwrap_or_default()
 }
+
+#[test]
+fn settings_form_adds_an_account_and_a_name() {
+    use dyntray_tests::fake_provider::{FakeProvider, Reply, basic_auth};
+    let user = User::new();
+    let servers = tokio::runtime::Runtime::new().unwrap();
+    let provider = servers.block_on(FakeProvider::start());
+    let echo = servers.block_on(FakeProvider::start());
+    echo.always(Reply::ok("81.2.69.160"));
+    provider.always(Reply::ok("good 81.2.69.160"));
+    // A first run: only where the address comes from.
+    std::fs::create_dir_all(user.config_file().parent().unwrap()).unwrap();
+    std::fs::write(
+        user.config_file(),
+        format!(
+            "version = 1\n\n[detect]\nipv4 = [\"{}/\"]\nipv6 = []\n",
+            echo.url()
+        ),
+    )
+    .unwrap();
+
+    let _desktop = crate::desktop_lock();
+    let mut tray = user.spawn("dyntray");
+    let item = tray_item(tray.pid());
+    let driver = WebDriver::launch(&user, &bin(SETTINGS_EXE));
+    driver.wait_text("#first-run-title", |t| t == "Add your first name");
+    driver.click("#first-run-add");
+
+    // No account yet: the account form comes first, rendered from the descriptors.
+    driver.wait_text("#editor-title", |t| t == "Add an account");
+    driver.choose("#editor-fields select[name=provider]", "dyndns2");
+    driver.type_into("#editor-fields input[name=id]", "form-e2e");
+    driver.type_into("#editor-fields input[name=username]", "bob");
+    driver.type_into("#editor-fields input[name=secret]", "form-s3cret!");
+    driver.type_into("#editor-fields input[name=server]", &provider.url());
+    driver.screenshot(&artifacts_dir().join("settings-account-form.png"));
+    driver.click("#editor-save");
+    driver.wait_text("#accounts", |t| t.contains("form-e2e"));
+    assert!(
+        driver
+            .text("#accounts")
+            .contains("password stored in the keychain")
+    );
+
+    // A bad name is refused by the engine, shown next to the field, and nothing is saved.
+    driver.click("#add-record");
+    driver.wait_text("#editor-title", |t| t == "Add a name");
+    driver.type_into("#editor-fields input[name=name]", "not a name!");
+    driver.click("#editor-save");
+    let problem = driver.wait_text("#editor-fields .field[data-key=name] .problem", |t| {
+        !t.is_empty()
+    });
+    assert!(!problem.is_empty());
+    assert!(
+        !std::fs::read_to_string(user.config_file())
+            .unwrap()
+            .contains("not a name")
+    );
+
+    driver.type_into("#editor-fields input[name=name]", "form.example.org");
+    driver.choose("#editor-fields select[name=wildcard]", "true");
+    driver.click("#editor-save");
+    driver.wait_text("#records .phase", |t| t == "Up to date");
+    assert_eq!(driver.text("#records .name"), "form.example.org");
+
+    // Exactly one update, with the typed secret; the config has no secret; the keychain has it.
+    let seen = provider.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].hostnames(), ["form.example.org"]);
+    assert_eq!(seen[0].param("wildcard"), Some("ON"));
+    assert_eq!(
+        basic_auth(&seen[0]).unwrap(),
+        ("bob".into(), "form-s3cret!".into())
+    );
+    let config = std::fs::read_to_string(user.config_file()).unwrap();
+    assert!(!config.contains("form-s3cret"), "{config}");
+    assert!(config.contains("secret = \"keychain\""), "{config}");
+    let stored = tool(
+        "secret-tool",
+        &["lookup", "service", "dyntray", "username", "form-e2e"],
+    )
+    .unwrap_or_default();
+    assert_eq!(stored.trim_end(), "form-s3cret!");
+    // The window never gets the secret back.
+    assert!(!driver.text("body").contains("form-s3cret"));
+
+    // The tray and a notification agree.
+    wait_for(
+        "the record in the tray menu",
+        Duration::from_secs(10),
+        || {
+            menu(&item)
+                .into_iter()
+                .find(|e| e.label == "form.example.org — 81.2.69.160 ✓")
+        },
+    );
+    wait_for("the success notification", Duration::from_secs(10), || {
+        notifications()
+            .contains("form.example.org updated")
+            .then_some(())
+    });
+    driver.close_window();
+    click(&item, "Quit");
+    assert!(tray.wait_exit(Duration::from_secs(10)).success());
+}

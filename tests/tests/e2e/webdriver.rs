@@ -129,6 +129,34 @@ impl WebDriver {
         self.post(&format!("/element/{element}/click"), json!({}));
     }
 
+    /// Types `text` into the element matching `css` (after clearing it).
+    pub fn type_into(&self, css: &str, text: &str) {
+        let element = wait_for(&format!("element {css}"), Duration::from_secs(10), || {
+            self.find(css)
+        });
+        self.post(&format!("/element/{element}/clear"), json!({}));
+        self.post(
+            &format!("/element/{element}/value"),
+            json!({ "text": text }),
+        );
+    }
+
+    /// Chooses `value` in the select matching `css`, as picking it with the mouse would.
+    pub fn choose(&self, css: &str, value: &str) {
+        wait_for(&format!("element {css}"), Duration::from_secs(10), || {
+            self.find(css)
+        });
+        let reply = self.post(
+            "/execute/sync",
+            json!({
+                "script": "const s = document.querySelector(arguments[0]); s.value = arguments[1]; \
+                           s.dispatchEvent(new Event('change')); return s.value;",
+                "args": [css, value]
+            }),
+        );
+        assert_eq!(reply["value"], value, "{css} has no option {value}");
+    }
+
     /// Waits until the text of `css` satisfies `done`, and returns it.
     pub fn wait_text(&self, css: &str, done: impl Fn(&str) -> bool) -> String {
         wait_for(

@@ -1,0 +1,402 @@
+// @ts-check
+/**
+ * Adding, editing and removing accounts and names. The forms are rendered from the
+ * provider descriptors the engine returns (no provider metadata lives here); the engine
+ * validates and saves, and its problems are shown next to their fields. A typed secret
+ * goes straight to the keychain and is never shown again.
+ * @typedef {import("../ipc.js").Descriptor} Descriptor
+ * @typedef {import("../ipc.js").FieldSpec} FieldSpec
+ */
+import { getConfig, providers, saveConfig, setSecret } from "../ipc.js";
+
+/** @type {Descriptor[]} */
+let registry = [];
+/** @type {any} */
+let config = null;
+
+/** @param {string} id */
+const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+
+/**
+ * @param {string} id
+ * @returns {Descriptor | undefined}
+ */
+function descriptor(id) {
+  return registry.find((d) => d.id === id);
+}
+
+/**
+ * A labelled field from the template, holding `control`.
+ * @param {string} key the config key (problems are matched on it)
+ * @param {string} label
+ * @param {HTMLElement} control
+ * @param {string} help
+ * @returns {HTMLElement}
+ */
+function field(key, label, control, help) {
+  const template = /** @type {HTMLTemplateElement} */ (document.getElementById("field"));
+  const fragment = /** @type {DocumentFragment} */ (template.content.cloneNode(true));
+  const root = /** @type {HTMLElement} */ (fragment.querySelector(".field"));
+  root.dataset.key = key;
+  /** @type {HTMLElement} */ (root.querySelector(".label")).textContent = label;
+  /** @type {HTMLElement} */ (root.querySelector(".control")).append(control);
+  /** @type {HTMLElement} */ (root.querySelector(".help")).textContent = help;
+  control.setAttribute("name", key);
+  return root;
+}
+
+/**
+ * @param {string} value
+ * @param {string} [type]
+ * @returns {HTMLInputElement}
+ */
+function input(value, type = "text") {
+  const element = document.createElement("input");
+  element.type = type;
+  element.value = value;
+  return element;
+}
+
+/**
+ * @param {[string, string][]} options value/label pairs
+ * @param {string} value
+ * @returns {HTMLSelectElement}
+ */
+function select(options, value) {
+  const element = document.createElement("select");
+  element.replaceChildren(...options.map(([v, label]) => new Option(label, v)));
+  element.value = value;
+  return element;
+}
+
+/**
+ * The value of a form field, by key.
+ * @param {string} key
+ * @returns {string}
+ */
+function value(key) {
+  const control = /** @type {HTMLInputElement | HTMLSelectElement | null} */ (
+    $("editor-fields").querySelector(`[name="${key}"]`)
+  );
+  if (!control) {
+    return "";
+  }
+  if (control instanceof HTMLInputElement && control.type === "checkbox") {
+    return control.checked ? "true" : "false";
+  }
+  return control.value.trim();
+}
+
+/**
+ * Shows the engine's problems next to their fields (`record[2].mx` → field `mx`).
+ * @param {{key: string, message: string}[]} problems
+ * @param {string} prefix `account[N]` or `record[N]` of the item being edited
+ * @returns {string[]} problems that belong to no field
+ */
+function showProblems(problems, prefix) {
+  const rest = [];
+  for (const problem of problems) {
+    const key = problem.key.startsWith(`${prefix}.`) ? problem.key.slice(prefix.length + 1) : "";
+    const slot = key ? $("editor-fields").querySelector(`.field[data-key="${key}"] .problem`) : null;
+    if (slot) {
+      slot.textContent = problem.message;
+    } else {
+      rest.push(problem.message);
+    }
+  }
+  return rest;
+}
+
+/** Closes the form. */
+function closeEditor() {
+  $("editor").hidden = true;
+  $("editor-fields").replaceChildren();
+  $("editor-error").textContent = "";
+}
+
+/**
+ * Opens the form with these fields.
+ * @param {string} title
+ * @param {HTMLElement[]} fields
+ * @param {() => Promise<void>} onSave
+ */
+function openEditor(title, fields, onSave) {
+  $("editor-title").textContent = title;
+  $("editor-fields").replaceChildren(...fields);
+  $("editor-error").textContent = "";
+  $("editor").hidden = false;
+  const form = /** @type {HTMLFormElement} */ ($("editor"));
+  form.onsubmit = (event) => {
+    event.preventDefault();
+    void onSave();
+  };
+  const first = fields[0]?.querySelector("input, select");
+  if (first instanceof HTMLElement) {
+    first.focus();
+  }
+}
+
+/**
+ * Saves `next`; on refusal shows the problems and keeps the form as typed.
+ * @param {any} next
+ * @param {string} prefix
+ * @returns {Promise<boolean>}
+ */
+async function save(next, prefix) {
+  for (const slot of $("editor-fields").querySelectorAll(".problem")) {
+    slot.textContent = "";
+  }
+  try {
+    await saveConfig(next);
+    config = next;
+    return true;
+  } catch (error) {
+    const e = /** @type {{message: string, problems?: any[]}} */ (error);
+    const rest = e.problems && e.problems.length > 0 ? showProblems(e.problems, prefix) : [e.message];
+    $("editor-error").textContent =
+      rest.length > 0 ? rest.join("\n") : "Not saved: see the fields marked above.";
+    return false;
+  }
+}
+
+/**
+ * The account form, for a new account (`index` = -1) or an existing one.
+ * @param {number} index
+ */
+function editAccount(index) {
+  const existing = index >= 0 ? config.account[index] : null;
+  const providerId = existing?.provider ?? registry[0]?.id ?? "";
+  const render = (/** @type {string} */ id) => {
+    const d = descriptor(id);
+    if (!d) {
+      return;
+    }
+    const choose = select(
+      registry.map((p) => [p.id, p.name]),
+      id,
+    );
+    choose.addEventListener("change", () => render(choose.value));
+    const fields = [
+      field("provider", "Provider", choose, d.notes),
+      field("id", "Account name", input(existing?.id ?? ""), "Your name for this account; names refer to it."),
+    ];
+    for (const spec of d.account_fields) {
+      if (spec.kind === "secret") {
+        const secret = input("", "password");
+        secret.autocomplete = "new-password";
+        if (existing) {
+          secret.placeholder = "stored in the keychain; type to replace";
+        }
+        fields.push(field("secret", spec.label, secret, spec.help));
+      } else {
+        const current = existing?.[spec.key] ?? "";
+        const help = spec.key === "server" && d.default_server
+          ? `${spec.help} Default: ${d.default_server}`
+          : spec.help;
+        fields.push(field(spec.key, spec.label, input(String(current)), help));
+      }
+    }
+    openEditor(existing ? `Edit account ${existing.id}` : "Add an account", fields, async () => {
+      const account = { ...(existing ?? {}), id: value("id"), provider: value("provider") };
+      for (const spec of d.account_fields) {
+        if (spec.kind === "secret") {
+          account.secret = existing?.secret ?? "keychain";
+        } else if (value(spec.key) === "") {
+          delete account[spec.key];
+        } else {
+          account[spec.key] = value(spec.key);
+        }
+      }
+      const typed = value("secret");
+      if (!existing && typed === "" && account.secret === "keychain") {
+        const slot = $("editor-fields").querySelector('.field[data-key="secret"] .problem');
+        if (slot) {
+          slot.textContent = "Type the password or key: it goes to the system keychain.";
+        }
+        return;
+      }
+      const next = structuredClone(config);
+      next.account = next.account ?? [];
+      const at = index >= 0 ? index : next.account.length;
+      if (index >= 0) {
+        const renamed = existing.id !== account.id;
+        next.account[index] = account;
+        if (renamed) {
+          for (const record of next.record ?? []) {
+            if (record.account === existing.id) {
+              record.account = account.id;
+            }
+          }
+        }
+      } else {
+        next.account.push(account);
+      }
+      if (!(await save(next, `account[${at}]`))) {
+        return;
+      }
+      if (typed !== "") {
+        try {
+          await setSecret(account.id, typed);
+        } catch (error) {
+          $("editor-error").textContent = /** @type {{message: string}} */ (error).message;
+          return;
+        }
+      }
+      closeEditor();
+      renderAccounts();
+    });
+  };
+  render(providerId);
+}
+
+/**
+ * The name (record) form, for a new record (`index` = -1) or an existing one.
+ * @param {number} index
+ */
+function editRecord(index) {
+  const accounts = config.account ?? [];
+  if (accounts.length === 0) {
+    editAccount(-1);
+    return;
+  }
+  const existing = index >= 0 ? config.record[index] : null;
+  const render = (/** @type {string} */ accountId) => {
+    const account = accounts.find((/** @type {any} */ a) => a.id === accountId) ?? accounts[0];
+    const d = descriptor(account.provider);
+    const chooseAccount = select(
+      accounts.map((/** @type {any} */ a) => [a.id, `${a.id} (${descriptor(a.provider)?.name ?? a.provider})`]),
+      account.id,
+    );
+    chooseAccount.addEventListener("change", () => render(chooseAccount.value));
+    const families = d?.families ?? ["A"];
+    /** @type {[string, string][]} */
+    const familyOptions = [["A", "IPv4 (A)"]];
+    if (families.includes("AAAA")) {
+      familyOptions.push(["AAAA", "IPv6 (AAAA)"], ["both", "Both"]);
+    }
+    const fields = [
+      field("account", "Account", chooseAccount, ""),
+      field("name", "Name", input(existing?.name ?? ""), "The host name to keep up to date, e.g. home.example.org."),
+      field("family", "Addresses", select(familyOptions, existing?.family ?? "A"), ""),
+    ];
+    for (const spec of d?.record_fields ?? []) {
+      const current = existing?.[spec.key];
+      if (spec.kind === "bool" && (spec.key === "wildcard" || spec.key === "backup_mx")) {
+        const choice = select(
+          [["", "Leave as the provider has it"], ["true", "On"], ["false", "Off"]],
+          current === undefined ? "" : String(current),
+        );
+        fields.push(field(spec.key, spec.label, choice, spec.help));
+      } else if (spec.kind === "bool") {
+        const box = input("", "checkbox");
+        box.checked = current === true;
+        fields.push(field(spec.key, spec.label, box, spec.help));
+      } else {
+        fields.push(field(spec.key, spec.label, input(current ?? ""), spec.help));
+      }
+    }
+    openEditor(existing ? `Edit ${existing.name}` : "Add a name", fields, async () => {
+      const record = { ...(existing ?? {}), account: value("account"), name: value("name"), family: value("family") };
+      for (const spec of d?.record_fields ?? []) {
+        const v = value(spec.key);
+        if (v === "" || (spec.kind === "bool" && v === "false" && spec.key !== "wildcard" && spec.key !== "backup_mx")) {
+          delete record[spec.key];
+        } else if (spec.kind === "bool") {
+          record[spec.key] = v === "true";
+        } else {
+          record[spec.key] = v;
+        }
+      }
+      const next = structuredClone(config);
+      next.record = next.record ?? [];
+      const at = index >= 0 ? index : next.record.length;
+      if (index >= 0) {
+        next.record[index] = record;
+      } else {
+        next.record.push(record);
+      }
+      if (await save(next, `record[${at}]`)) {
+        closeEditor();
+        renderAccounts();
+      }
+    });
+  };
+  render(existing?.account ?? accounts[0].id);
+}
+
+/**
+ * Removes an account, or a record, after the engine accepts the new config.
+ * @param {"account" | "record"} kind
+ * @param {number} index
+ */
+async function remove(kind, index) {
+  const next = structuredClone(config);
+  next[kind].splice(index, 1);
+  try {
+    await saveConfig(next);
+    config = next;
+    renderAccounts();
+  } catch (error) {
+    $("editor").hidden = false;
+    $("editor-title").textContent = "Not removed";
+    $("editor-fields").replaceChildren();
+    $("editor-error").textContent = /** @type {{message: string}} */ (error).message;
+  }
+}
+
+/** The list of accounts with their names. */
+function renderAccounts() {
+  const template = /** @type {HTMLTemplateElement} */ (document.getElementById("account-item"));
+  const items = [];
+  for (const [index, account] of (config.account ?? []).entries()) {
+    const fragment = /** @type {DocumentFragment} */ (template.content.cloneNode(true));
+    const names = (config.record ?? [])
+      .filter((/** @type {any} */ r) => r.account === account.id)
+      .map((/** @type {any} */ r) => r.name);
+    /** @type {HTMLElement} */ (fragment.querySelector(".what")).textContent =
+      `${account.id}: ${descriptor(account.provider)?.name ?? account.provider}, ${account.username}` +
+      (names.length > 0 ? ` (${names.join(", ")})` : "");
+    /** @type {HTMLElement} */ (fragment.querySelector(".secret")).textContent =
+      account.secret === "keychain" ? "password stored in the keychain" : `password from ${account.secret}`;
+    const edit = /** @type {HTMLButtonElement} */ (fragment.querySelector(".edit"));
+    edit.setAttribute("aria-label", `Edit account ${account.id}`);
+    edit.addEventListener("click", () => editAccount(index));
+    const drop = /** @type {HTMLButtonElement} */ (fragment.querySelector(".remove"));
+    drop.setAttribute("aria-label", `Remove account ${account.id}`);
+    drop.addEventListener("click", () => void remove("account", index));
+    items.push(fragment);
+  }
+  $("accounts").replaceChildren(...items);
+}
+
+/**
+ * Edits or removes the record with this config index (called from the Names table).
+ * @param {string} name
+ * @param {string} account
+ * @param {"edit" | "remove"} action
+ */
+export function recordAction(name, account, action) {
+  const index = (config?.record ?? []).findIndex(
+    (/** @type {any} */ r) => r.name === name && r.account === account,
+  );
+  if (index < 0) {
+    return;
+  }
+  if (action === "edit") {
+    editRecord(index);
+  } else {
+    void remove("record", index);
+  }
+}
+
+/** Loads the registry and the config, and shows the card. */
+export async function loadEditor() {
+  registry = await providers();
+  config = await getConfig();
+  $("setup-card").hidden = false;
+  renderAccounts();
+}
+
+$("add-account").addEventListener("click", () => editAccount(-1));
+$("add-record").addEventListener("click", () => editRecord(-1));
+$("editor-cancel").addEventListener("click", closeEditor);
