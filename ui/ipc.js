@@ -163,6 +163,23 @@ export function setSecret(account, secret) {
 }
 
 /**
+ * Whether Dyntray starts at login.
+ * @returns {Promise<boolean>}
+ */
+export function autostart() {
+  return call("autostart");
+}
+
+/**
+ * Turns starting at login on or off.
+ * @param {boolean} enabled
+ * @returns {Promise<void>}
+ */
+export function setAutostart(enabled) {
+  return call("set_autostart", { enabled });
+}
+
+/**
  * Calls `handler` with every status change the engine reports.
  * @param {(status: Status) => void} handler
  * @returns {Promise<() => void>} a function that stops listening

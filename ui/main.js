@@ -2,6 +2,7 @@
 import { appInfo, onControlLost, onStatus, status } from "./ipc.js";
 import { showAbout } from "./views/about.js";
 import { loadEditor } from "./views/editor.js";
+import { loadGeneral } from "./views/general.js";
 import { showHistory } from "./views/history.js";
 import { showStatus } from "./views/records.js";
 
@@ -44,6 +45,7 @@ async function load() {
     showAbout(info);
     show(await status());
     await loadEditor();
+    await loadGeneral();
     connection(`Connected to Dyntray ${info.version}`, "ok");
     banner(null);
   } catch (error) {

@@ -260,7 +260,7 @@ enum Command {
         oneshot::Sender<Result<UpdateNowReport, EngineError>>,
     ),
     Pause(bool),
-    Offline(bool, oneshot::Sender<Result<(), EngineError>>),
+    Offline(bool, bool, oneshot::Sender<Result<(), EngineError>>),
     ReEnable(String, oneshot::Sender<Result<(), EngineError>>),
     Reload(oneshot::Sender<Result<(), EngineError>>),
     GetConfig(oneshot::Sender<Result<Config, EngineError>>),
@@ -338,7 +338,13 @@ impl EngineHandle {
 
     /// Goes offline (publishing offline addresses) or back online.
     pub async fn set_offline(&self, offline: bool) -> Result<(), EngineError> {
-        self.ask(|tx| Command::Offline(offline, tx)).await
+        self.ask(|tx| Command::Offline(offline, true, tx)).await
+    }
+
+    /// Publishes the offline addresses because the app is quitting ("offline on quit"):
+    /// like [`set_offline`](Self::set_offline), but the next start is online again.
+    pub async fn offline_for_quit(&self) -> Result<(), EngineError> {
+        self.ask(|tx| Command::Offline(true, false, tx)).await
     }
 
     /// Re-enables a record disabled by a fatal answer.
@@ -637,10 +643,12 @@ impl Engine {
                     self.pass_logged().await;
                 }
             }
-            Command::Offline(offline, reply) => {
+            Command::Offline(offline, persist, reply) => {
                 let result = if self.records.iter().any(RecordRt::has_offline) {
                     self.offline = offline;
-                    self.save_flags();
+                    if persist {
+                        self.save_flags();
+                    }
                     self.pass_logged().await;
                     Ok(())
                 } else {

@@ -7,8 +7,12 @@ use dyntray_engine::engine::{EngineEvent, EngineHandle};
 use notify_rust::{Notification, Timeout, Urgency};
 use tokio::sync::broadcast;
 
-/// Shows notifications for the engine's events until it stops.
-pub(crate) async fn follow(engine: EngineHandle) {
+/// Shows notifications for the engine's events until it stops. Clicking one (its default
+/// action, where the notification server supports actions) calls `open_settings`.
+pub(crate) async fn follow(
+    engine: EngineHandle,
+    open_settings: impl Fn() + Clone + Send + Sync + 'static,
+) {
     let mut events = engine.subscribe();
     loop {
         let event = match events.recv().await {
@@ -19,18 +23,26 @@ pub(crate) async fn follow(engine: EngineHandle) {
         let Some(notification) = render(&event, engine.status().notify_success) else {
             continue;
         };
-        // The D-Bus call blocks; it must not stall the runtime.
-        let shown = tokio::task::spawn_blocking(move || notification.show().map(|_| ())).await;
-        if let Ok(Err(e)) = shown {
-            tracing::warn!(error = %e, "cannot show a desktop notification");
-        }
+        // The D-Bus calls block (waiting for a click lasts as long as the notification
+        // does): each notification gets a blocking task of its own.
+        let open = open_settings.clone();
+        tokio::task::spawn_blocking(move || match notification.show() {
+            Ok(handle) => handle.wait_for_action(|action| {
+                if action == "default" {
+                    open();
+                }
+            }),
+            Err(e) => tracing::warn!(error = %e, "cannot show a desktop notification"),
+        });
     }
 }
 
 /// The notification for an event, if it deserves one.
 fn render(event: &EngineEvent, notify_success: bool) -> Option<Notification> {
     let mut n = Notification::new();
-    n.appname("Dyntray").icon("network-transmit-receive");
+    n.appname("Dyntray")
+        .icon("network-transmit-receive")
+        .action("default", "Open Settings");
     match event {
         EngineEvent::Updated {
             names,

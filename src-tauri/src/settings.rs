@@ -144,6 +144,20 @@ async fn set_secret(
         .await
 }
 
+/// Whether Dyntray starts at login.
+#[tauri::command]
+#[tracing::instrument]
+fn autostart() -> Result<bool, ControlError> {
+    crate::autostart::enabled()
+}
+
+/// Turns starting at login on or off.
+#[tauri::command]
+#[tracing::instrument]
+fn set_autostart(enabled: bool) -> Result<(), ControlError> {
+    crate::autostart::set(enabled)
+}
+
 /// Adds the settings commands and state to a builder. Generic over the runtime so tests
 /// can run it on `tauri::test`'s mock runtime.
 pub(crate) fn build<R: Runtime>(builder: tauri::Builder<R>, socket: PathBuf) -> tauri::Builder<R> {
@@ -158,7 +172,9 @@ pub(crate) fn build<R: Runtime>(builder: tauri::Builder<R>, socket: PathBuf) -> 
             providers,
             get_config,
             save_config,
-            set_secret
+            set_secret,
+            autostart,
+            set_autostart
         ])
         .setup(|app| {
             let handle = app.handle().clone();

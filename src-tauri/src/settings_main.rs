@@ -4,6 +4,7 @@
 // Without a console window on Windows release builds.
 #![cfg_attr(all(not(debug_assertions), windows), windows_subsystem = "windows")]
 
+mod autostart;
 mod settings;
 
 fn main() -> std::process::ExitCode {

@@ -214,7 +214,12 @@ pub(crate) fn run() -> ExitCode {
     let (ui_tx, ui_rx) = mpsc::channel::<UiMsg>();
     let (events, _) = broadcast::channel(64);
     runtime.spawn(forward_engine(engine.clone(), events.clone()));
-    runtime.spawn(crate::notify::follow(engine.clone()));
+    {
+        let ui = ui_tx.clone();
+        runtime.spawn(crate::notify::follow(engine.clone(), move || {
+            let _ = ui.send(UiMsg::OpenSettings);
+        }));
+    }
     {
         // Status changes reach the menu thread as messages: nothing polls.
         let mut status = engine.watch_status();
@@ -316,6 +321,22 @@ pub(crate) fn run() -> ExitCode {
     // handing it to us: give that reply a moment to leave before the connection closes.
     std::thread::sleep(Duration::from_millis(100));
     drop(app);
+    // "Offline on quit": publish the offline addresses first (bounded: quitting must not
+    // hang on a slow provider).
+    runtime.block_on(async {
+        let wanted = engine
+            .config()
+            .await
+            .is_ok_and(|c| c.general.offline_on_quit);
+        if wanted && engine.status().records.iter().any(|r| r.has_offline) {
+            tracing::info!("publishing offline addresses before quitting");
+            match tokio::time::timeout(Duration::from_secs(20), engine.offline_for_quit()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "offline on quit failed"),
+                Err(_) => tracing::warn!("offline on quit timed out"),
+            }
+        }
+    });
     // The request in flight, if any, finishes and is recorded before the engine stops.
     runtime.block_on(engine.shutdown());
     let _ = stop_tx.send(());

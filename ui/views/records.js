@@ -176,7 +176,13 @@ export function showStatus(status) {
   configError.hidden = !status.config_error;
   configError.textContent = status.config_error ?? "";
   body.replaceChildren(...status.records.map(row));
-  addresses.textContent = status.addresses
-    .map((a) => `Public ${a.family === "AAAA" ? "IPv6" : "IPv4"} address: ${a.address ?? `none (${a.error})`}`)
-    .join(" · ");
+  const parts = status.addresses.map(
+    (a) => `Public ${a.family === "AAAA" ? "IPv6" : "IPv4"} address: ${a.address ?? `none (${a.error})`}`,
+  );
+  if (status.paused) {
+    parts.push("Updates are paused");
+  } else if (status.next_check_at) {
+    parts.push(`Next check ${formatTime(status.next_check_at)}`);
+  }
+  addresses.textContent = parts.join(" · ");
 }

@@ -209,9 +209,10 @@ fn the_tray_shows_each_record_and_the_providers_refusal() {
     let echo = servers.block_on(FakeProvider::start());
     echo.always(Reply::ok("81.2.69.160"));
     let config = format!(
-        "version = 1\n\n[detect]\nipv4 = [\"{}/\"]\nipv6 = []\n\n\
+        "version = 1\n\n[general]\noffline_on_quit = true\n\n[detect]\nipv4 = [\"{}/\"]\nipv6 = []\n\n\
          [[account]]\nid = \"tray-e2e\"\nprovider = \"dyndns\"\nusername = \"bob\"\n\
-         server = \"{}\"\n\n[[record]]\nname = \"home.example.org\"\naccount = \"tray-e2e\"\n",
+         server = \"{}\"\n\n[[record]]\nname = \"home.example.org\"\naccount = \"tray-e2e\"\n\
+         offline_address = \"81.2.69.1\"\n",
         echo.url(),
         provider.url()
     );
@@ -244,7 +245,29 @@ fn the_tray_shows_each_record_and_the_providers_refusal() {
     assert!(!line.enabled);
     assert_eq!(menu(&item)[0].label, "Dyntray: Up to date");
     assert_eq!(provider.count(), 1);
-    // A desktop notification said so (dunst, the session's notification server).
+    // A desktop notification said so (dunst, the session's notification server), and
+    // clicking it opens Settings.
+    wait_for(
+        "the success notification on screen",
+        Duration::from_secs(10),
+        || {
+            tool("dunstctl", &["count", "displayed"])
+                .filter(|n| n.trim() != "0")
+                .map(|_| ())
+        },
+    );
+    tool("dunstctl", &["action", "0"]).expect("dunstctl action");
+    wait_for(
+        "Settings opened from the notification",
+        Duration::from_secs(20),
+        || (!windows_titled(SETTINGS_TITLE).is_empty()).then_some(()),
+    );
+    close_window(SETTINGS_TITLE);
+    wait_for(
+        "the settings process to exit",
+        Duration::from_secs(10),
+        || processes_named(SETTINGS_EXE).is_empty().then_some(()),
+    );
     wait_for("the success notification", Duration::from_secs(10), || {
         notifications()
             .contains("home.example.org updated")
@@ -302,8 +325,8 @@ fn the_tray_shows_each_record_and_the_providers_refusal() {
     // The user fixed it at the provider and re-enables the record in the window.
     provider.always(Reply::ok("good 81.2.69.171"));
     driver.click("#records .re-enable");
-    driver.wait_text("#records .phase", |t| t == "Up to date");
-    assert_eq!(driver.text("#records .address"), "81.2.69.171");
+    driver.wait_text("#records .address", |t| t == "81.2.69.171");
+    assert_eq!(driver.text("#records .phase"), "Up to date");
     assert_eq!(provider.count(), 3);
 
     // Update now with an unchanged address asks first, then sends once.
@@ -332,8 +355,14 @@ fn the_tray_shows_each_record_and_the_providers_refusal() {
     assert!(history.contains("badauth"), "{history}");
     driver.screenshot(&artifacts_dir().join("settings-history.png"));
     driver.close_window();
+
+    // Quitting publishes the off-line address first ("Go offline when quitting").
+    let before = provider.count();
     click(&item, "Quit");
-    assert!(tray.wait_exit(Duration::from_secs(10)).success());
+    assert!(tray.wait_exit(Duration::from_secs(20)).success());
+    let seen = provider.seen();
+    assert_eq!(seen.len(), before + 1, "one request on quit");
+    assert_eq!(seen[before].param("myip"), Some("81.2.69.1"));
 }
 
 /// Asks the tray to check the address now.
@@ -452,6 +481,33 @@ fn settings_form_adds_an_account_and_a_name() {
             .contains("form.example.org updated")
             .then_some(())
     });
+
+    // General settings: saved through the engine; start at login writes an autostart
+    // entry that launches the tray binary.
+    driver.click("#notify-success");
+    driver.wait_text("#general-message", |t| t == "Saved.");
+    let config = std::fs::read_to_string(user.config_file()).unwrap();
+    assert!(config.contains("notify_success = false"), "{config}");
+    driver.click("#start-at-login");
+    driver.wait_text("#general-message", |t| t.contains("will start at login"));
+    let entry = user
+        .config_file()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("autostart/dyntray.desktop");
+    let text = std::fs::read_to_string(&entry).unwrap();
+    assert!(
+        text.contains(&format!("Exec=\"{}\"", bin("dyntray").display())),
+        "{text}"
+    );
+    driver.click("#start-at-login");
+    driver.wait_text("#general-message", |t| {
+        t.contains("will not start at login")
+    });
+    assert!(!entry.exists());
+
     driver.close_window();
     click(&item, "Quit");
     assert!(tray.wait_exit(Duration::from_secs(10)).success());
