@@ -6,7 +6,9 @@
 #   - time from the "Settings…" click to the settings window mapping;
 #   - CPU used by the tray over an idle period.
 # Run inside the test desktop: scripts/headless-session.sh scripts/measure-desktop.sh
-# Uses the release build (make release) unless PROFILE=debug.
+# Uses the release build (make release) unless PROFILE=debug. RECORDS=10 runs the engine
+# with 10 records against a local fake provider (cargo build --release -p dyntray-tests
+# --bin fake-provider first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin="target/${PROFILE:-release}"
@@ -17,8 +19,22 @@ export XDG_CONFIG_HOME="$work/config" XDG_DATA_HOME="$work/data" XDG_STATE_HOME=
 export XDG_RUNTIME_DIR="$work/runtime"
 mkdir -p -m 700 "$XDG_RUNTIME_DIR"
 tray_pid=""
-cleanup() { [ -n "$tray_pid" ] && kill "$tray_pid" 2>/dev/null; rm -rf "$work"; }
+fake_pid=""
+cleanup() {
+    [ -n "$tray_pid" ] && kill "$tray_pid" 2>/dev/null
+    [ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null
+    rm -rf "$work"
+}
 trap cleanup EXIT
+if [ "${RECORDS:-0}" = 10 ]; then
+    fake_bin="$bin/fake-provider"
+    [ -x "$fake_bin" ] || { echo "build fake-provider first (see the header)" >&2; exit 1; }
+    # shellcheck source=scripts/fake-setup.sh
+    . scripts/fake-setup.sh
+    start_fake_provider
+    write_ten_record_config
+    echo "engine with 10 records against $server"
+fi
 
 now_ms() { date +%s%3N; }
 

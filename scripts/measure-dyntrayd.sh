@@ -55,37 +55,11 @@ mkdir -p "$XDG_CONFIG_HOME/dyntray" "$XDG_DATA_HOME" "$XDG_STATE_HOME" "$work/ho
 mkdir -m 700 "$XDG_RUNTIME_DIR"
 daemon() { HOME="$work/home" "$daemon_bin" "$@"; }
 
-# The fake provider on a free port: it announces the port it got.
-"$fake_bin" --port 0 >"$work/fake.log" 2>&1 &
-fake_pid=$!
-port=""
-for _ in $(seq 100); do
-    port=$(sed -n 's|^listening on http://127\.0\.0\.1:\([0-9]*\)$|\1|p' "$work/fake.log")
-    [ -n "$port" ] && break
-    kill -0 "$fake_pid" 2>/dev/null || { cat "$work/fake.log" >&2; exit 1; }
-    sleep 0.1
-done
-[ -n "$port" ] || { echo "fake-provider did not start" >&2; exit 1; }
-server="http://127.0.0.1:$port"
-
-# The config: 2 accounts x 5 records; each secret in its own 0600 file.
-config="$XDG_CONFIG_HOME/dyntray/config.toml"
-{
-    printf 'version = 1\n\n[general]\npoll_interval = "5m"\n\n'
-    printf '[detect]\nipv4 = ["%s/ip"]\nipv6 = []\n\n' "$server"
-    for a in 1 2; do
-        secret="$work/secrets/acct$a"
-        (umask 077 && printf 'pass-%s\n' "$a" >"$secret")
-        printf '[[account]]\nid = "acct%s"\nprovider = "dyndns"\nusername = "user%s"\n' "$a" "$a"
-        printf 'secret = "file:%s"\nserver = "%s"\n\n' "$secret" "$server"
-    done
-    for a in 1 2; do
-        for r in 1 2 3 4 5; do
-            printf '[[record]]\nname = "h%s.acct%s.example.org"\naccount = "acct%s"\n\n' \
-                "$r" "$a" "$a"
-        done
-    done
-} >"$config"
+# The fake provider and a config of 10 records against it (shared with measure-desktop).
+# shellcheck source=scripts/fake-setup.sh
+. "$root/scripts/fake-setup.sh"
+start_fake_provider
+write_ten_record_config
 daemon check-config >/dev/null
 
 # Started directly (not through the function) so that $! is dyntrayd itself.

@@ -670,3 +670,33 @@ async fn config_edits_are_validated_saved_and_applied() {
     let last = rig.provider.seen().pop().unwrap();
     assert_eq!(last.hostnames(), ["a.example.org", "b.example.org"]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn no_address_for_a_while_is_reported_once() {
+    let rig = Rig::new().await;
+    rig.config("dyndns", &records(&["a.example.org"]));
+    rig.source.fail(IpFamily::V4, "every echo service is down");
+    let engine = rig.engine();
+    let mut events = engine.subscribe();
+    engine.run_once().await.unwrap();
+    tokio::time::advance(Duration::from_secs(10 * 60)).await;
+    engine.run_once().await.unwrap();
+    assert!(
+        events.try_recv().is_err(),
+        "a short outage is not worth a notification"
+    );
+    tokio::time::advance(Duration::from_secs(5 * 60)).await;
+    engine.run_once().await.unwrap();
+    match events.try_recv() {
+        Ok(dyntray_engine::engine::EngineEvent::NoAddress { reason }) => {
+            assert!(reason.contains("down"), "{reason}");
+        }
+        other => panic!("expected NoAddress, got {other:?}"),
+    }
+    for _ in 0..3 {
+        tokio::time::advance(Duration::from_secs(5 * 60)).await;
+        engine.run_once().await.unwrap();
+    }
+    assert!(events.try_recv().is_err(), "told once, not on every check");
+    assert_eq!(rig.provider.count(), 0);
+}
