@@ -13,6 +13,7 @@ pub mod logging;
 pub mod paths;
 pub mod provider;
 pub mod secrets;
+pub mod signals;
 pub mod state;
 pub mod time;
 

@@ -254,7 +254,7 @@ pub(crate) fn run() -> ExitCode {
     {
         let ui = ui_tx.clone();
         runtime.spawn(async move {
-            wait_for_signal().await;
+            dyntray_engine::signals::terminated().await;
             let _ = ui.send(UiMsg::Quit);
         });
     }
@@ -363,20 +363,6 @@ fn hand_off(runtime: &tokio::runtime::Runtime, socket: &Path) -> ExitCode {
             );
             ExitCode::FAILURE
         }
-    }
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
     }
 }
 

@@ -488,7 +488,7 @@ async fn run(paths: &Paths) -> Result<ExitCode> {
         async move {
             tokio::select! {
                 () = daemon.quit.notified() => {}
-                () = shutdown_signal() => {}
+                () = dyntray_engine::signals::terminated() => {}
             }
         }
     };
@@ -498,21 +498,6 @@ async fn run(paths: &Paths) -> Result<ExitCode> {
     let _ = daemon.events.send(Event::Shutdown);
     tracing::info!("dyntrayd stopped");
     Ok(ExitCode::SUCCESS)
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        // Without signal handlers the default disposition still ends the process.
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
 }
 
 fn print_providers() {

@@ -180,22 +180,7 @@ fn network_error(
     error: &reqwest::Error,
     scrub: &dyn Fn(&str) -> String,
 ) -> Vec<Outcome> {
-    // A connection that never opened did not reach the provider; a timeout or a reset
-    // may have.
-    let (code, reached) = if error.is_timeout() {
-        ("timeout", true)
-    } else if error.is_connect() {
-        ("connect", false)
-    } else {
-        ("network", true)
-    };
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
+    let (code, reached, text) = super::http_failure(error);
     Outcome::for_all(
         items,
         Verdict::Transient {

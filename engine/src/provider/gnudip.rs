@@ -820,24 +820,8 @@ async fn http_get(http: &reqwest::Client, url: reqwest::Url) -> Result<String, F
 }
 
 fn http_failure(error: &reqwest::Error) -> Failure {
-    // The URL of the second request carries the login hash: leave it out of messages.
-    let (code, reached) = if error.is_timeout() {
-        ("timeout", true)
-    } else if error.is_connect() {
-        ("connect", false)
-    } else {
-        ("network", true)
-    };
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    if let Some(url) = error.url() {
-        text = text.replace(url.as_str(), "(the update URL)");
-    }
+    // The URL of the second request carries the login hash: http_failure leaves it out.
+    let (code, reached, text) = super::http_failure(error);
     Failure::transient(code, text, reached)
 }
 

@@ -414,6 +414,30 @@ impl Outcome {
     }
 }
 
+/// How an HTTP request that got no answer failed: its code, whether it may have reached
+/// the provider (a connection that never opened did not; a timeout or a reset may have),
+/// and the error with its causes, the request URL left out (it may carry a login hash).
+pub(crate) fn http_failure(error: &reqwest::Error) -> (&'static str, bool, String) {
+    let (code, reached) = if error.is_timeout() {
+        ("timeout", true)
+    } else if error.is_connect() {
+        ("connect", false)
+    } else {
+        ("network", true)
+    };
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    if let Some(url) = error.url() {
+        text = text.replace(url.as_str(), "(the update URL)");
+    }
+    (code, reached, text)
+}
+
 /// The first non-empty line of an answer, shortened for display.
 pub(crate) fn first_line(text: &str) -> String {
     let line = text

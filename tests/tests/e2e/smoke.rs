@@ -69,11 +69,7 @@ fn tray_settings_handoff_and_quit() {
 
     // "Settings…" starts the settings process, whose window maps.
     click(&item, "Settings…");
-    wait_for(
-        "the settings window to map",
-        Duration::from_secs(20),
-        || (!windows_titled(SETTINGS_TITLE).is_empty()).then_some(()),
-    );
+    settings_window_maps("the settings window to map");
     let from_tray: Vec<u32> = processes_named(SETTINGS_EXE)
         .into_iter()
         .filter(|&(_, ppid)| ppid == tray.pid())
@@ -146,26 +142,13 @@ fn tray_settings_handoff_and_quit() {
         ],
     )
     .expect("Activate answers");
-    wait_for(
-        "Settings opened by a left click",
-        Duration::from_secs(20),
-        || (!windows_titled(SETTINGS_TITLE).is_empty()).then_some(()),
-    );
-    close_window(SETTINGS_TITLE);
-    wait_for(
-        "the settings process to exit",
-        Duration::from_secs(10),
-        || processes_named(SETTINGS_EXE).is_empty().then_some(()),
-    );
+    settings_window_maps("Settings opened by a left click");
+    close_settings();
 
     // A second launch hands off to the running tray: it exits 0 and Settings opens.
     let second = user.run("dyntray", &[]);
     assert!(second.status.success(), "second launch: {second:?}");
-    wait_for(
-        "Settings opened by the second launch",
-        Duration::from_secs(20),
-        || (!windows_titled(SETTINGS_TITLE).is_empty()).then_some(()),
-    );
+    settings_window_maps("Settings opened by the second launch");
 
     // Quit ends the settings process too, and the tray exits 0.
     click(&item, "Quit");
@@ -257,17 +240,8 @@ fn the_tray_shows_each_record_and_the_providers_refusal() {
         },
     );
     tool("dunstctl", &["action", "0"]).expect("dunstctl action");
-    wait_for(
-        "Settings opened from the notification",
-        Duration::from_secs(20),
-        || (!windows_titled(SETTINGS_TITLE).is_empty()).then_some(()),
-    );
-    close_window(SETTINGS_TITLE);
-    wait_for(
-        "the settings process to exit",
-        Duration::from_secs(10),
-        || processes_named(SETTINGS_EXE).is_empty().then_some(()),
-    );
+    settings_window_maps("Settings opened from the notification");
+    close_settings();
     wait_for("the success notification", Duration::from_secs(10), || {
         notifications()
             .contains("home.example.org updated")
@@ -511,4 +485,21 @@ fn settings_form_adds_an_account_and_a_name() {
     driver.close_window();
     click(&item, "Quit");
     assert!(tray.wait_exit(Duration::from_secs(10)).success());
+}
+
+/// Waits for the settings window to map; `what` says what opened it.
+fn settings_window_maps(what: &str) {
+    wait_for(what, Duration::from_secs(20), || {
+        (!windows_titled(SETTINGS_TITLE).is_empty()).then_some(())
+    });
+}
+
+/// Closes the settings window as its close button does, and waits for its process to end.
+fn close_settings() {
+    close_window(SETTINGS_TITLE);
+    wait_for(
+        "the settings process to exit",
+        Duration::from_secs(10),
+        || processes_named(SETTINGS_EXE).is_empty().then_some(()),
+    );
 }
