@@ -7,7 +7,7 @@
  * @typedef {import("../ipc.js").Descriptor} Descriptor
  * @typedef {import("../ipc.js").FieldSpec} FieldSpec
  */
-import { getConfig, providers, saveConfig, setSecret } from "../ipc.js";
+import { getConfig, providers, saveConfig, setSecret, status, updateNow } from "../ipc.js";
 
 /** @type {Descriptor[]} */
 let registry = [];
@@ -344,6 +344,60 @@ async function remove(kind, index) {
   }
 }
 
+/**
+ * "Test": providers of these protocols have no way to check a login without an update,
+ * so the least abusive test is one update of a name with the address the provider
+ * already has (answered "nochg"), at most once per 10 minutes. The first click says
+ * exactly that; the second sends it and shows the provider's words.
+ * @param {any} account
+ * @param {HTMLButtonElement} button
+ * @param {HTMLElement} result
+ */
+async function testAccount(account, button, result) {
+  /** @param {string} text @param {"ok" | "error"} kind */
+  const say = (text, kind) => {
+    result.textContent = text;
+    result.dataset.kind = kind;
+  };
+  const now = await status();
+  const record = now.records.find((r) => r.account === account.id && r.phase !== "off");
+  if (!record) {
+    say("Add a name to this account first: the provider checks a login only with an update of one of its names.", "error");
+    return;
+  }
+  const provider = descriptor(account.provider)?.name ?? account.provider;
+  const address = now.addresses.find((a) => a.family === record.family)?.address ?? record.address;
+  if (button.dataset.confirm !== "yes") {
+    button.dataset.confirm = "yes";
+    button.textContent = "Send test";
+    say(
+      `The test sends one update of ${record.name} with ${address ?? "the current address"} to ${provider}. ` +
+        "If the provider already has that address it answers \"nochg\", which counts like an update against the account, " +
+        'so it is allowed once per 10 minutes. Click "Send test" to send it.',
+      "error",
+    );
+    return;
+  }
+  delete button.dataset.confirm;
+  button.textContent = "Test";
+  button.disabled = true;
+  try {
+    await updateNow(record.key);
+    const after = (await status()).records.find((r) => r.key === record.key);
+    if (after?.disabled) {
+      say(`${provider} refused: "${after.disabled.answer}". ${after.disabled.advice}`, "error");
+    } else if (after?.phase === "ok") {
+      say(`The login works: ${provider} answered "${after.last_answer ?? ""}".`, "ok");
+    } else {
+      say(`${provider} answered "${after?.last_answer ?? "nothing"}"; ${after?.note ?? "see the Names table."}`, "error");
+    }
+  } catch (error) {
+    say(/** @type {{message: string}} */ (error).message, "error");
+  } finally {
+    button.disabled = false;
+  }
+}
+
 /** The list of accounts with their names. */
 function renderAccounts() {
   const template = /** @type {HTMLTemplateElement} */ (document.getElementById("account-item"));
@@ -358,6 +412,10 @@ function renderAccounts() {
       (names.length > 0 ? ` (${names.join(", ")})` : "");
     /** @type {HTMLElement} */ (fragment.querySelector(".secret")).textContent =
       account.secret === "keychain" ? "password stored in the keychain" : `password from ${account.secret}`;
+    const test = /** @type {HTMLButtonElement} */ (fragment.querySelector(".test"));
+    const result = /** @type {HTMLElement} */ (fragment.querySelector(".test-result"));
+    test.setAttribute("aria-label", `Test account ${account.id}`);
+    test.addEventListener("click", () => void testAccount(account, test, result));
     const edit = /** @type {HTMLButtonElement} */ (fragment.querySelector(".edit"));
     edit.setAttribute("aria-label", `Edit account ${account.id}`);
     edit.addEventListener("click", () => editAccount(index));

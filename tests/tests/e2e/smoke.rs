@@ -440,6 +440,26 @@ fn settings_form_adds_an_account_and_a_name() {
     // The window never gets the secret back.
     assert!(!driver.text("body").contains("form-s3cret"));
 
+    // "Test" explains what it will send, and sends only on the second click.
+    provider.always(Reply::ok("nochg 81.2.69.160"));
+    driver.click("#accounts .test");
+    let plan = driver.wait_text("#accounts .test-result", |t| t.contains("Send test"));
+    assert!(
+        plan.contains("form.example.org") && plan.contains("81.2.69.160"),
+        "{plan}"
+    );
+    assert_eq!(provider.count(), 1, "nothing sent before the confirmation");
+    driver.click("#accounts .test");
+    let verdict = driver.wait_text("#accounts .test-result", |t| t.contains("login works"));
+    assert!(verdict.contains("nochg 81.2.69.160"), "{verdict}");
+    assert_eq!(provider.count(), 2);
+    assert_eq!(
+        dyntray_tests::fake_provider::basic_auth(&provider.seen()[1])
+            .unwrap()
+            .1,
+        "form-s3cret!"
+    );
+
     // The tray and a notification agree.
     wait_for(
         "the record in the tray menu",
