@@ -4,6 +4,8 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use dyntray_tests::fake_provider::{FakeProvider, Reply};
+
 use crate::rig::{Running, User, artifacts_dir, screenshot_root, tool, tray_item, wait_for};
 
 /// Registered items, as the panel's StatusNotifierWatcher lists them.
@@ -53,8 +55,38 @@ fn tray_menu_in_a_real_panel() {
         || registered_items().map(|_| ()),
     );
 
+    // One name, kept up to date against a local provider, so the menu shows a record.
+    let servers = tokio::runtime::Runtime::new().expect("runtime");
+    let provider = servers.block_on(FakeProvider::start());
+    let echo = servers.block_on(FakeProvider::start());
+    echo.always(Reply::ok("81.2.69.160"));
+    provider.always(Reply::ok("good 81.2.69.160"));
+    let secret = user.config_file().with_file_name("home.secret");
+    std::fs::create_dir_all(secret.parent().expect("config dir")).expect("config dir");
+    std::fs::write(&secret, "s3cret\n").expect("secret file");
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
+    std::fs::write(
+        user.config_file(),
+        format!(
+            "version = 1\n\n[detect]\nipv4 = [\"{}/\"]\nipv6 = []\n\n[[account]]\n\
+             id = \"home\"\nprovider = \"dyndns\"\nusername = \"alice\"\n\
+             secret = \"file:{}\"\nserver = \"{}\"\n\n[[record]]\nname = \"home.example.org\"\n\
+             account = \"home\"\noffline_address = \"81.2.69.1\"\n",
+            echo.url(),
+            secret.display(),
+            provider.url()
+        ),
+    )
+    .expect("config");
+
     let mut tray = user.spawn("dyntray");
     let item = tray_item(tray.pid());
+    wait_for("the record in the menu", Duration::from_secs(10), || {
+        crate::rig::menu(&item)
+            .into_iter()
+            .find(|e| e.label == "home.example.org — 81.2.69.160 ✓")
+    });
     wait_for(
         "the panel to host the tray item",
         Duration::from_secs(10),
@@ -66,6 +98,8 @@ fn tray_menu_in_a_real_panel() {
     );
     // The panel sits at the top; the status tray is its rightmost plugin.
     std::thread::sleep(Duration::from_millis(500));
+    // No notification popup over the picture.
+    let _ = tool("dunstctl", &["close-all"]);
     tool("xdotool", &["mousemove", "1266", "15", "click", "3"]).expect("right click");
     std::thread::sleep(Duration::from_millis(700));
     let shot = artifacts_dir().join("tray-menu-full.png");
@@ -76,7 +110,7 @@ fn tray_menu_in_a_real_panel() {
         &[
             shot.to_str().expect("utf-8"),
             "-crop",
-            "500x190+780+0",
+            "500x230+780+0",
             "+repage",
             cropped.to_str().expect("utf-8"),
         ],
