@@ -23,7 +23,28 @@ done
 session_dir=$(mktemp -d "${TMPDIR:-/tmp}/dyntray-session.XXXXXX")
 xvfb_pid=""
 wm_pid=""
+# Anything still running on this session's display when the command is over (say, a
+# tray left by a test process that was killed before its clean-up ran) is ended too.
+leftovers() {
+    local pid
+    for pid in $(ls /proc | grep -E '^[0-9]+$'); do
+        [ "$pid" = "$$" ] && continue
+        if { tr '\0' '\n' <"/proc/$pid/environ"; } 2>/dev/null | grep -qx "DISPLAY=:$display"; then
+            echo "$pid"
+        fi
+    done
+}
 cleanup() {
+    if [ -n "${display:-}" ]; then
+        pids=$(leftovers)
+        if [ -n "$pids" ]; then
+            # shellcheck disable=SC2086
+            kill $pids 2>/dev/null || true
+            sleep 1
+            # shellcheck disable=SC2086
+            kill -9 $(leftovers) 2>/dev/null || true
+        fi
+    fi
     if [ -n "$wm_pid" ]; then
         kill "$wm_pid" 2>/dev/null || true
         wait "$wm_pid" 2>/dev/null || true
