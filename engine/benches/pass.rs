@@ -8,9 +8,9 @@
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use dyntray_engine::detect::{AddressSource, DetectError};
+use dyntray_engine::detect::{Source, SourceError, SourceKind};
 use dyntray_engine::engine::{self, EngineHandle, EngineOptions, PassReport};
 use dyntray_engine::provider::{BoxFuture, IpFamily};
 use dyntray_engine::secrets::{MemoryStore, Secret, SecretStore};
@@ -43,20 +43,22 @@ fn parse(address: &str) -> IpAddr {
     address.parse().expect("a valid address")
 }
 
-impl AddressSource for Fixed {
-    fn detect(
-        &self,
-        family: IpFamily,
-        allow_private: bool,
-    ) -> BoxFuture<'_, Result<IpAddr, DetectError>> {
+impl Source for Fixed {
+    fn label(&self) -> &str {
+        "fixed"
+    }
+
+    fn kind(&self) -> SourceKind {
+        SourceKind::Manual
+    }
+
+    fn min_interval(&self) -> Duration {
+        Duration::ZERO
+    }
+
+    fn ask(&self, _family: IpFamily) -> BoxFuture<'_, Result<Vec<IpAddr>, SourceError>> {
         let address = *self.0.lock().expect("address lock");
-        Box::pin(async move {
-            if IpFamily::of(address) != family {
-                return Err(DetectError::NoSource(family.record_type()));
-            }
-            dyntray_engine::detect::validate(address, family, allow_private)
-                .map_err(|e| DetectError::AllFailed(vec![e]))
-        })
+        Box::pin(async move { Ok(vec![address]) })
     }
 }
 
@@ -166,8 +168,9 @@ async fn bench() {
         config_path,
         state_dir: dir.path().join("state"),
         secrets,
-        source: Some(source.clone()),
+        sources: Some(vec![source.clone()]),
         scheduled: false,
+        watch_network: false,
         clock_start: None,
     })
     .expect("the engine starts");

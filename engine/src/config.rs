@@ -25,6 +25,8 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use toml_edit::{Array, ArrayOfTables, DocumentMut, Item, Table, TableLike, Value};
 
+use crate::detect::SourceSpec;
+
 /// The config format version this build reads and writes.
 pub const CURRENT_VERSION: u32 = 1;
 
@@ -38,8 +40,17 @@ notify_success = true       # desktop notification after a successful update (de
 offline_on_quit = false     # publish offline addresses when Dyntray quits (default false)
 
 [detect]
-ipv4 = ["https://api.ipify.org", "https://ipv4.icanhazip.com"]   # HTTP echo URLs (plain text or the checkip HTML page); default: these two
-ipv6 = ["https://api6.ipify.org", "https://ipv6.icanhazip.com"]  # an empty list turns detection of that family off
+# Address sources, tried in this order until `agree` of them name the same address:
+#   "https://…"            an HTTP echo service (plain text, or a checkip-style HTML page)
+#   "provider:dyndns"      a provider's own check-IP service (asked at most every 10 minutes)
+#   "dns:opendns", "dns:google", "dns:cloudflare"   DNS services; add "@host:port" to ask another server
+#   "interface", "interface:eth0"   this machine's addresses (a stable IPv6 address before a temporary one)
+#   "upnp", "upnp@192.168.1.1:1900" the router's WAN address over UPnP IGD
+#   "command:/usr/local/bin/myip"   a command whose output is the address
+# An empty list turns detection of that family off.
+ipv4 = ["https://api.ipify.org", "dns:opendns", "https://ipv4.icanhazip.com", "https://v4.ident.me"]
+ipv6 = ["interface"]        # echo services would see a temporary (privacy) address; the default publishes the machine's stable one
+agree = 2                   # how many sources must agree before a changed address is used (default 2; all of them when fewer are listed)
 # plain http:// URLs are only accepted for loopback hosts unless allow_plain_http = true
 allow_plain_http = false
 
@@ -64,6 +75,7 @@ backup_mx = false           # optional
 offline_address = "192.0.2.1"   # optional; published on "Go offline" when the provider has no offline mode
 offline_mode = false        # on "Go offline", use the provider's own offline mode (dyndns, No-IP) (default false)
 allow_private = false       # allow private/LAN addresses for this record (default false)
+# ipv6_suffix = "::1234"    # AAAA only: publish the detected /64 prefix with this interface part (a device behind this one)
 enabled = true              # default true
 # group = true              # `name` is a provider group or set (a No-IP group, a ChangeIP set like "*1"), not a host name (default false)
 "#;
@@ -72,12 +84,18 @@ const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5 * 60);
 const MIN_POLL_INTERVAL: Duration = Duration::from_secs(30);
 const MAX_POLL_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 const MIN_KEEPALIVE: Duration = Duration::from_secs(3600);
-const DEFAULT_IPV4: [&str; 2] = ["https://api.ipify.org", "https://ipv4.icanhazip.com"];
-const DEFAULT_IPV6: [&str; 2] = ["https://api6.ipify.org", "https://ipv6.icanhazip.com"];
+const DEFAULT_IPV4: [&str; 4] = [
+    "https://api.ipify.org",
+    "dns:opendns",
+    "https://ipv4.icanhazip.com",
+    "https://v4.ident.me",
+];
+const DEFAULT_IPV6: [&str; 1] = ["interface"];
+const MAX_AGREE: i64 = 5;
 
 const TOP_KEYS: &[&str] = &["version", "general", "detect", "account", "record"];
 const GENERAL_KEYS: &[&str] = &["poll_interval", "notify_success", "offline_on_quit"];
-const DETECT_KEYS: &[&str] = &["ipv4", "ipv6", "allow_plain_http"];
+const DETECT_KEYS: &[&str] = &["ipv4", "ipv6", "agree", "allow_plain_http"];
 const ACCOUNT_KEYS: &[&str] = &[
     "id",
     "provider",
@@ -101,6 +119,7 @@ const RECORD_KEYS: &[&str] = &[
     "allow_private",
     "enabled",
     "group",
+    "ipv6_suffix",
 ];
 /// Keys that would hold a literal secret; compared case-insensitively.
 const SECRET_KEYS: &[&str] = &[
@@ -178,10 +197,12 @@ impl Default for General {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Detect {
-    /// HTTP echo URLs for the IPv4 address; empty turns IPv4 detection off.
-    pub ipv4: Vec<String>,
-    /// HTTP echo URLs for the IPv6 address; empty turns IPv6 detection off.
-    pub ipv6: Vec<String>,
+    /// Sources of the IPv4 address, in order; empty turns IPv4 detection off.
+    pub ipv4: Vec<SourceSpec>,
+    /// Sources of the IPv6 address, in order; empty turns IPv6 detection off.
+    pub ipv6: Vec<SourceSpec>,
+    /// How many sources must agree (1 to 5; fewer configured sources lower it).
+    pub agree: usize,
     /// Accept plain `http://` echo URLs for hosts other than loopback ones.
     pub allow_plain_http: bool,
 }
@@ -189,8 +210,9 @@ pub struct Detect {
 impl Default for Detect {
     fn default() -> Self {
         Detect {
-            ipv4: DEFAULT_IPV4.iter().map(|s| (*s).to_owned()).collect(),
-            ipv6: DEFAULT_IPV6.iter().map(|s| (*s).to_owned()).collect(),
+            ipv4: DEFAULT_IPV4.iter().filter_map(|s| s.parse().ok()).collect(),
+            ipv6: DEFAULT_IPV6.iter().filter_map(|s| s.parse().ok()).collect(),
+            agree: crate::detect::DEFAULT_AGREE,
             allow_plain_http: false,
         }
     }
@@ -404,6 +426,10 @@ pub struct Record {
     /// Whether the record is updated at all.
     #[serde(default = "default_true")]
     pub enabled: bool,
+    /// AAAA only: publish the detected address's /64 prefix with this interface part
+    /// (its upper 64 bits are zero).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_suffix: Option<Ipv6Addr>,
     /// `name` is a provider group or set (a No-IP group, a ChangeIP set like `*1`), not a host.
     #[serde(default)]
     pub group: bool,
@@ -432,6 +458,7 @@ impl PartialEq for Record {
             && self.allow_private == other.allow_private
             && self.enabled == other.enabled
             && self.group == other.group
+            && self.ipv6_suffix == other.ipv6_suffix
     }
 }
 
@@ -587,8 +614,12 @@ impl Config {
         doc.insert("general", spaced(general));
 
         let mut detect = Table::new();
-        detect.insert("ipv4", toml_edit::value(string_array(&self.detect.ipv4)));
-        detect.insert("ipv6", toml_edit::value(string_array(&self.detect.ipv6)));
+        detect.insert("ipv4", toml_edit::value(spec_array(&self.detect.ipv4)));
+        detect.insert("ipv6", toml_edit::value(spec_array(&self.detect.ipv6)));
+        detect.insert(
+            "agree",
+            toml_edit::value(i64::try_from(self.detect.agree).unwrap_or(MAX_AGREE)),
+        );
         detect.insert(
             "allow_plain_http",
             toml_edit::value(self.detect.allow_plain_http),
@@ -656,6 +687,9 @@ impl Config {
                 if !r.enabled {
                     t.insert("enabled", toml_edit::value(false));
                 }
+                if let Some(suffix) = r.ipv6_suffix {
+                    t.insert("ipv6_suffix", toml_edit::value(suffix.to_string()));
+                }
                 records.push(t);
             }
             doc.insert("record", Item::ArrayOfTables(records));
@@ -703,8 +737,8 @@ fn spaced(mut table: Table) -> Item {
     Item::Table(table)
 }
 
-fn string_array(items: &[String]) -> Array {
-    items.iter().map(String::as_str).collect()
+fn spec_array(items: &[SourceSpec]) -> Array {
+    items.iter().map(ToString::to_string).collect()
 }
 
 fn secret_text(secret: &SecretRef) -> String {
@@ -1476,31 +1510,64 @@ impl<'t> Walker<'t> {
         if let Some(got) = self.boolean(&section, "allow_plain_http") {
             detect.allow_plain_http = got.value;
         }
+        if let Some(got) = self.value(&section, "agree", "an integer", Item::as_integer) {
+            match usize::try_from(got.value) {
+                Ok(n) if (1..=MAX_AGREE).contains(&got.value) => detect.agree = n,
+                _ => self.push(
+                    got.line,
+                    got.key,
+                    format!("expected 1 to {MAX_AGREE} sources, found {}", got.value),
+                ),
+            }
+        }
         for family in ["ipv4", "ipv6"] {
-            let Some(got) = self.value(&section, family, "an array of URLs", Item::as_array) else {
+            let Some(got) = self.value(&section, family, "an array of sources", Item::as_array)
+            else {
                 continue;
             };
             let mut urls = Vec::new();
             for (i, element) in got.value.iter().enumerate() {
                 let key = format!("{}[{i}]", got.key);
                 let line = self.line(element.span()).or(got.line);
-                let Some(url) = element.as_str() else {
+                let Some(text) = element.as_str() else {
                     let found = with_article(element.type_name());
-                    self.push(line, key, format!("expected a URL string, found {found}"));
+                    self.push(
+                        line,
+                        key,
+                        format!("expected a source string, found {found}"),
+                    );
                     continue;
                 };
-                match check_url(url) {
-                    Err(message) => self.push(line, key, message),
-                    Ok(info) if !info.https && !info.loopback && !detect.allow_plain_http => {
-                        self.push(
-                            line,
-                            key,
-                            "plain http:// is accepted only for loopback hosts; use https:// \
-                             or set `allow_plain_http = true` in [detect]",
-                        );
+                let spec = match text.parse::<SourceSpec>() {
+                    Ok(spec) => spec,
+                    Err(message) => {
+                        self.push(line, key, message);
+                        continue;
                     }
-                    Ok(_) => urls.push(url.to_owned()),
+                };
+                if let SourceSpec::Http { url } = &spec {
+                    match check_url(url) {
+                        Err(message) => {
+                            self.push(line, key, message);
+                            continue;
+                        }
+                        Ok(info) if !info.https && !info.loopback && !detect.allow_plain_http => {
+                            self.push(
+                                line,
+                                key,
+                                "plain http:// is accepted only for loopback hosts; use \
+                                 https:// or set `allow_plain_http = true` in [detect]",
+                            );
+                            continue;
+                        }
+                        Ok(_) => {}
+                    }
                 }
+                if urls.contains(&spec) {
+                    self.push(line, key, format!("`{spec}` is listed twice"));
+                    continue;
+                }
+                urls.push(spec);
             }
             if family == "ipv4" {
                 detect.ipv4 = urls;
@@ -1773,6 +1840,33 @@ impl<'t> Walker<'t> {
             .boolean(section, "allow_private")
             .is_some_and(|g| g.value);
         let enabled = self.boolean(section, "enabled").is_none_or(|g| g.value);
+        let mut ipv6_suffix = None;
+        if let Some(got) = self.string(section, "ipv6_suffix") {
+            match got.value.parse::<Ipv6Addr>() {
+                Ok(suffix) if suffix.segments()[..4] != [0; 4] || suffix.is_unspecified() => {
+                    self.push(
+                        got.line,
+                        got.key,
+                        "expected an interface part like \"::1234\" or \"::a:b:c:d\" \
+                         (the upper 64 bits zero, not all zero)",
+                    );
+                }
+                Ok(_) if family == Family::A => self.push(
+                    got.line,
+                    got.key,
+                    "ipv6_suffix needs family = \"AAAA\" or \"both\"",
+                ),
+                Ok(suffix) => ipv6_suffix = Some(suffix),
+                Err(_) => self.push(
+                    got.line,
+                    got.key,
+                    format!(
+                        "`{}` is not an IPv6 interface part like \"::1234\"",
+                        got.value
+                    ),
+                ),
+            }
+        }
 
         if self.problems.len() > before {
             return None;
@@ -1792,6 +1886,7 @@ impl<'t> Walker<'t> {
             allow_private,
             enabled,
             group,
+            ipv6_suffix,
             line: section.line.unwrap_or(0),
             key_lines,
         })
@@ -1868,8 +1963,8 @@ mod tests {
         );
         assert_eq!(a.secret, SecretRef::Keychain);
         assert_eq!((a.server.clone(), a.keepalive), (None, None));
-        assert_eq!(a.line, 15);
-        assert_eq!(a.key_lines.get("username"), Some(&18));
+        assert_eq!(a.line, 24);
+        assert_eq!(a.key_lines.get("username"), Some(&27));
         let r = &config.records[0];
         assert_eq!(r.name, "home.example.org");
         assert_eq!(r.account, "home");
@@ -1879,8 +1974,8 @@ mod tests {
         assert_eq!(r.backup_mx, Some(false));
         assert_eq!(r.offline_address, Some("192.0.2.1".parse().unwrap()));
         assert!(!r.allow_private && r.enabled && !r.group && !r.offline_mode);
-        assert_eq!(r.line, 26);
-        assert_eq!(r.key_lines.get("mx"), Some(&31));
+        assert_eq!(r.line, 35);
+        assert_eq!(r.key_lines.get("mx"), Some(&40));
     }
 
     #[test]
@@ -1917,12 +2012,15 @@ mod tests {
         assert!(c.general.notify_success && !c.general.offline_on_quit);
         assert_eq!(
             c.detect.ipv4,
-            ["https://api.ipify.org", "https://ipv4.icanhazip.com"]
+            [
+                "https://api.ipify.org",
+                "dns:opendns",
+                "https://ipv4.icanhazip.com",
+                "https://v4.ident.me"
+            ]
         );
-        assert_eq!(
-            c.detect.ipv6,
-            ["https://api6.ipify.org", "https://ipv6.icanhazip.com"]
-        );
+        assert_eq!(c.detect.ipv6, ["interface"]);
+        assert_eq!(c.detect.agree, 2);
         assert!(!c.detect.allow_plain_http);
         assert!(c.accounts.is_empty() && c.records.is_empty());
     }
@@ -2078,13 +2176,13 @@ mod tests {
             &all[2],
             Some(6),
             "detect.ipv4",
-            "expected an array of URLs, found a string",
+            "expected an array of sources, found a string",
         );
         assert_problem(
             &all[3],
             Some(7),
             "detect.ipv6[1]",
-            "expected a URL string, found an integer",
+            "expected a source string, found an integer",
         );
 
         assert_problem(
@@ -2600,12 +2698,76 @@ mod tests {
             &p,
             Some(3),
             "detect.ipv6[0]",
-            "expected a URL starting with https://",
+            "`nope` is not an address source; expected an https:// URL",
         );
         // An empty list turns detection of that family off.
         let c = Config::parse("version = 1\n[detect]\nipv6 = []\n").unwrap();
         assert!(c.detect.ipv6.is_empty());
         assert_eq!(c.detect.ipv4, Detect::default().ipv4);
+    }
+
+    #[test]
+    fn detect_sources_agreement_and_suffixes() {
+        let c = Config::parse(
+            "version = 1\n[detect]\nipv4 = [\"upnp@127.0.0.1:1900\", \"dns:google@127.0.0.1:53\", \
+             \"command:myip -4\", \"provider:noip\"]\nipv6 = [\"interface:eth0\"]\nagree = 3\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.detect.ipv4,
+            [
+                "upnp@127.0.0.1:1900",
+                "dns:google@127.0.0.1:53",
+                "command:myip -4",
+                "provider:noip"
+            ]
+        );
+        assert_eq!(c.detect.agree, 3);
+        assert_eq!(Config::parse(&c.to_toml()).unwrap(), c);
+
+        let all = problems(
+            "version = 1\n[detect]\nipv4 = [\"dns:quad9\",\n \"upnp@router\", \"upnp\", \"upnp\"]\n\
+             agree = 0\n\n[[account]]\nid = \"a\"\nprovider = \"dyndns\"\nusername = \"u\"\n\n\
+             [[record]]\nname = \"x.example.org\"\naccount = \"a\"\nipv6_suffix = \"::1\"\n\n\
+             [[record]]\nname = \"y.example.org\"\naccount = \"a\"\nfamily = \"AAAA\"\n\
+             ipv6_suffix = \"2a00::1\"\n",
+        );
+        assert_eq!(all.len(), 6, "{all:?}");
+        assert_problem(
+            &all[0],
+            Some(3),
+            "detect.ipv4[0]",
+            "unknown DNS service `quad9`",
+        );
+        assert_problem(
+            &all[1],
+            Some(4),
+            "detect.ipv4[1]",
+            "not an address and port",
+        );
+        assert_problem(&all[2], Some(4), "detect.ipv4[3]", "`upnp` is listed twice");
+        assert_problem(
+            &all[3],
+            Some(5),
+            "detect.agree",
+            "expected 1 to 5 sources, found 0",
+        );
+        assert_problem(&all[4], Some(15), "record[0].ipv6_suffix", "needs family");
+        assert_problem(
+            &all[5],
+            Some(21),
+            "record[1].ipv6_suffix",
+            "upper 64 bits zero",
+        );
+
+        let c = Config::parse(
+            "version = 1\n[[account]]\nid = \"a\"\nprovider = \"dyndns\"\nusername = \"u\"\n\
+             [[record]]\nname = \"x.example.org\"\naccount = \"a\"\nfamily = \"both\"\n\
+             ipv6_suffix = \"::a:b:c:d\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.records[0].ipv6_suffix, Some("::a:b:c:d".parse().unwrap()));
+        assert_eq!(Config::parse(&c.to_toml()).unwrap(), c);
     }
 
     #[test]
@@ -2849,8 +3011,13 @@ mod tests {
             offline_on_quit: true,
         };
         let detect = Detect {
-            ipv4: vec!["http://checkip.example/?a=\"b\"".into()],
-            ipv6: vec![],
+            ipv4: vec![
+                "http://checkip.example/?a=\"b\"".parse().unwrap(),
+                "dns:google@127.0.0.1:5353".parse().unwrap(),
+                "command:echo \"81.2.69.160\"".parse().unwrap(),
+            ],
+            ipv6: vec!["interface:eth0".parse().unwrap(), "upnp".parse().unwrap()],
+            agree: 3,
             allow_plain_http: true,
         };
         let account = |id: &str, secret: SecretRef| Account {
@@ -2890,6 +3057,7 @@ mod tests {
             allow_private: false,
             enabled: true,
             group: false,
+            ipv6_suffix: None,
             line: 0,
             key_lines: BTreeMap::new(),
         };
@@ -2904,6 +3072,7 @@ mod tests {
                 offline_mode: true,
                 allow_private: true,
                 enabled: false,
+                ipv6_suffix: Some("::1:2:3:4".parse().unwrap()),
                 ..record("work.example.org", "work")
             },
             Record {
@@ -3176,6 +3345,7 @@ mod tests {
             allow_private: false,
             enabled: true,
             group: false,
+            ipv6_suffix: None,
             line: 0,
             key_lines: BTreeMap::new(),
         });

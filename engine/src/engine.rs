@@ -8,8 +8,8 @@
 //! classified, fatal answers disabling the record (or the account) until the user acts,
 //! transient ones backing off from 30 minutes with jitter.
 
-use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +19,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::config::{Config, Family, Keepalive, Problem, SecretRef};
-use crate::detect::{AddressSource, HttpEcho};
+use crate::detect::{self, Detection, Detector, Source, SourceReport};
 use crate::provider::{
     self, IpFamily, Outcome, Provider, Publish, RecordOptions, Scope, UpdateItem, UpdateRequest,
     Verdict,
@@ -35,6 +35,12 @@ pub const NETWORK_FIRST_RETRY: Duration = Duration::from_secs(5 * 60);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(24 * 3600);
 /// "Update now" is allowed once per this period per record.
 pub const FORCE_INTERVAL: Duration = Duration::from_secs(10 * 60);
+/// Checks triggered by network events: a burst of this many is checked at once (a link
+/// coming up, its address, its temporary address)...
+pub const EVENT_CHECK_BURST: u32 = 3;
+/// ...and after that one per this period (a flapping link); events in between fold into
+/// one check when the next is allowed.
+pub const EVENT_CHECK_GAP: Duration = Duration::from_secs(10);
 /// The keychain service name.
 pub const KEYCHAIN_SERVICE: &str = "dyntray";
 
@@ -76,10 +82,14 @@ pub struct EngineOptions {
     pub state_dir: PathBuf,
     /// Where keychain secrets live.
     pub secrets: Arc<dyn SecretStore>,
-    /// Address detection; `None` uses the config's HTTP echo services.
-    pub source: Option<Arc<dyn AddressSource>>,
+    /// Address sources used for both families instead of the config's (tests); `None`
+    /// uses the config's `[detect]` sources.
+    pub sources: Option<Vec<Arc<dyn Source>>>,
     /// Run passes on the timer (`false` for `dyntrayd once`: passes only on request).
     pub scheduled: bool,
+    /// Check the address when the network changes or the machine wakes up (only with
+    /// `scheduled`).
+    pub watch_network: bool,
     /// The wall-clock time the engine's clock starts at (tests); `None` = now.
     pub clock_start: Option<Timestamp>,
 }
@@ -166,6 +176,18 @@ pub struct AddressStatus {
     pub checked_at: Option<Timestamp>,
     /// Why none was found.
     pub error: Option<String>,
+    /// The sources whose answers agreed on `address`.
+    #[serde(default)]
+    pub agreed: Vec<String>,
+    /// How many sources had to agree.
+    #[serde(default)]
+    pub needed: usize,
+    /// Every source of the family, in order, with its health.
+    #[serde(default)]
+    pub sources: Vec<SourceReport>,
+    /// What made the last check happen (the poll timer, a network change, a wake-up).
+    #[serde(default)]
+    pub trigger: Option<String>,
 }
 
 /// A snapshot of everything the engine shows.
@@ -271,6 +293,7 @@ enum Command {
         oneshot::Sender<Result<Vec<HistoryEntry>, EngineError>>,
     ),
     SetSecret(String, Secret, oneshot::Sender<Result<(), EngineError>>),
+    NetworkChanged(String),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -384,6 +407,18 @@ impl EngineHandle {
         self.ask(|tx| Command::SetSecret(account, secret, tx)).await
     }
 
+    /// The network changed or the machine woke up (`reason` says how): the address is
+    /// checked now, with remembered answers set aside. This never sends an update by
+    /// itself; one follows only if the checked address differs from the published one.
+    pub async fn network_changed(&self, reason: String) {
+        let _ = self.commands.send(Command::NetworkChanged(reason)).await;
+    }
+
+    /// Whether the engine has stopped.
+    pub fn is_stopped(&self) -> bool {
+        self.commands.is_closed()
+    }
+
     /// Stops the engine after the request in flight, if any.
     pub async fn shutdown(&self) {
         let (tx, rx) = oneshot::channel();
@@ -403,8 +438,9 @@ pub fn spawn(options: EngineOptions) -> Result<EngineHandle, EngineError> {
     let mut engine = Engine {
         config_path: options.config_path,
         secrets: options.secrets,
-        fixed_source: options.source,
-        source: None,
+        fixed_sources: options.sources,
+        detector: None,
+        trigger: "start".into(),
         scheduled: options.scheduled,
         http,
         store,
@@ -421,6 +457,7 @@ pub fn spawn(options: EngineOptions) -> Result<EngineHandle, EngineError> {
         offline: false,
         poll_interval: Duration::from_secs(300),
         next_check: Instant::now(),
+        event_checks: EventBudget::new(),
         no_address_since: None,
         events: events.clone(),
         status_tx: None,
@@ -430,12 +467,65 @@ pub fn spawn(options: EngineOptions) -> Result<EngineHandle, EngineError> {
     engine.load_config();
     let (status_tx, status_rx) = watch::channel(engine.snapshot());
     engine.status_tx = Some(status_tx);
+    let watch_network = options.watch_network && engine.scheduled;
     tokio::spawn(engine.run(rx));
-    Ok(EngineHandle {
+    let handle = EngineHandle {
         commands,
         status: status_rx,
         events,
-    })
+    };
+    if watch_network {
+        crate::triggers::spawn(handle.clone());
+    }
+    Ok(handle)
+}
+
+/// How many event-triggered checks may run now: a token bucket of
+/// [`EVENT_CHECK_BURST`] refilled one per [`EVENT_CHECK_GAP`].
+struct EventBudget {
+    /// Tokens left, in units of 1/1000.
+    milli: u64,
+    at: Instant,
+    /// A deferred check is already scheduled at this time.
+    deferred: Option<Instant>,
+}
+
+impl EventBudget {
+    fn new() -> Self {
+        Self {
+            milli: u64::from(EVENT_CHECK_BURST) * 1000,
+            at: Instant::now(),
+            deferred: None,
+        }
+    }
+
+    /// Takes a token, or tells when the deferred check runs.
+    fn take(&mut self, now: Instant) -> Result<(), Instant> {
+        let gap = EVENT_CHECK_GAP.as_millis() as u64;
+        let refill = now.saturating_duration_since(self.at).as_millis() as u64 * 1000 / gap;
+        self.milli = (self.milli + refill).min(u64::from(EVENT_CHECK_BURST) * 1000);
+        self.at = now;
+        if let Some(at) = self.deferred.filter(|at| *at > now) {
+            return Err(at);
+        }
+        self.deferred = None;
+        if self.milli >= 1000 {
+            self.milli -= 1000;
+            return Ok(());
+        }
+        let wait = Duration::from_millis((1000 - self.milli) * gap / 1000);
+        // The deferred check spends the token it waits for.
+        self.milli = 0;
+        self.at = now + wait;
+        self.deferred = Some(now + wait);
+        Err(now + wait)
+    }
+}
+
+/// `detected`'s /64 prefix with `suffix`'s interface part.
+fn with_suffix(detected: Ipv6Addr, suffix: Ipv6Addr) -> Ipv6Addr {
+    let prefix = u128::from(detected) & !u128::from(u64::MAX);
+    Ipv6Addr::from(prefix | (u128::from(suffix) & u128::from(u64::MAX)))
 }
 
 /// The HTTP client for providers and address sources: no redirects (a redirect could
@@ -535,6 +625,7 @@ struct RecordRt {
     offline_native: bool,
     allow_private: bool,
     enabled: bool,
+    ipv6_suffix: Option<Ipv6Addr>,
     fingerprint: String,
 }
 
@@ -561,8 +652,10 @@ enum Reason {
 struct Engine {
     config_path: PathBuf,
     secrets: Arc<dyn SecretStore>,
-    fixed_source: Option<Arc<dyn AddressSource>>,
-    source: Option<Arc<dyn AddressSource>>,
+    fixed_sources: Option<Vec<Arc<dyn Source>>>,
+    detector: Option<Detector>,
+    /// What asked for the next check (shown in the status).
+    trigger: String,
     scheduled: bool,
     http: reqwest::Client,
     store: StateStore,
@@ -572,13 +665,14 @@ struct Engine {
     accounts: Vec<AccountRt>,
     config: Option<Config>,
     config_error: Option<String>,
-    addresses: BTreeMap<IpFamily, (Result<IpAddr, String>, Timestamp)>,
+    addresses: BTreeMap<IpFamily, (Detection, Timestamp, String)>,
     notes: BTreeMap<String, String>,
     updating: Vec<String>,
     paused: bool,
     offline: bool,
     poll_interval: Duration,
     next_check: Instant,
+    event_checks: EventBudget,
     no_address_since: Option<Timestamp>,
     events: broadcast::Sender<EngineEvent>,
     status_tx: Option<watch::Sender<Status>>,
@@ -702,6 +796,22 @@ impl Engine {
                     .map_err(EngineError::from);
                 let _ = reply.send(result);
             }
+            Command::NetworkChanged(reason) => {
+                tracing::info!(%reason, "network change: checking the address");
+                if let Some(detector) = &mut self.detector {
+                    detector.network_changed();
+                }
+                self.trigger = reason;
+                match self.event_checks.take(Instant::now()) {
+                    Ok(()) => self.pass_logged().await,
+                    Err(at) => {
+                        // Too many lately: check when the next is allowed; further events
+                        // fold into that check.
+                        self.next_check = self.next_check.min(at);
+                        self.publish_status();
+                    }
+                }
+            }
             Command::SetSecret(account, secret, reply) => {
                 let result = self.set_secret(&account, &secret);
                 self.publish_status();
@@ -810,6 +920,10 @@ impl Engine {
                 if !acc.extra.is_empty() {
                     fingerprint.push_str(&format!("|{:?}", acc.extra));
                 }
+                let ipv6_suffix = r.ipv6_suffix.filter(|_| family == IpFamily::V6);
+                if let Some(suffix) = ipv6_suffix {
+                    fingerprint.push_str(&format!("|suffix {suffix}"));
+                }
                 records.push(RecordRt {
                     key: record_key(&r.account, &r.name, family),
                     name: r.name.clone(),
@@ -820,6 +934,7 @@ impl Engine {
                     offline_native,
                     allow_private: r.allow_private,
                     enabled: r.enabled,
+                    ipv6_suffix,
                     fingerprint,
                 });
             }
@@ -847,14 +962,33 @@ impl Engine {
             }
         }
         self.records = records;
-        self.source = Some(match &self.fixed_source {
-            Some(source) => Arc::clone(source),
-            None => HttpEcho::new(
-                self.http.clone(),
-                config.detect.ipv4.clone(),
-                config.detect.ipv6.clone(),
-            ),
-        });
+        let mut detector = match &self.fixed_sources {
+            Some(sources) => Detector::new(sources.clone(), sources.clone(), config.detect.agree),
+            None => {
+                let build = |specs: &[detect::SourceSpec]| -> Vec<Arc<dyn Source>> {
+                    specs
+                        .iter()
+                        .filter_map(|spec| match detect::build(spec, &self.http) {
+                            Ok(source) => Some(source),
+                            // check_against_registry has refused such a config already.
+                            Err(e) => {
+                                tracing::error!(source = %spec, error = %e, "source left out");
+                                None
+                            }
+                        })
+                        .collect()
+                };
+                Detector::new(
+                    build(&config.detect.ipv4),
+                    build(&config.detect.ipv6),
+                    config.detect.agree,
+                )
+            }
+        };
+        if let Some(old) = self.detector.take() {
+            detector.inherit(old);
+        }
+        self.detector = Some(detector);
         self.config = Some(config);
         self.next_check = Instant::now();
     }
@@ -1084,19 +1218,45 @@ impl Engine {
     }
 
     fn address_for(&self, record: &RecordRt) -> Result<IpAddr, String> {
-        match self.addresses.get(&record.family) {
-            Some((Ok(address), _)) => {
-                crate::detect::validate(*address, record.family, record.allow_private)
+        let address = match self.addresses.get(&record.family) {
+            Some((detection, _, _)) => detection.address.clone()?,
+            None => return Err("no address checked yet".into()),
+        };
+        let address = match (address, record.ipv6_suffix) {
+            (IpAddr::V6(detected), Some(suffix)) => IpAddr::V6(with_suffix(detected, suffix)),
+            (address, _) => address,
+        };
+        crate::detect::validate(address, record.family, record.allow_private)
+    }
+
+    /// Sources of a provider's check-IP are not asked while that provider refuses one of
+    /// its accounts (No-IP's rule: after an error, stop using its IP check too).
+    fn suspended_sources(&self) -> BTreeSet<String> {
+        let mut labels = BTreeSet::new();
+        for record in &self.records {
+            let refused = self
+                .store
+                .record(&record.key)
+                .is_ok_and(|state| state.disabled.is_some());
+            if !refused {
+                continue;
             }
-            Some((Err(e), _)) => Err(e.clone()),
-            None => Err("no address checked yet".into()),
+            let descriptor = self.accounts[record.account].provider.descriptor();
+            labels.insert(format!("provider:{}", descriptor.id));
+            if let Some(url) = descriptor.checkip {
+                labels.insert(url.to_owned());
+                labels.insert(url.trim_end_matches('/').to_owned());
+            }
         }
+        labels
     }
 
     async fn detect(&mut self) {
-        let Some(source) = self.source.clone() else {
+        let suspended = self.suspended_sources();
+        let Some(mut detector) = self.detector.take() else {
             return;
         };
+        detector.set_suspended(suspended);
         let mut families: Vec<(IpFamily, bool)> = Vec::new();
         for record in self.records.iter().filter(|r| r.enabled) {
             match families.iter_mut().find(|(f, _)| *f == record.family) {
@@ -1105,17 +1265,27 @@ impl Engine {
             }
         }
         let now = self.clock.now();
+        let trigger = std::mem::replace(&mut self.trigger, "poll".into());
         let mut failures = Vec::new();
         for (family, allow_private) in families {
-            let result = source
-                .detect(family, allow_private)
-                .await
-                .map_err(|e| e.to_string());
-            if let Err(e) = &result {
-                failures.push(format!("{}: {e}", family.record_type()));
+            let detection = detector.check(family, allow_private, now).await;
+            if let Some(wait) = detection.retry_after {
+                // A source asked just before a network change may not be asked yet: look
+                // again as soon as it may.
+                self.next_check = self.next_check.min(Instant::now() + wait);
             }
-            self.addresses.insert(family, (result, now));
+            match &detection.address {
+                Ok(address) => tracing::debug!(family = family.record_type(), %address,
+                    agreed = ?detection.agreed, "address checked"),
+                Err(e) => {
+                    tracing::info!(family = family.record_type(), error = %e, "no address");
+                    failures.push(format!("{}: {e}", family.record_type()));
+                }
+            }
+            self.addresses
+                .insert(family, (detection, now, trigger.clone()));
         }
+        self.detector = Some(detector);
         if failures.is_empty() {
             self.no_address_since = None;
         } else {
@@ -1543,11 +1713,15 @@ impl Engine {
         let addresses = self
             .addresses
             .iter()
-            .map(|(family, (result, at))| AddressStatus {
+            .map(|(family, (detection, at, trigger))| AddressStatus {
                 family: family.record_type().into(),
-                address: result.as_ref().ok().copied(),
+                address: detection.address.as_ref().ok().copied(),
                 checked_at: Some(*at),
-                error: result.as_ref().err().cloned(),
+                error: detection.address.as_ref().err().cloned(),
+                agreed: detection.agreed.clone(),
+                needed: detection.needed,
+                sources: detection.sources.clone(),
+                trigger: Some(trigger.clone()),
             })
             .collect();
         let summary = if self.config_error.is_some() {
@@ -1690,6 +1864,33 @@ pub fn check_against_registry(config: &Config) -> Vec<Problem> {
         .iter()
         .map(|p| p.descriptor().id)
         .collect();
+    for (family, specs) in [("ipv4", &config.detect.ipv4), ("ipv6", &config.detect.ipv6)] {
+        for (i, spec) in specs.iter().enumerate() {
+            if let detect::SourceSpec::Provider { provider: id } = spec {
+                let message = match provider::lookup(id) {
+                    None => format!(
+                        "unknown provider `{id}`; providers with a check-IP service: {}",
+                        provider::REGISTRY
+                            .iter()
+                            .map(|p| p.descriptor())
+                            .filter(|d| d.checkip.is_some())
+                            .map(|d| d.id)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    Some(p) if p.descriptor().checkip.is_none() => {
+                        format!("{} has no check-IP service", p.descriptor().name)
+                    }
+                    Some(_) => continue,
+                };
+                problems.push(Problem {
+                    line: None,
+                    key: format!("detect.{family}[{i}]"),
+                    message,
+                });
+            }
+        }
+    }
     for (i, account) in config.accounts.iter().enumerate() {
         let line = |key: &str| account.key_lines.get(key).copied().or(Some(account.line));
         let Some(provider) = provider::lookup(&account.provider) else {

@@ -10,12 +10,14 @@ pub mod control;
 pub mod detect;
 pub mod engine;
 pub mod logging;
+pub mod netwatch;
 pub mod paths;
 pub mod provider;
 pub mod secrets;
 pub mod signals;
 pub mod state;
 pub mod time;
+pub mod triggers;
 
 /// The version of this build, as reported to control-API clients.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -2,6 +2,14 @@
 
 use crate::state::Timestamp;
 
+/// Seconds since the epoch now (0 if the clock is before 1970).
+pub fn now() -> Timestamp {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as Timestamp)
+        .unwrap_or(0)
+}
+
 /// Formats seconds since the epoch as a UTC date and time, minutes precision.
 pub fn format_local(at: Timestamp) -> String {
     let days = at.div_euclid(86_400);

@@ -199,8 +199,9 @@ pub(crate) fn run() -> ExitCode {
             config_path: config_path.clone(),
             state_dir,
             secrets: Arc::new(KeychainStore::new(KEYCHAIN_SERVICE)),
-            source: None,
+            sources: None,
             scheduled: true,
+            watch_network: true,
             clock_start: None,
         })
     };
@@ -575,11 +576,7 @@ impl TrayApp {
         if let Err(e) = self.tray.set_icon(state.icon()) {
             tracing::warn!(error = %e, "cannot set the tray icon");
         }
-        let addresses: Vec<String> = status
-            .addresses
-            .iter()
-            .filter_map(|a| a.address.map(|ip| format!("{ip}")))
-            .collect();
+        let addresses: Vec<String> = status.addresses.iter().map(address_line).collect();
         let last = status
             .records
             .iter()
@@ -595,6 +592,18 @@ impl TrayApp {
         if let Err(e) = self.tray.set_tooltip(Some(tooltip)) {
             tracing::warn!(error = %e, "cannot set the tray tooltip");
         }
+    }
+}
+
+/// One family's tooltip line: "81.2.69.160 (2 sources agree)", "no IPv6 address".
+fn address_line(address: &dyntray_engine::engine::AddressStatus) -> String {
+    match address.address {
+        Some(ip) if address.agreed.len() > 1 => {
+            format!("{ip} ({} sources agree)", address.agreed.len())
+        }
+        Some(ip) => ip.to_string(),
+        None if address.family == "AAAA" => "no IPv6 address".to_owned(),
+        None => "no IPv4 address".to_owned(),
     }
 }
 

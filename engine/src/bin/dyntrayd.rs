@@ -9,14 +9,16 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use dyntray_engine::config::Config;
+use dyntray_engine::config::Family;
 use dyntray_engine::control::{
     AppInfo, BindError, ControlClient, ControlError, ControlHandler, ControlServer, ErrorCode,
     Event, Request, engine_request, forward_engine,
 };
+use dyntray_engine::detect;
 use dyntray_engine::engine::{
     self, EngineHandle, EngineOptions, KEYCHAIN_SERVICE, PassReport, Status,
 };
-use dyntray_engine::provider::REGISTRY;
+use dyntray_engine::provider::{IpFamily, REGISTRY};
 use dyntray_engine::secrets::{KeychainStore, Secret, SecretSource, SecretStore};
 use dyntray_engine::state::{HistoryEntry, StateLock, StateStore};
 use dyntray_engine::{logging, paths, time};
@@ -36,6 +38,8 @@ COMMANDS:
     history [RECORD]        Show the update history (newest first)
     providers [--markdown]  List the providers and their fields
     check-config            Validate the config file and report every problem
+    ip [-4|-6]              Ask every address source now: each one's answer, which agree,
+                            and the address that would be published (exit 1: none)
     secret set ACCOUNT      Store ACCOUNT's secret in the keychain (read from stdin)
     secret delete ACCOUNT   Remove ACCOUNT's secret from the keychain
     info                    Version and file locations of the running instance
@@ -55,6 +59,7 @@ Logs go to stderr; RUST_LOG sets the level (default info).
 
 EXAMPLES:
     dyntrayd check-config
+    dyntrayd ip -4
     printf '%s' \"$PASSWORD\" | dyntrayd secret set home
     dyntrayd once
     dyntrayd run
@@ -75,6 +80,7 @@ enum Command {
     History(Option<String>),
     Providers { markdown: bool },
     CheckConfig,
+    Ip(Option<IpFamily>),
     SecretSet(String),
     SecretDelete(String),
     Info,
@@ -102,6 +108,8 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Short('h') | Long("help") => flag_command = Some(Command::Help),
             Short('V') | Long("version") => flag_command = Some(Command::Version),
             Long("markdown") => words.push("--markdown".into()),
+            Short('4') => words.push("-4".into()),
+            Short('6') => words.push("-6".into()),
             Value(word) => words.push(word.string()?),
             _ => return Err(arg.unexpected()),
         }
@@ -119,6 +127,9 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         (None, ["providers"]) => Command::Providers { markdown: false },
         (None, ["providers", "--markdown"]) => Command::Providers { markdown: true },
         (None, ["check-config"]) => Command::CheckConfig,
+        (None, ["ip"]) => Command::Ip(None),
+        (None, ["ip", "-4"]) => Command::Ip(Some(IpFamily::V4)),
+        (None, ["ip", "-6"]) => Command::Ip(Some(IpFamily::V6)),
         (None, ["secret", "set", account]) => Command::SecretSet((*account).to_owned()),
         (None, ["secret", "delete", account]) => Command::SecretDelete((*account).to_owned()),
         (None, ["secret", ..]) => {
@@ -215,6 +226,7 @@ async fn dispatch(args: Args) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig => check_config(&paths.config),
+        Command::Ip(family) => show_addresses(&paths.config, family).await,
         Command::Status => {
             let status = match ControlClient::connect(&paths.socket).await {
                 Ok(client) => client.call::<Status>(Request::Status).await?,
@@ -255,6 +267,130 @@ async fn dispatch(args: Args) -> Result<ExitCode> {
 
 async fn connect(socket: &Path) -> Result<ControlClient> {
     Ok(ControlClient::connect(socket).await?)
+}
+
+/// `dyntrayd ip`: every source of each family asked now, whatever its spacing (one
+/// question at the user's request), and the address the engine would publish.
+async fn show_addresses(path: &Path, only: Option<IpFamily>) -> Result<ExitCode> {
+    let config = match Config::load(path) {
+        Ok(config) => config.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let problems = engine::check_against_registry(&config);
+    if !problems.is_empty() {
+        eprintln!("{} has {} problem(s):", path.display(), problems.len());
+        for problem in problems {
+            eprintln!("  {problem}");
+        }
+        return Ok(ExitCode::from(2));
+    }
+    let http = engine::http_client();
+    let build = |specs: &[detect::SourceSpec]| -> Result<Vec<Arc<dyn detect::Source>>> {
+        specs
+            .iter()
+            .map(|spec| detect::build(spec, &http).map_err(|e| anyhow::anyhow!("{spec}: {e}")))
+            .collect()
+    };
+    let mut detector = detect::Detector::new(
+        build(&config.detect.ipv4)?,
+        build(&config.detect.ipv6)?,
+        config.detect.agree,
+    );
+    let record_families = |family: IpFamily| {
+        config
+            .records
+            .iter()
+            .filter(|r| r.enabled)
+            .filter(move |r| {
+                matches!(
+                    (r.family, family),
+                    (Family::Both, _) | (Family::A, IpFamily::V4) | (Family::Aaaa, IpFamily::V6)
+                )
+            })
+    };
+    let families: Vec<IpFamily> = match only {
+        Some(family) => vec![family],
+        None => {
+            let used: Vec<IpFamily> = [IpFamily::V4, IpFamily::V6]
+                .into_iter()
+                .filter(|f| record_families(*f).next().is_some())
+                .collect();
+            if used.is_empty() {
+                [IpFamily::V4, IpFamily::V6]
+                    .into_iter()
+                    .filter(|f| detector.has_sources(*f))
+                    .collect()
+            } else {
+                used
+            }
+        }
+    };
+    if families.is_empty() {
+        println!(
+            "no address sources are configured ([detect] in {})",
+            path.display()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    let mut all_found = true;
+    for family in families {
+        let allow_private = record_families(family).any(|r| r.allow_private);
+        let found = detector.ask_all(family, allow_private, time::now()).await;
+        print_detection(family, &found, allow_private);
+        all_found &= found.address.is_ok();
+    }
+    Ok(if all_found {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn print_detection(family: IpFamily, found: &detect::Detection, allow_private: bool) {
+    let name = if family == IpFamily::V4 {
+        "IPv4"
+    } else {
+        "IPv6"
+    };
+    let count = found.sources.len();
+    let rule = match (count, found.needed) {
+        (0, _) => "no sources".to_owned(),
+        (1, _) => "1 source".to_owned(),
+        (n, 1) => format!("{n} sources, the first valid answer counts"),
+        (n, k) => format!("{n} sources, {k} must agree"),
+    };
+    let private = if allow_private {
+        ", private addresses allowed"
+    } else {
+        ""
+    };
+    println!("{name} ({rule}{private})");
+    let width = found
+        .sources
+        .iter()
+        .map(|s| s.source.chars().count())
+        .max()
+        .unwrap_or(0);
+    for source in &found.sources {
+        let answer = match (&source.address, &source.error) {
+            (_, Some(error)) => format!("failed: {error}"),
+            (Some(address), None) => address.to_string(),
+            (None, None) => "not asked".to_owned(),
+        };
+        let mark = if source.state == detect::SourceState::Agreed {
+            "  (agrees)"
+        } else {
+            ""
+        };
+        println!("  {:<width$}  {answer}{mark}", source.source);
+    }
+    match &found.address {
+        Ok(address) => println!("  => {address} would be published"),
+        Err(why) => println!("  => no address: {why}"),
+    }
 }
 
 fn check_config(path: &Path) -> Result<ExitCode> {
@@ -355,8 +491,9 @@ fn start_engine(paths: &Paths, scheduled: bool) -> Result<EngineHandle> {
         config_path: paths.config.clone(),
         state_dir: paths.state_dir.clone(),
         secrets: Arc::new(KeychainStore::new(KEYCHAIN_SERVICE)),
-        source: None,
+        sources: None,
         scheduled,
+        watch_network: scheduled,
         clock_start: None,
     })?)
 }

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dyntray_engine::detect::{AddressSource, DetectError};
+use dyntray_engine::detect::{Source, SourceError, SourceKind};
 use dyntray_engine::engine::{self, EngineHandle, EngineOptions, Phase};
 use dyntray_engine::provider::{BoxFuture, IpFamily};
 use dyntray_engine::secrets::{MemoryStore, Secret, SecretStore};
@@ -40,19 +40,26 @@ impl Manual {
     }
 }
 
-impl AddressSource for Manual {
-    fn detect(
-        &self,
-        family: IpFamily,
-        allow_private: bool,
-    ) -> BoxFuture<'_, Result<IpAddr, DetectError>> {
+impl Source for Manual {
+    fn label(&self) -> &str {
+        "manual"
+    }
+
+    fn kind(&self) -> SourceKind {
+        SourceKind::Manual
+    }
+
+    fn min_interval(&self) -> Duration {
+        Duration::ZERO
+    }
+
+    fn ask(&self, family: IpFamily) -> BoxFuture<'_, Result<Vec<IpAddr>, SourceError>> {
         let result = self.addresses.lock().unwrap().get(&family).cloned();
         Box::pin(async move {
             match result {
-                Some(Ok(ip)) => dyntray_engine::detect::validate(ip, family, allow_private)
-                    .map_err(|e| DetectError::AllFailed(vec![e])),
-                Some(Err(e)) => Err(DetectError::AllFailed(vec![e])),
-                None => Err(DetectError::NoSource(family.record_type())),
+                Some(Ok(ip)) => Ok(vec![ip]),
+                Some(Err(e)) => Err(SourceError::new(e)),
+                None => Err(SourceError::new("nothing set")),
             }
         })
     }
@@ -101,7 +108,8 @@ impl Rig {
             config_path: self.config_path(),
             state_dir: self.dir.path().join("state"),
             secrets: self.secrets.clone(),
-            source: Some(self.source.clone()),
+            sources: Some(vec![self.source.clone()]),
+            watch_network: false,
             scheduled,
             clock_start: Some(clock_start),
         })
@@ -361,8 +369,9 @@ async fn a_crash_between_request_and_answer_never_resends() {
                     config_path: config,
                     state_dir: dir.join("state"),
                     secrets,
-                    source: Some(source),
+                    sources: Some(vec![source]),
                     scheduled: false,
+                    watch_network: false,
                     clock_start: Some(1_800_000_000),
                 })
                 .unwrap();
@@ -621,8 +630,9 @@ async fn timeouts_huge_answers_and_refused_connections_back_off_with_their_reaso
         config_path: rig.config_path(),
         state_dir: rig2_state.path().to_path_buf(),
         secrets: rig.secrets.clone(),
-        source: Some(rig.source.clone()),
+        sources: Some(vec![rig.source.clone()]),
         scheduled: false,
+        watch_network: false,
         clock_start: Some(1_800_000_000),
     })
     .unwrap();

@@ -3,7 +3,9 @@
 
 mod contract;
 mod control;
+mod detect;
 mod engine;
 mod gnudip;
+mod netns;
 mod readme;
 mod rfc2136;

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod address;
 mod daemon;
 mod panel;
 mod rig;

@@ -1,103 +1,148 @@
-//! Finding the public address. This is the simple source the engine starts with: HTTP
-//! echo services tried in order. Every candidate is validated before it can be published.
+//! Finding the public address: sources of several families behind one [`Source`] trait,
+//! asked in the user's order until enough of them agree ([`Detector`], in `agree.rs`),
+//! every candidate validated before it can be published (design.md invariants 2 and 5).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::provider::{BoxFuture, IpFamily};
 
-/// Why no address came out of detection.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
-#[non_exhaustive]
-pub enum DetectError {
-    /// No source is configured for this family.
-    #[error("no address source is configured for {0}")]
-    NoSource(&'static str),
-    /// Every source failed; each failure is listed.
-    #[error("no source gave a usable address: {}", .0.join("; "))]
-    AllFailed(Vec<String>),
-}
+pub mod agree;
+pub mod command;
+pub mod dns;
+pub mod http;
+pub mod iface;
+pub mod spec;
+pub mod upnp;
 
-/// Where public addresses come from.
-pub trait AddressSource: Send + Sync + 'static {
-    /// The current public address of this family, validated (`allow_private` lets LAN
-    /// addresses through, for records that asked for them).
-    fn detect(
-        &self,
-        family: IpFamily,
-        allow_private: bool,
-    ) -> BoxFuture<'_, Result<IpAddr, DetectError>>;
-}
+pub use agree::{DEFAULT_AGREE, Detection, Detector, SourceReport, SourceState};
+pub use spec::{DnsService, SourceSpec};
 
-/// HTTP echo services answering the caller's address (plain text, or an HTML page such as
-/// checkip.dyndns.org's with exactly one address in it).
-pub struct HttpEcho {
-    http: reqwest::Client,
-    v4: Vec<String>,
-    v6: Vec<String>,
-}
+/// Provider-owned check-IP services are asked at most this often (their rule).
+pub const PROVIDER_CHECKIP_INTERVAL: Duration = Duration::from_secs(10 * 60);
 
-impl HttpEcho {
-    /// Echo services per family, tried in order.
-    pub fn new(http: reqwest::Client, v4: Vec<String>, v6: Vec<String>) -> Arc<Self> {
-        Arc::new(Self { http, v4, v6 })
-    }
+/// Why a source gave no address: the source's own words, shown to the user as they are.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SourceError(pub String);
 
-    async fn ask(
-        &self,
-        url: &str,
-        family: IpFamily,
-        allow_private: bool,
-    ) -> Result<IpAddr, String> {
-        let response = self
-            .http
-            .get(url)
-            .header(reqwest::header::USER_AGENT, crate::provider::user_agent())
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .map_err(|e| format!("{url}: {e}"))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(format!("{url}: HTTP {status}"));
-        }
-        let body = response.text().await.map_err(|e| format!("{url}: {e}"))?;
-        let body = body.get(..4096).unwrap_or(&body);
-        let address = extract_address(body).map_err(|e| format!("{url}: {e}"))?;
-        validate(address, family, allow_private).map_err(|e| format!("{url}: {e}"))
+impl SourceError {
+    /// A failure described by `message`.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
     }
 }
 
-impl AddressSource for HttpEcho {
-    fn detect(
-        &self,
-        family: IpFamily,
-        allow_private: bool,
-    ) -> BoxFuture<'_, Result<IpAddr, DetectError>> {
-        Box::pin(async move {
-            let urls = match family {
-                IpFamily::V4 => &self.v4,
-                IpFamily::V6 => &self.v6,
+/// What kind of source it is (status and rules: local sources are never benched).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// An HTTP echo service (a provider's check-IP included).
+    Http,
+    /// A DNS question answered with the asker's address.
+    Dns,
+    /// The machine's own network interfaces.
+    Interface,
+    /// The router, over UPnP IGD.
+    Upnp,
+    /// A command the user gave.
+    Command,
+    /// Set by hand (tests).
+    Manual,
+}
+
+/// Somewhere the public address can be learned.
+pub trait Source: Send + Sync + 'static {
+    /// How the user wrote it in the config (`https://api.ipify.org`, `dns:opendns`): the
+    /// name shown in status, logs and `dyntrayd ip`.
+    fn label(&self) -> &str;
+
+    /// What kind of source it is.
+    fn kind(&self) -> SourceKind;
+
+    /// The shortest time between two questions to this source (provider-owned check-IP
+    /// services: 10 minutes).
+    fn min_interval(&self) -> Duration;
+
+    /// Asks for the address of `family`. Candidates come best first; most sources give
+    /// exactly one. The caller validates them (family, public range); a source checks
+    /// only that its answer is well formed (an HTML page with exactly one address, one DNS
+    /// answer, ...). Each call is bounded in time by the source itself.
+    fn ask(&self, family: IpFamily) -> BoxFuture<'_, Result<Vec<IpAddr>, SourceError>>;
+}
+
+/// How long one source may take to answer.
+pub const SOURCE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Makes the source a spec describes. `http` serves the HTTP and UPnP sources. Fails for a
+/// provider that does not exist or has no check-IP service.
+pub fn build(spec: &SourceSpec, http: &reqwest::Client) -> Result<Arc<dyn Source>, String> {
+    let label = spec.to_string();
+    Ok(match spec {
+        SourceSpec::Http { url } => {
+            // A provider's check-IP written out as a URL keeps the provider's spacing.
+            let owned = crate::provider::REGISTRY
+                .iter()
+                .filter_map(|p| p.descriptor().checkip)
+                .any(|c| same_service(c, url));
+            // Public services need no spacing of their own: the engine spaces
+            // event-triggered checks (a flapping link), and polls are minutes apart.
+            let interval = if owned {
+                PROVIDER_CHECKIP_INTERVAL
+            } else {
+                Duration::ZERO
             };
-            if urls.is_empty() {
-                return Err(DetectError::NoSource(family.record_type()));
-            }
-            let mut failures = Vec::new();
-            for url in urls {
-                match self.ask(url, family, allow_private).await {
-                    Ok(address) => return Ok(address),
-                    Err(e) => {
-                        tracing::info!(source = %url, error = %e, "address source failed");
-                        failures.push(e);
-                    }
-                }
-            }
-            Err(DetectError::AllFailed(failures))
-        })
-    }
+            Arc::new(http::HttpEcho::new(
+                http.clone(),
+                label,
+                url.clone(),
+                interval,
+            ))
+        }
+        SourceSpec::Provider { provider } => {
+            let descriptor = crate::provider::lookup(provider)
+                .ok_or_else(|| format!("unknown provider `{provider}`"))?
+                .descriptor();
+            let url = descriptor
+                .checkip
+                .ok_or_else(|| format!("{} has no check-IP service", descriptor.name))?;
+            Arc::new(http::HttpEcho::new(
+                http.clone(),
+                label,
+                url.to_owned(),
+                PROVIDER_CHECKIP_INTERVAL,
+            ))
+        }
+        SourceSpec::Dns { service, server } => {
+            Arc::new(dns::DnsSource::new(label, *service, *server))
+        }
+        SourceSpec::Interface { name } => Arc::new(iface::Interfaces::new(label, name.clone())),
+        SourceSpec::Upnp { target } => {
+            // The router is on the LAN: never through a proxy the desktop may configure.
+            let lan = reqwest::Client::builder()
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(SOURCE_TIMEOUT)
+                .build()
+                .unwrap_or_else(|_| http.clone());
+            Arc::new(upnp::Igd::new(lan, label, *target))
+        }
+        SourceSpec::Command { command } => Arc::new(command::Command::new(label, command.clone())),
+    })
+}
+
+/// Whether two URLs name the same service (scheme and trailing slash aside).
+fn same_service(a: &str, b: &str) -> bool {
+    let strip = |u: &str| {
+        u.trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_ascii_lowercase()
+    };
+    strip(a) == strip(b)
 }
 
 /// The one address in an echo answer: the whole (trimmed) body, or, in an HTML or text

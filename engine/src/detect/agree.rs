@@ -1,0 +1,748 @@
+//! The detector: asks a family's sources in the user's order until enough of them agree
+//! on one valid address, and keeps each source's health (spacing, bench, last answer).
+//!
+//! Rules (design.md invariants 2 and 5):
+//! - every candidate is validated (family, public range unless private addresses are
+//!   allowed); an invalid answer is a failed answer;
+//! - `agree` sources (default 2, or all of them when fewer are configured) must name the
+//!   same address; a source that disagrees makes the detector ask the next one, which
+//!   breaks the tie; no agreement, no address (and the report says why);
+//! - a source is not asked again before its minimum interval (provider-owned check-IP
+//!   services: 10 minutes); meanwhile its last answer still counts, unless the network
+//!   changed since (then it is skipped);
+//! - a remote source that fails is benched, 5 minutes doubling up to an hour, and the
+//!   next one is used; a network change lifts every bench, since the failures were
+//!   probably the network's.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use super::{SOURCE_TIMEOUT, Source, SourceKind, validate};
+use crate::provider::IpFamily;
+use crate::state::Timestamp;
+
+/// How many sources must agree unless the config says otherwise.
+pub const DEFAULT_AGREE: usize = 2;
+/// The first bench of a failing source; it doubles with each further failure.
+pub const FIRST_BENCH: Duration = Duration::from_secs(5 * 60);
+/// The longest bench.
+pub const MAX_BENCH: Duration = Duration::from_secs(3600);
+
+/// Where a source stands after a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceState {
+    /// Its answer is the agreed address.
+    Agreed,
+    /// It answered a valid address that is not the agreed one (or there was no agreement).
+    Answered,
+    /// It failed or answered something unusable.
+    Failed,
+    /// Benched after failures: not asked until `benched_until`.
+    Benched,
+    /// Asked too recently to be asked again, and the network changed since.
+    Resting,
+    /// Not asked: enough sources agreed before its turn.
+    NotAsked,
+    /// Not used while its provider's account is refused (No-IP's rule).
+    Suspended,
+}
+
+/// One source in a family's report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceReport {
+    /// The source as written in the config.
+    pub source: String,
+    /// What kind of source it is.
+    pub kind: SourceKind,
+    /// Where it stands.
+    pub state: SourceState,
+    /// Its latest valid answer.
+    pub address: Option<IpAddr>,
+    /// Its latest failure, while it keeps failing.
+    pub error: Option<String>,
+    /// When it was last asked.
+    pub asked_at: Option<Timestamp>,
+    /// This check used its remembered answer instead of asking (minimum interval).
+    pub cached: bool,
+    /// Benched until then.
+    pub benched_until: Option<Timestamp>,
+}
+
+/// What a check found for one family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detection {
+    /// The agreed, valid address, or why there is none.
+    pub address: Result<IpAddr, String>,
+    /// The sources whose answers agreed.
+    pub agreed: Vec<String>,
+    /// How many had to agree.
+    pub needed: usize,
+    /// Every source of the family, in order.
+    pub sources: Vec<SourceReport>,
+    /// No agreement because a source was resting: it may be asked again after this long,
+    /// and the check should then be repeated.
+    pub retry_after: Option<Duration>,
+}
+
+struct Slot {
+    source: Arc<dyn Source>,
+    asked: Option<Instant>,
+    answer: Option<Result<IpAddr, String>>,
+    failures: u32,
+    benched_until: Option<Instant>,
+}
+
+impl Slot {
+    fn new(source: Arc<dyn Source>) -> Self {
+        Self {
+            source,
+            asked: None,
+            answer: None,
+            failures: 0,
+            benched_until: None,
+        }
+    }
+}
+
+/// Per-family sources and their health.
+pub struct Detector {
+    agree: usize,
+    v4: Vec<Slot>,
+    v6: Vec<Slot>,
+    /// Answers from before this instant are stale: the network changed.
+    fresh_since: Option<Instant>,
+    suspended: BTreeSet<String>,
+}
+
+impl Detector {
+    /// Sources per family, in the order they are tried; `agree` of them must agree
+    /// (at least 1; fewer configured sources lower it to their number).
+    pub fn new(v4: Vec<Arc<dyn Source>>, v6: Vec<Arc<dyn Source>>, agree: usize) -> Self {
+        Self {
+            agree: agree.max(1),
+            v4: v4.into_iter().map(Slot::new).collect(),
+            v6: v6.into_iter().map(Slot::new).collect(),
+            fresh_since: None,
+            suspended: BTreeSet::new(),
+        }
+    }
+
+    /// Takes over the health of `old`'s sources with the same labels (a config reload
+    /// must not forget that a provider's check-IP was asked a minute ago).
+    pub fn inherit(&mut self, old: Detector) {
+        let mut old_slots: Vec<Slot> = old.v4.into_iter().chain(old.v6).collect();
+        for slot in self.v4.iter_mut().chain(self.v6.iter_mut()) {
+            if let Some(i) = old_slots
+                .iter()
+                .position(|o| o.source.label() == slot.source.label())
+            {
+                let o = old_slots.swap_remove(i);
+                slot.asked = o.asked;
+                slot.answer = o.answer;
+                slot.failures = o.failures;
+                slot.benched_until = o.benched_until;
+            }
+        }
+        self.fresh_since = old.fresh_since;
+        self.suspended = old.suspended;
+    }
+
+    /// Whether any source is configured for `family`.
+    pub fn has_sources(&self, family: IpFamily) -> bool {
+        !self.slots(family).is_empty()
+    }
+
+    /// The network changed (or the machine woke up): remembered answers no longer count,
+    /// and benched sources get another chance.
+    pub fn network_changed(&mut self) {
+        self.fresh_since = Some(Instant::now());
+        for slot in self.v4.iter_mut().chain(self.v6.iter_mut()) {
+            slot.benched_until = None;
+        }
+    }
+
+    /// Sources not to ask (by label) until further notice.
+    pub fn set_suspended(&mut self, labels: BTreeSet<String>) {
+        self.suspended = labels;
+    }
+
+    fn slots(&self, family: IpFamily) -> &[Slot] {
+        match family {
+            IpFamily::V4 => &self.v4,
+            IpFamily::V6 => &self.v6,
+        }
+    }
+
+    fn slots_mut(&mut self, family: IpFamily) -> &mut Vec<Slot> {
+        match family {
+            IpFamily::V4 => &mut self.v4,
+            IpFamily::V6 => &mut self.v6,
+        }
+    }
+
+    /// Checks `family`: asks sources in order until enough agree. `now` is the engine's
+    /// wall clock, for the report.
+    pub async fn check(
+        &mut self,
+        family: IpFamily,
+        allow_private: bool,
+        now: Timestamp,
+    ) -> Detection {
+        self.run(family, allow_private, now, false).await
+    }
+
+    /// Asks every source of `family` now, whatever its spacing or bench (`dyntrayd ip`,
+    /// a user's explicit question), and reports the address the engine would publish.
+    pub async fn ask_all(
+        &mut self,
+        family: IpFamily,
+        allow_private: bool,
+        now: Timestamp,
+    ) -> Detection {
+        self.run(family, allow_private, now, true).await
+    }
+
+    async fn run(
+        &mut self,
+        family: IpFamily,
+        allow_private: bool,
+        now: Timestamp,
+        everything: bool,
+    ) -> Detection {
+        let fresh_since = self.fresh_since;
+        let suspended = self.suspended.clone();
+        let count = self.slots(family).len();
+        let needed = self.agree.min(count).max(1);
+        let mut votes: Vec<(IpAddr, Vec<usize>)> = Vec::new();
+        let mut agreed: Option<IpAddr> = None;
+        let mut states = vec![SourceState::NotAsked; count];
+        let mut cached = vec![false; count];
+        let mut retry_after = None;
+        for i in 0..count {
+            if agreed.is_some() && !everything {
+                break;
+            }
+            let slot = &mut self.slots_mut(family)[i];
+            let label = slot.source.label().to_owned();
+            let at = Instant::now();
+            if !everything && suspended.contains(&label) {
+                states[i] = SourceState::Suspended;
+                continue;
+            }
+            if !everything && slot.benched_until.is_some_and(|t| t > at) {
+                states[i] = SourceState::Benched;
+                continue;
+            }
+            let resting = slot
+                .asked
+                .is_some_and(|t| at.duration_since(t) < slot.source.min_interval());
+            let answer = if resting && !everything {
+                let stale = fresh_since.is_some_and(|f| slot.asked.is_some_and(|t| t < f));
+                match &slot.answer {
+                    Some(Ok(address)) if !stale => {
+                        cached[i] = true;
+                        Ok(*address)
+                    }
+                    _ => {
+                        states[i] = SourceState::Resting;
+                        let wait = slot.asked.map_or(Duration::ZERO, |t| {
+                            slot.source
+                                .min_interval()
+                                .saturating_sub(at.duration_since(t))
+                        });
+                        retry_after = Some(retry_after.map_or(wait, |r: Duration| r.min(wait)));
+                        continue;
+                    }
+                }
+            } else {
+                let answer = ask(slot.source.as_ref(), family, allow_private).await;
+                slot.asked = Some(at);
+                slot.answer = Some(answer.clone());
+                match &answer {
+                    Ok(_) => {
+                        slot.failures = 0;
+                        slot.benched_until = None;
+                    }
+                    Err(e) => {
+                        slot.failures = slot.failures.saturating_add(1);
+                        tracing::info!(source = %label, family = family.record_type(), error = %e,
+                            "address source failed");
+                        if benchable(slot.source.kind()) {
+                            let bench = bench_for(slot.failures).max(slot.source.min_interval());
+                            slot.benched_until = Some(Instant::now() + bench);
+                        }
+                    }
+                }
+                answer
+            };
+            match answer {
+                Ok(address) => {
+                    states[i] = SourceState::Answered;
+                    let voters = match votes.iter_mut().find(|(a, _)| *a == address) {
+                        Some((_, voters)) => voters,
+                        None => {
+                            votes.push((address, Vec::new()));
+                            let last = votes.len() - 1;
+                            &mut votes[last].1
+                        }
+                    };
+                    voters.push(i);
+                    if agreed.is_none() && voters.len() >= needed {
+                        agreed = Some(address);
+                    }
+                }
+                Err(_) => states[i] = SourceState::Failed,
+            }
+        }
+
+        let slots = self.slots(family);
+        let label = |i: usize| slots[i].source.label().to_owned();
+        let agreeing: Vec<usize> = agreed
+            .and_then(|a| votes.iter().find(|(v, _)| *v == a))
+            .map(|(_, voters)| voters.clone())
+            .unwrap_or_default();
+        for &i in &agreeing {
+            states[i] = SourceState::Agreed;
+        }
+        let at = Instant::now();
+        let stamp = |i: Instant| now - at.saturating_duration_since(i).as_secs() as Timestamp;
+        let stamp_ahead = |i: Instant| now + i.saturating_duration_since(at).as_secs() as Timestamp;
+        let sources = slots
+            .iter()
+            .enumerate()
+            .map(|(i, slot)| SourceReport {
+                source: slot.source.label().to_owned(),
+                kind: slot.source.kind(),
+                state: states[i],
+                address: match &slot.answer {
+                    Some(Ok(a)) => Some(*a),
+                    _ => None,
+                },
+                error: match &slot.answer {
+                    Some(Err(e)) => Some(e.clone()),
+                    _ => None,
+                },
+                asked_at: slot.asked.map(stamp),
+                cached: cached[i],
+                benched_until: slot.benched_until.filter(|t| *t > at).map(stamp_ahead),
+            })
+            .collect::<Vec<_>>();
+
+        let address = match agreed {
+            Some(address) => Ok(address),
+            None if count == 0 => Err(format!(
+                "no address source is configured for {}",
+                family_name(family)
+            )),
+            None => Err(why_none(&sources, &votes, needed, &label)),
+        };
+        let retry_after = retry_after.filter(|_| address.is_err());
+        Detection {
+            address,
+            agreed: agreeing.into_iter().map(label).collect(),
+            needed,
+            sources,
+            retry_after,
+        }
+    }
+}
+
+/// Asks one source and validates its candidates: the first valid one is its answer.
+async fn ask(source: &dyn Source, family: IpFamily, allow_private: bool) -> Result<IpAddr, String> {
+    // Sources bound their own time; this is the backstop for one that does not.
+    let asked = tokio::time::timeout(SOURCE_TIMEOUT + Duration::from_secs(1), source.ask(family));
+    let candidates = match asked.await {
+        Ok(Ok(candidates)) => candidates,
+        Ok(Err(e)) => return Err(e.0),
+        Err(_) => {
+            return Err(format!(
+                "no answer within {} s",
+                (SOURCE_TIMEOUT + Duration::from_secs(1)).as_secs()
+            ));
+        }
+    };
+    let mut first_problem = None;
+    for candidate in candidates {
+        match validate(candidate, family, allow_private) {
+            Ok(address) => return Ok(address),
+            Err(e) => {
+                first_problem.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_problem.unwrap_or_else(|| "no address".into()))
+}
+
+fn benchable(kind: SourceKind) -> bool {
+    // The machine's own interfaces cost nothing to read and change with the network.
+    !matches!(kind, SourceKind::Interface | SourceKind::Manual)
+}
+
+fn bench_for(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(10);
+    (FIRST_BENCH * 2u32.pow(doublings)).min(MAX_BENCH)
+}
+
+fn family_name(family: IpFamily) -> &'static str {
+    match family {
+        IpFamily::V4 => "IPv4",
+        IpFamily::V6 => "IPv6",
+    }
+}
+
+/// The reason a check found no address, in one line.
+fn why_none(
+    sources: &[SourceReport],
+    votes: &[(IpAddr, Vec<usize>)],
+    needed: usize,
+    label: &dyn Fn(usize) -> String,
+) -> String {
+    let failures: Vec<String> = sources
+        .iter()
+        .filter_map(|s| match s.state {
+            SourceState::Failed => Some(format!(
+                "{}: {}",
+                s.source,
+                s.error.as_deref().unwrap_or("failed")
+            )),
+            SourceState::Benched => Some(format!(
+                "{}: resting after failures ({})",
+                s.source,
+                s.error.as_deref().unwrap_or("failed")
+            )),
+            SourceState::Resting => Some(format!("{}: asked too recently", s.source)),
+            SourceState::Suspended => Some(format!(
+                "{}: not used while its provider refuses the account",
+                s.source
+            )),
+            _ => None,
+        })
+        .collect();
+    let answers = |votes: &[(IpAddr, Vec<usize>)]| {
+        votes
+            .iter()
+            .map(|(address, voters)| {
+                let names: Vec<String> = voters.iter().map(|&i| label(i)).collect();
+                format!("{address} from {}", names.join(" and "))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if votes.is_empty() {
+        return if failures.is_empty() {
+            "no source gave a usable address".to_owned()
+        } else {
+            failures.join("; ")
+        };
+    }
+    let mut text = match votes.len() {
+        0 | 1 => format!(
+            "not enough sources agree ({} of {needed} needed): {}",
+            votes[0].1.len(),
+            answers(votes)
+        ),
+        _ => format!("the sources disagree: {}", answers(votes)),
+    };
+    if !failures.is_empty() {
+        text.push_str("; ");
+        text.push_str(&failures.join("; "));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::detect::SourceError;
+    use crate::provider::BoxFuture;
+
+    /// A source answering from a script (the last answer repeats), counting questions.
+    struct Scripted {
+        label: String,
+        kind: SourceKind,
+        interval: Duration,
+        answers: Mutex<VecDeque<Result<Vec<IpAddr>, String>>>,
+        asked: AtomicUsize,
+    }
+
+    fn scripted(label: &str, answers: &[&str]) -> Arc<Scripted> {
+        Arc::new(Scripted {
+            label: label.into(),
+            kind: SourceKind::Http,
+            interval: Duration::ZERO,
+            answers: Mutex::new(answers.iter().map(|a| answer(a)).collect()),
+            asked: AtomicUsize::new(0),
+        })
+    }
+
+    /// "81.2.69.160" is an answer, "81.2.69.160 10.0.0.1" several candidates, "!why" a
+    /// failure.
+    fn answer(text: &str) -> Result<Vec<IpAddr>, String> {
+        match text.strip_prefix('!') {
+            Some(why) => Err(why.into()),
+            None => Ok(text.split(' ').map(|a| a.parse().unwrap()).collect()),
+        }
+    }
+
+    impl Scripted {
+        fn asked(&self) -> usize {
+            self.asked.load(Ordering::SeqCst)
+        }
+
+        fn then(&self, answers: &[&str]) {
+            *self.answers.lock().unwrap() = answers.iter().map(|a| answer(a)).collect();
+        }
+    }
+
+    impl Source for Scripted {
+        fn label(&self) -> &str {
+            &self.label
+        }
+        fn kind(&self) -> SourceKind {
+            self.kind
+        }
+        fn min_interval(&self) -> Duration {
+            self.interval
+        }
+        fn ask(&self, _family: IpFamily) -> BoxFuture<'_, Result<Vec<IpAddr>, SourceError>> {
+            self.asked.fetch_add(1, Ordering::SeqCst);
+            let mut answers = self.answers.lock().unwrap();
+            let next = if answers.len() > 1 {
+                answers.pop_front()
+            } else {
+                answers.front().cloned()
+            };
+            let next = next.unwrap_or_else(|| Err("no script".into()));
+            Box::pin(async move { next.map_err(SourceError) })
+        }
+    }
+
+    fn detector(sources: &[&Arc<Scripted>], agree: usize) -> Detector {
+        let v4 = sources
+            .iter()
+            .map(|s| Arc::clone(*s) as Arc<dyn Source>)
+            .collect();
+        Detector::new(v4, Vec::new(), agree)
+    }
+
+    const A: &str = "81.2.69.160";
+    const B: &str = "81.2.69.161";
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn two_agreeing_sources_are_enough() {
+        let (a, b, c) = (
+            scripted("a", &[A]),
+            scripted("b", &[A]),
+            scripted("c", &[A]),
+        );
+        let mut d = detector(&[&a, &b, &c], 2);
+        let found = d.check(IpFamily::V4, false, 1000).await;
+        assert_eq!(found.address, Ok(ip(A)));
+        assert_eq!(found.agreed, ["a", "b"]);
+        assert_eq!(found.needed, 2);
+        assert_eq!((a.asked(), b.asked(), c.asked()), (1, 1, 0));
+        let states: Vec<SourceState> = found.sources.iter().map(|s| s.state).collect();
+        assert_eq!(
+            states,
+            [
+                SourceState::Agreed,
+                SourceState::Agreed,
+                SourceState::NotAsked
+            ]
+        );
+        assert_eq!(found.sources[0].asked_at, Some(1000));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_third_source_breaks_a_tie() {
+        let (a, b, c) = (
+            scripted("a", &[A]),
+            scripted("b", &[B]),
+            scripted("c", &[B]),
+        );
+        let mut d = detector(&[&a, &b, &c], 2);
+        let found = d.check(IpFamily::V4, false, 1000).await;
+        assert_eq!(found.address, Ok(ip(B)));
+        assert_eq!(found.agreed, ["b", "c"]);
+        assert_eq!(found.sources[0].state, SourceState::Answered);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn disagreement_without_a_tie_breaker_gives_no_address() {
+        let (a, b) = (scripted("a", &[A]), scripted("b", &[B]));
+        let mut d = detector(&[&a, &b], 2);
+        let found = d.check(IpFamily::V4, false, 1000).await;
+        assert_eq!(
+            found.address,
+            Err(format!("the sources disagree: {A} from a, {B} from b"))
+        );
+        assert!(found.agreed.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bad_answers_do_not_count() {
+        // Private, an IPv6 address where IPv4 is expected, a failure: none is a vote.
+        let a = scripted("a", &["10.0.0.1"]);
+        let b = scripted("b", &["2a00:1450:4001:81b::200e"]);
+        let c = scripted("c", &["!HTTP 500 Internal Server Error"]);
+        let e = scripted("e", &[A]);
+        let mut d = detector(&[&a, &b, &c, &e], 2);
+        let found = d.check(IpFamily::V4, false, 1000).await;
+        let why = found.address.unwrap_err();
+        assert!(
+            why.starts_with(&format!(
+                "not enough sources agree (1 of 2 needed): {A} from e"
+            )),
+            "{why}"
+        );
+        assert!(why.contains("a: 10.0.0.1 is a private address"), "{why}");
+        assert!(
+            why.contains("b: 2a00:1450:4001:81b::200e is not an IPv4 address"),
+            "{why}"
+        );
+        assert!(why.contains("c: HTTP 500"), "{why}");
+        // A record that allows private addresses may take the LAN address.
+        let mut d = detector(&[&a], 2);
+        assert_eq!(
+            d.check(IpFamily::V4, true, 1000).await.address,
+            Ok(ip("10.0.0.1"))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_valid_candidate_is_the_answer() {
+        let a = scripted("a", &["10.0.0.2 81.2.69.160"]);
+        let mut d = detector(&[&a], 2);
+        let found = d.check(IpFamily::V4, false, 1000).await;
+        assert_eq!(found.address, Ok(ip(A)));
+        assert_eq!(found.needed, 1, "a single source is trusted alone");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_source_is_benched_and_the_next_one_used() {
+        let (a, b, c) = (
+            scripted("a", &["!down", A]),
+            scripted("b", &[A]),
+            scripted("c", &[A]),
+        );
+        let mut d = detector(&[&a, &b, &c], 2);
+        let found = d.check(IpFamily::V4, false, 1000).await;
+        assert_eq!(found.agreed, ["b", "c"]);
+        assert_eq!(found.sources[0].state, SourceState::Failed);
+        assert_eq!(found.sources[0].benched_until, Some(1000 + 300));
+        // Benched: not asked on the next check.
+        tokio::time::advance(Duration::from_secs(60)).await;
+        let found = d.check(IpFamily::V4, false, 1060).await;
+        assert_eq!(found.sources[0].state, SourceState::Benched);
+        assert_eq!(a.asked(), 1);
+        // After the bench it is asked again, and answers.
+        tokio::time::advance(Duration::from_secs(300)).await;
+        let found = d.check(IpFamily::V4, false, 1360).await;
+        assert_eq!(found.agreed, ["a", "b"]);
+        assert_eq!(a.asked(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn benches_grow_and_a_network_change_lifts_them() {
+        let (a, b) = (scripted("a", &["!down"]), scripted("b", &[A]));
+        let mut d = detector(&[&a, &b], 1);
+        let mut benched = Vec::new();
+        for _ in 0..5 {
+            let found = d.check(IpFamily::V4, false, 0).await;
+            assert_eq!(found.address, Ok(ip(A)));
+            if let Some(until) = found.sources[0].benched_until {
+                benched.push(until);
+                tokio::time::advance(Duration::from_secs(until as u64 + 1)).await;
+            }
+        }
+        assert_eq!(benched, [300, 600, 1200, 2400, 3600]);
+        d.network_changed();
+        a.then(&[A]);
+        let found = d.check(IpFamily::V4, false, 0).await;
+        assert_eq!(found.agreed, ["a"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn spacing_reuses_the_last_answer_until_the_network_changes() {
+        let provider = Arc::new(Scripted {
+            interval: Duration::from_secs(600),
+            ..Arc::into_inner(scripted("provider:dyndns", &[A])).unwrap()
+        });
+        let b = scripted("b", &[A]);
+        let mut d = detector(&[&provider, &b], 2);
+        assert_eq!(d.check(IpFamily::V4, false, 0).await.address, Ok(ip(A)));
+        tokio::time::advance(Duration::from_secs(300)).await;
+        let found = d.check(IpFamily::V4, false, 300).await;
+        assert_eq!(found.address, Ok(ip(A)));
+        assert!(found.sources[0].cached);
+        assert_eq!(provider.asked(), 1, "asked at most every 10 minutes");
+        // After a network change the remembered answer no longer counts, and the source
+        // still may not be asked: no agreement until it may.
+        d.network_changed();
+        b.then(&[B]);
+        let found = d.check(IpFamily::V4, false, 300).await;
+        assert_eq!(found.sources[0].state, SourceState::Resting);
+        assert!(found.address.is_err());
+        assert_eq!(found.retry_after, Some(Duration::from_secs(300)));
+        assert_eq!(provider.asked(), 1);
+        tokio::time::advance(Duration::from_secs(300)).await;
+        provider.then(&[B]);
+        let found = d.check(IpFamily::V4, false, 600).await;
+        assert_eq!(found.address, Ok(ip(B)));
+        assert_eq!(provider.asked(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ask_all_asks_everyone_and_agrees_in_order() {
+        let (a, b, c) = (
+            scripted("a", &[B]),
+            scripted("b", &[A]),
+            scripted("c", &[A]),
+        );
+        let mut d = detector(&[&a, &b, &c], 2);
+        let found = d.ask_all(IpFamily::V4, false, 0).await;
+        assert_eq!(found.address, Ok(ip(A)));
+        assert_eq!((a.asked(), b.asked(), c.asked()), (1, 1, 1));
+        assert_eq!(found.sources[0].address, Some(ip(B)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn suspended_sources_are_skipped_and_health_survives_a_reload() {
+        let (a, b) = (scripted("a", &[A]), scripted("b", &[A]));
+        let mut d = detector(&[&a, &b], 2);
+        d.set_suspended(["a".to_owned()].into());
+        let found = d.check(IpFamily::V4, false, 0).await;
+        assert_eq!(found.sources[0].state, SourceState::Suspended);
+        assert!(found.address.is_err());
+        a.then(&["!down"]);
+        d.set_suspended(BTreeSet::new());
+        d.check(IpFamily::V4, false, 0).await;
+        let mut reloaded = detector(&[&a, &b], 2);
+        reloaded.inherit(d);
+        let found = reloaded.check(IpFamily::V4, false, 0).await;
+        assert_eq!(found.sources[0].state, SourceState::Benched);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_sources_says_so() {
+        let mut d = Detector::new(Vec::new(), Vec::new(), 2);
+        assert_eq!(
+            d.check(IpFamily::V6, false, 0).await.address,
+            Err("no address source is configured for IPv6".into())
+        );
+    }
+}

@@ -1,0 +1,168 @@
+//! A command the user gives, whose output is the address (a router's CLI, a VPN tool, a
+//! script reading a modem's status page).
+
+use std::net::IpAddr;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+
+use super::{SOURCE_TIMEOUT, Source, SourceError, SourceKind, extract_address};
+use crate::provider::{BoxFuture, IpFamily};
+
+/// Output beyond this is not read: an address is a line, not a file.
+const MAX_OUTPUT: u64 = 4096;
+
+/// A command line run by `sh -c`, with `DYNTRAY_FAMILY` set to `4` or `6`.
+pub struct Command {
+    label: String,
+    command: String,
+    timeout: Duration,
+}
+
+impl Command {
+    /// Runs `command` when asked.
+    pub fn new(label: String, command: String) -> Self {
+        Self {
+            label,
+            command,
+            timeout: SOURCE_TIMEOUT,
+        }
+    }
+
+    async fn run(&self, family: IpFamily) -> Result<Vec<IpAddr>, SourceError> {
+        let mut child = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(&self.command)
+            .env(
+                "DYNTRAY_FAMILY",
+                if family == IpFamily::V4 { "4" } else { "6" },
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own process group, so a timeout ends everything it started.
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| SourceError::new(format!("cannot start `sh`: {e}")))?;
+        let group = child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .and_then(rustix::process::Pid::from_raw);
+        let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+            return Err(SourceError::new("the command's output could not be read"));
+        };
+        let work = async {
+            let mut out = Vec::new();
+            let mut err = Vec::new();
+            let (mut stdout, mut stderr) = (stdout.take(MAX_OUTPUT), stderr.take(MAX_OUTPUT));
+            let (read_out, read_err) =
+                tokio::join!(stdout.read_to_end(&mut out), stderr.read_to_end(&mut err),);
+            read_out.and(read_err)?;
+            let status = child.wait().await?;
+            Ok::<_, std::io::Error>((status, out, err))
+        };
+        let (status, out, err) = match tokio::time::timeout(self.timeout, work).await {
+            Ok(Ok(done)) => done,
+            Ok(Err(e)) => return Err(SourceError::new(format!("the command failed: {e}"))),
+            Err(_) => {
+                if let Some(group) = group {
+                    let _ =
+                        rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+                }
+                return Err(SourceError::new(format!(
+                    "the command did not finish within {} s",
+                    self.timeout.as_secs()
+                )));
+            }
+        };
+        if !status.success() {
+            let said = String::from_utf8_lossy(&err);
+            let said = said.lines().map(str::trim).find(|l| !l.is_empty());
+            let how = match status.code() {
+                Some(code) => format!("exited with status {code}"),
+                None => "was killed by a signal".into(),
+            };
+            return Err(SourceError::new(match said {
+                Some(line) => format!("the command {how}: {}", crate::provider::truncate(line)),
+                None => format!("the command {how}"),
+            }));
+        }
+        let out = String::from_utf8_lossy(&out);
+        if out.trim().is_empty() {
+            return Err(SourceError::new("the command printed nothing"));
+        }
+        extract_address(&out)
+            .map(|address| vec![address])
+            .map_err(|e| SourceError::new(e.replace("the answer", "the output")))
+    }
+}
+
+impl Source for Command {
+    fn label(&self) -> &str {
+        &self.label
+    }
+
+    fn kind(&self) -> SourceKind {
+        SourceKind::Command
+    }
+
+    fn min_interval(&self) -> Duration {
+        Duration::ZERO
+    }
+
+    fn ask(&self, family: IpFamily) -> BoxFuture<'_, Result<Vec<IpAddr>, SourceError>> {
+        Box::pin(self.run(family))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn ask(command: &str) -> Result<Vec<IpAddr>, SourceError> {
+        Command::new("t".into(), command.into())
+            .ask(IpFamily::V4)
+            .await
+    }
+
+    #[tokio::test]
+    async fn the_output_is_the_address() {
+        assert_eq!(
+            ask("echo ' 81.2.69.160 '").await.unwrap(),
+            vec!["81.2.69.160".parse::<IpAddr>().unwrap()]
+        );
+        assert_eq!(
+            ask("echo \"family $DYNTRAY_FAMILY: WAN 81.2.69.160\"")
+                .await
+                .unwrap(),
+            vec!["81.2.69.160".parse::<IpAddr>().unwrap()]
+        );
+    }
+
+    #[tokio::test]
+    async fn failures_say_what_happened() {
+        let err = |r: Result<Vec<IpAddr>, SourceError>| r.unwrap_err().0;
+        assert_eq!(
+            err(ask("echo 'modem not ready' >&2; exit 3").await),
+            "the command exited with status 3: modem not ready"
+        );
+        assert_eq!(err(ask("true").await), "the command printed nothing");
+        assert_eq!(
+            err(ask("echo 81.2.69.160 81.2.69.161").await),
+            "the output holds 2 different addresses"
+        );
+        assert_eq!(err(ask("echo up").await), "the output holds no address");
+    }
+
+    #[tokio::test]
+    async fn a_hanging_command_is_killed() {
+        let mut command = Command::new("t".into(), "sleep 30".into());
+        command.timeout = Duration::from_millis(300);
+        let started = std::time::Instant::now();
+        let e = command.ask(IpFamily::V4).await.unwrap_err();
+        assert!(e.0.contains("did not finish"), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+}

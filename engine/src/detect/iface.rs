@@ -1,0 +1,748 @@
+//! The machine's own addresses, read from the kernel (Linux netlink).
+//!
+//! For a directly connected host, and for IPv6 where every host has its own global address,
+//! the interfaces know the public address without asking anyone. A host usually has several:
+//! [`rank`] puts the one a DNS name should point at first (a stable address before a
+//! temporary privacy address, which changes daily), and the caller validates them in order.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::{Source, SourceError, SourceKind};
+use crate::provider::{BoxFuture, IpFamily};
+
+/// The addresses on this machine's interfaces.
+pub struct Interfaces {
+    label: String,
+    name: Option<String>,
+}
+
+impl Interfaces {
+    /// All interfaces, or only `name`.
+    pub fn new(label: String, name: Option<String>) -> Self {
+        Self { label, name }
+    }
+}
+
+impl Source for Interfaces {
+    fn label(&self) -> &str {
+        &self.label
+    }
+
+    fn kind(&self) -> SourceKind {
+        SourceKind::Interface
+    }
+
+    fn min_interval(&self) -> Duration {
+        Duration::ZERO
+    }
+
+    fn ask(&self, family: IpFamily) -> BoxFuture<'_, Result<Vec<IpAddr>, SourceError>> {
+        #[cfg(target_os = "linux")]
+        {
+            Box::pin(read(self.name.as_deref(), family))
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = (&self.name, family);
+            Box::pin(async {
+                Err(SourceError::new(
+                    "reading interface addresses is supported on Linux only",
+                ))
+            })
+        }
+    }
+}
+
+/// One address on an interface, as the kernel describes it: what [`rank`] orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddrInfo {
+    /// The address itself.
+    pub address: IpAddr,
+    /// The index of its interface.
+    pub ifindex: u32,
+    /// The kernel's `IFA_F_*` flags (see the associated constants).
+    pub flags: u32,
+    /// Seconds the address stays preferred; `u32::MAX` is forever, 0 is deprecated.
+    pub preferred_lft: u32,
+}
+
+impl AddrInfo {
+    /// `IFA_F_TEMPORARY`: an IPv6 privacy address (RFC 8981), replaced about daily.
+    pub const TEMPORARY: u32 = 0x01;
+    /// `IFA_F_OPTIMISTIC`: usable while duplicate address detection runs (RFC 4429).
+    pub const OPTIMISTIC: u32 = 0x04;
+    /// `IFA_F_DADFAILED`: another host has this address.
+    pub const DADFAILED: u32 = 0x08;
+    /// `IFA_F_DEPRECATED`: its preferred lifetime is over; it is being phased out.
+    pub const DEPRECATED: u32 = 0x20;
+    /// `IFA_F_TENTATIVE`: duplicate address detection has not finished yet.
+    pub const TENTATIVE: u32 = 0x40;
+    /// `IFA_F_PERMANENT`: set by hand or by configuration, not learned from the network.
+    pub const PERMANENT: u32 = 0x80;
+
+    fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+
+    /// Whether it can be used at all: not a duplicate, and past duplicate address
+    /// detection unless optimistic.
+    pub(crate) fn usable(&self) -> bool {
+        !self.has(Self::DADFAILED) && (!self.has(Self::TENTATIVE) || self.has(Self::OPTIMISTIC))
+    }
+
+    /// Whether it is being phased out.
+    pub(crate) fn deprecated(&self) -> bool {
+        self.has(Self::DEPRECATED) || self.preferred_lft == 0
+    }
+}
+
+/// Orders the addresses of one interface dump best first, dropping the unusable ones
+/// (duplicates, and tentative ones unless optimistic).
+///
+/// IPv6, by these rules in turn: not deprecated; not temporary (a DNS name should point
+/// at the stable address, so privacy addresses come last, used only when nothing else is
+/// there); global before unique local (`fc00::/7`); settled before optimistic; permanent
+/// before learned; longer preferred lifetime; lower address. IPv4: public before private
+/// and carrier-grade NAT; not deprecated; lower interface index; lower address. An
+/// address on several interfaces is listed once.
+pub fn rank(addrs: Vec<AddrInfo>) -> Vec<IpAddr> {
+    let mut addrs: Vec<AddrInfo> = addrs.into_iter().filter(AddrInfo::usable).collect();
+    addrs.sort_by_key(|a| match a.address {
+        IpAddr::V4(ip) => (
+            u8::from(is_private_v4(ip)),
+            u8::from(a.deprecated()),
+            0,
+            0,
+            0,
+            std::cmp::Reverse(0),
+            a.ifindex,
+            a.address,
+        ),
+        IpAddr::V6(ip) => (
+            u8::from(a.deprecated()),
+            u8::from(a.has(AddrInfo::TEMPORARY)),
+            u8::from((ip.segments()[0] & 0xfe00) == 0xfc00),
+            u8::from(a.has(AddrInfo::TENTATIVE)),
+            u8::from(!a.has(AddrInfo::PERMANENT)),
+            std::cmp::Reverse(a.preferred_lft),
+            0,
+            a.address,
+        ),
+    });
+    let mut ranked: Vec<IpAddr> = Vec::with_capacity(addrs.len());
+    for a in addrs {
+        if !ranked.contains(&a.address) {
+            ranked.push(a.address);
+        }
+    }
+    ranked
+}
+
+/// Private (RFC 1918), carrier-grade NAT, loopback or link-local: never what the rest of
+/// the internet sees.
+fn is_private_v4(ip: std::net::Ipv4Addr) -> bool {
+    let o = ip.octets();
+    ip.is_private()
+        || ip.is_loopback()
+        || ip.is_link_local()
+        || (o[0] == 100 && (o[1] & 0xc0) == 64)
+}
+
+#[cfg(target_os = "linux")]
+async fn read(name: Option<&str>, family: IpFamily) -> Result<Vec<IpAddr>, SourceError> {
+    use std::collections::HashSet;
+
+    let (links, addrs) = tokio::time::timeout(super::SOURCE_TIMEOUT, kernel::snapshot(family))
+        .await
+        .map_err(|_| SourceError::new("the kernel did not list the interface addresses in time"))?
+        .map_err(|e| SourceError::new(format!("reading interface addresses failed: {e}")))?;
+    let family_name = match family {
+        IpFamily::V4 => "IPv4",
+        IpFamily::V6 => "global IPv6",
+    };
+    let wanted = match name {
+        Some(name) => {
+            let Some(link) = links.iter().find(|l| l.name == name) else {
+                return Err(SourceError::new(format!("no interface named {name}")));
+            };
+            if !link.up {
+                return Err(SourceError::new(format!("{name} is down")));
+            }
+            Some(link.index)
+        }
+        None => None,
+    };
+    let usable: HashSet<u32> = links
+        .iter()
+        .filter(|l| l.up && !l.loopback && wanted.is_none_or(|w| w == l.index))
+        .map(|l| l.index)
+        .collect();
+    let candidates: Vec<AddrInfo> = addrs
+        .into_iter()
+        .filter(|a| a.global && usable.contains(&a.info.ifindex))
+        .map(|a| a.info)
+        .filter(|a| IpFamily::of(a.address) == family && !a.address.is_loopback())
+        .collect();
+    let place = name.unwrap_or("any interface");
+    let ranked = rank(candidates.clone());
+    // The kernel makes a stable address and its temporary one together, and whichever
+    // passes duplicate address detection first is usable first: while the stable one is
+    // still being checked, publishing the temporary one would only cause a second update
+    // a moment later.
+    let best_is_temporary = ranked.first().is_some_and(|best| {
+        candidates
+            .iter()
+            .any(|c| c.address == *best && c.has(AddrInfo::TEMPORARY))
+    });
+    if best_is_temporary
+        && let Some(pending) = candidates.iter().find(|c| {
+            c.has(AddrInfo::TENTATIVE) && !c.has(AddrInfo::TEMPORARY) && !c.has(AddrInfo::DADFAILED)
+        })
+    {
+        return Err(SourceError::new(format!(
+            "{} on {place} is still being checked for duplicates (tentative); its temporary \
+             address is not used meanwhile",
+            pending.address
+        )));
+    }
+    if !ranked.is_empty() {
+        return Ok(ranked);
+    }
+    // Say why when the only addresses there are not usable (yet).
+    Err(SourceError::new(match candidates.first() {
+        Some(a) if a.has(AddrInfo::DADFAILED) => format!(
+            "{} on {place} failed duplicate address detection",
+            a.address
+        ),
+        Some(a) => format!(
+            "{} on {place} is still being checked for duplicates (tentative)",
+            a.address
+        ),
+        None => format!("no {family_name} address on {place}"),
+    }))
+}
+
+/// Talking to the kernel over a netlink route socket: also used by the network change
+/// watcher (`crate::netwatch`).
+#[cfg(target_os = "linux")]
+pub(crate) mod kernel {
+    use std::io;
+    use std::net::IpAddr;
+
+    use netlink_packet_core::{
+        NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+    };
+    use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
+    use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+    use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+    use netlink_sys::protocols::NETLINK_ROUTE;
+    use netlink_sys::{AsyncSocket, AsyncSocketExt, SocketAddr, TokioSocket};
+
+    use super::AddrInfo;
+    use crate::provider::IpFamily;
+
+    /// An interface.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub(crate) struct Link {
+        pub(crate) index: u32,
+        pub(crate) name: String,
+        /// Administratively up (`IFF_UP`).
+        pub(crate) up: bool,
+        /// Up and able to pass traffic (`IFF_UP` and `IFF_RUNNING`).
+        pub(crate) running: bool,
+        pub(crate) loopback: bool,
+    }
+
+    impl Link {
+        /// The interface in a link message; its name is empty when the message has none.
+        pub(crate) fn from_message(message: &LinkMessage) -> Self {
+            let flags = message.header.flags;
+            let up = flags.contains(LinkFlags::Up);
+            Self {
+                index: message.header.index,
+                name: message
+                    .attributes
+                    .iter()
+                    .find_map(|a| match a {
+                        LinkAttribute::IfName(name) => Some(name.clone()),
+                        _ => None,
+                    })
+                    .unwrap_or_default(),
+                up,
+                running: up && flags.contains(LinkFlags::Running),
+                loopback: flags.contains(LinkFlags::Loopback),
+            }
+        }
+    }
+
+    /// An address on an interface.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) struct Address {
+        pub(crate) info: AddrInfo,
+        /// Scope global (`RT_SCOPE_UNIVERSE`): not link-local, not host-only.
+        pub(crate) global: bool,
+    }
+
+    impl Address {
+        /// The address in an address message, if it has one.
+        pub(crate) fn from_message(message: &AddressMessage) -> Option<Self> {
+            let mut local = None;
+            let mut address = None;
+            let mut flags = None;
+            let mut preferred_lft = u32::MAX;
+            for attribute in &message.attributes {
+                match attribute {
+                    AddressAttribute::Local(ip) => local = Some(*ip),
+                    AddressAttribute::Address(ip) => address = Some(*ip),
+                    AddressAttribute::Flags(f) => flags = Some(f.bits()),
+                    AddressAttribute::CacheInfo(info) => preferred_lft = info.ifa_preferred,
+                    _ => {}
+                }
+            }
+            // IPv4 puts the local address in IFA_LOCAL (IFA_ADDRESS is the peer on
+            // point-to-point links); IPv6 has IFA_ADDRESS only, unless point-to-point.
+            let address: IpAddr = local.or(address)?;
+            Some(Self {
+                info: AddrInfo {
+                    address,
+                    ifindex: message.header.index,
+                    // IFA_FLAGS holds all 32 bits; the header's byte only the first eight.
+                    flags: flags.unwrap_or(u32::from(message.header.flags.bits())),
+                    preferred_lft,
+                },
+                global: message.header.scope == AddressScope::Universe,
+            })
+        }
+    }
+
+    /// The interfaces and the addresses of `family`, in one consistent view.
+    pub(crate) async fn snapshot(family: IpFamily) -> io::Result<(Vec<Link>, Vec<Address>)> {
+        let mut attempts = 0;
+        loop {
+            match try_snapshot(Some(family)).await {
+                // The kernel says a dump was interrupted by a change: ask again.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted && attempts < 3 => {
+                    attempts += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The interfaces and the addresses of both families, for a baseline.
+    pub(crate) async fn snapshot_all() -> io::Result<(Vec<Link>, Vec<Address>)> {
+        try_snapshot(None).await
+    }
+
+    async fn try_snapshot(family: Option<IpFamily>) -> io::Result<(Vec<Link>, Vec<Address>)> {
+        let mut socket = TokioSocket::new(NETLINK_ROUTE)?;
+        socket.socket_mut().bind_auto()?;
+        socket.socket_mut().connect(&SocketAddr::new(0, 0))?;
+
+        let links = dump(
+            &socket,
+            1,
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+        )
+        .await?
+        .iter()
+        .filter_map(|m| match m {
+            RouteNetlinkMessage::NewLink(link) => Some(Link::from_message(link)),
+            _ => None,
+        })
+        .collect();
+
+        let mut request = AddressMessage::default();
+        request.header.family = match family {
+            Some(IpFamily::V4) => AddressFamily::Inet,
+            Some(IpFamily::V6) => AddressFamily::Inet6,
+            None => AddressFamily::Unspec,
+        };
+        let addresses = dump(&socket, 2, RouteNetlinkMessage::GetAddress(request))
+            .await?
+            .iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewAddress(address) => Address::from_message(address),
+                _ => None,
+            })
+            .collect();
+        Ok((links, addresses))
+    }
+
+    /// Sends a dump request and collects the answers until the kernel says it is done.
+    async fn dump(
+        socket: &TokioSocket,
+        sequence: u32,
+        request: RouteNetlinkMessage,
+    ) -> io::Result<Vec<RouteNetlinkMessage>> {
+        let mut packet =
+            NetlinkMessage::new(NetlinkHeader::default(), NetlinkPayload::from(request));
+        packet.header.flags = NLM_F_DUMP | NLM_F_REQUEST;
+        packet.header.sequence_number = sequence;
+        packet.finalize();
+        let mut buffer = vec![0; packet.buffer_len()];
+        packet.serialize(&mut buffer);
+        socket.send(&buffer).await?;
+
+        let mut answers = Vec::new();
+        let mut interrupted = false;
+        loop {
+            let (datagram, _) = socket.recv_from_full().await?;
+            for raw in messages(&datagram) {
+                let message = NetlinkMessage::<RouteNetlinkMessage>::deserialize(raw)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+                if message.header.sequence_number != sequence {
+                    continue;
+                }
+                interrupted |= message.header.flags & NLM_F_DUMP_INTR != 0;
+                match message.payload {
+                    NetlinkPayload::Done(_) if interrupted => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::Interrupted,
+                            "the kernel's list changed while it was read",
+                        ));
+                    }
+                    NetlinkPayload::Done(_) => return Ok(answers),
+                    NetlinkPayload::Error(e) if e.code.is_some() => return Err(e.to_io()),
+                    NetlinkPayload::InnerMessage(m) => answers.push(m),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// The netlink messages in one datagram, each whole (header included).
+    pub(crate) fn messages(datagram: &[u8]) -> impl Iterator<Item = &[u8]> {
+        const HEADER_LEN: usize = 16;
+        let mut offset = 0;
+        std::iter::from_fn(move || {
+            let header = datagram.get(offset..offset + HEADER_LEN)?;
+            let length = u32::from_ne_bytes([header[0], header[1], header[2], header[3]]) as usize;
+            if length < HEADER_LEN {
+                return None;
+            }
+            let message = datagram.get(offset..offset + length)?;
+            // Messages are aligned to 4 bytes (NLMSG_ALIGN).
+            offset += length.div_ceil(4) * 4;
+            Some(message)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(address: &str, flags: u32, preferred_lft: u32) -> AddrInfo {
+        AddrInfo {
+            address: address.parse().unwrap(),
+            ifindex: 2,
+            flags,
+            preferred_lft,
+        }
+    }
+
+    fn ips(list: &[&str]) -> Vec<IpAddr> {
+        list.iter().map(|s| s.parse().unwrap()).collect()
+    }
+
+    const FOREVER: u32 = u32::MAX;
+
+    #[test]
+    fn stable_ipv6_comes_before_temporary() {
+        let ranked = rank(vec![
+            addr("2a00:1:2:3:a1b2:c3d4:e5f6:1", AddrInfo::TEMPORARY, 3600),
+            addr("2a00:1:2:3::5", 0, 7200),
+        ]);
+        assert_eq!(
+            ranked,
+            ips(&["2a00:1:2:3::5", "2a00:1:2:3:a1b2:c3d4:e5f6:1"])
+        );
+    }
+
+    #[test]
+    fn deprecated_comes_after_temporary() {
+        let ranked = rank(vec![
+            addr("2a00:1:2:3::5", AddrInfo::DEPRECATED, 0),
+            addr("2a00:1:2:4::5", 0, 0),
+            addr("2a00:1:2:3:a1b2:c3d4:e5f6:1", AddrInfo::TEMPORARY, 3600),
+        ]);
+        assert_eq!(
+            ranked,
+            ips(&[
+                "2a00:1:2:3:a1b2:c3d4:e5f6:1",
+                "2a00:1:2:3::5",
+                "2a00:1:2:4::5"
+            ])
+        );
+    }
+
+    #[test]
+    fn global_before_ula_then_permanent_then_lifetime_then_address() {
+        let ranked = rank(vec![
+            addr("fd00::1", AddrInfo::PERMANENT, FOREVER),
+            addr("2a00:1:2:3::9", 0, 600),
+            addr("2a00:1:2:3::8", 0, 3600),
+            addr("2a00:1:2:3::7", AddrInfo::PERMANENT, FOREVER),
+            addr("2a00:1:2:3::6", AddrInfo::PERMANENT, FOREVER),
+        ]);
+        assert_eq!(
+            ranked,
+            ips(&[
+                "2a00:1:2:3::6",
+                "2a00:1:2:3::7",
+                "2a00:1:2:3::8",
+                "2a00:1:2:3::9",
+                "fd00::1",
+            ])
+        );
+        // A stable unique local address still beats a global temporary one: a record that
+        // allows private addresses wants it, the others skip it when validating.
+        let ranked = rank(vec![
+            addr("2a00:1:2:3:a1b2:c3d4:e5f6:1", AddrInfo::TEMPORARY, 3600),
+            addr("fd00::1", 0, 3600),
+        ]);
+        assert_eq!(ranked, ips(&["fd00::1", "2a00:1:2:3:a1b2:c3d4:e5f6:1"]));
+    }
+
+    #[test]
+    fn tentative_and_duplicate_addresses_are_dropped_optimistic_ones_kept_last() {
+        let ranked = rank(vec![
+            addr("2a00:1:2:3::1", AddrInfo::TENTATIVE, FOREVER),
+            addr(
+                "2a00:1:2:3::2",
+                AddrInfo::DADFAILED | AddrInfo::TENTATIVE,
+                FOREVER,
+            ),
+            addr(
+                "2a00:1:2:3::3",
+                AddrInfo::TENTATIVE | AddrInfo::OPTIMISTIC,
+                FOREVER,
+            ),
+            addr("2a00:1:2:3::4", 0, 3600),
+        ]);
+        assert_eq!(ranked, ips(&["2a00:1:2:3::4", "2a00:1:2:3::3"]));
+        assert!(rank(vec![addr("2a00:1:2:3::1", AddrInfo::TENTATIVE, FOREVER)]).is_empty());
+    }
+
+    #[test]
+    fn public_ipv4_first_then_interface_and_address() {
+        let v4 = |address: &str, ifindex| AddrInfo {
+            ifindex,
+            ..addr(address, AddrInfo::PERMANENT, FOREVER)
+        };
+        let ranked = rank(vec![
+            v4("10.0.0.2", 2),
+            v4("100.64.1.2", 2),
+            v4("81.2.69.170", 3),
+            v4("192.168.1.5", 1),
+            v4("81.2.69.180", 2),
+            v4("81.2.69.160", 3),
+        ]);
+        assert_eq!(
+            ranked,
+            ips(&[
+                "81.2.69.180",
+                "81.2.69.160",
+                "81.2.69.170",
+                "192.168.1.5",
+                "10.0.0.2",
+                "100.64.1.2",
+            ])
+        );
+    }
+
+    #[test]
+    fn an_address_on_two_interfaces_is_listed_once() {
+        let mut second = addr("2a00:1:2:3::5", 0, 3600);
+        second.ifindex = 7;
+        let ranked = rank(vec![addr("2a00:1:2:3::5", 0, 3600), second]);
+        assert_eq!(ranked, ips(&["2a00:1:2:3::5"]));
+    }
+
+    #[cfg(target_os = "linux")]
+    mod kernel {
+        use std::time::{Duration, Instant};
+
+        use dyntray_tests::netns::{self, NetNs};
+
+        use super::super::*;
+
+        fn namespace(prefix: &str) -> NetNs {
+            if let Err(why) = netns::available() {
+                panic!("this test needs network namespaces, which cannot be used here: {why}");
+            }
+            NetNs::new(prefix).unwrap()
+        }
+
+        /// Asks `source` inside `ns`, on a runtime whose sockets live there.
+        fn ask_in(
+            ns: &NetNs,
+            source: &Interfaces,
+            family: IpFamily,
+        ) -> Result<Vec<IpAddr>, SourceError> {
+            ns.enter_thread(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(source.ask(family))
+            })
+            .unwrap()
+        }
+
+        /// Asks until `done` holds for the answer (the kernel works asynchronously).
+        fn ask_until(
+            ns: &NetNs,
+            source: &Interfaces,
+            family: IpFamily,
+            done: impl Fn(&Result<Vec<IpAddr>, SourceError>) -> bool,
+        ) -> Result<Vec<IpAddr>, SourceError> {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let answer = ask_in(ns, source, family);
+                if done(&answer) || Instant::now() > deadline {
+                    return answer;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+
+        fn all() -> Interfaces {
+            Interfaces::new("interface".into(), None)
+        }
+
+        fn ip(s: &str) -> IpAddr {
+            s.parse().unwrap()
+        }
+
+        #[test]
+        fn stable_ipv6_comes_before_its_temporary_address() {
+            let ns = namespace("iface-temp");
+            ns.add_veth("v0").unwrap();
+            ns.sysctl("net.ipv6.conf.v0.use_tempaddr", "2").unwrap();
+            ns.ip(&[
+                "-6",
+                "addr",
+                "add",
+                "2a00:1:2:3::5/64",
+                "dev",
+                "v0",
+                "mngtmpaddr",
+            ])
+            .unwrap();
+            let answer = ask_until(&ns, &all(), IpFamily::V6, |a| {
+                a.as_ref().is_ok_and(|list| list.len() >= 2)
+            })
+            .unwrap();
+            let stable = ip("2a00:1:2:3::5");
+            assert_eq!(answer[0], stable, "{answer:?}");
+            let temporary = answer[1];
+            let IpAddr::V6(t) = temporary else {
+                panic!("{answer:?}")
+            };
+            assert_eq!(t.segments()[..4], [0x2a00, 1, 2, 3], "{answer:?}");
+            assert_ne!(temporary, stable);
+
+            // Deleting the stable address: the temporary one is what is left, chosen
+            // alone. Recent kernels (6.18 here) delete the temporary addresses of a
+            // mngtmpaddr address along with it, so then there is nothing left at all.
+            // (Temporary-only ranking is covered by the unit tests above.)
+            ns.ip(&["-6", "addr", "del", "2a00:1:2:3::5/64", "dev", "v0"])
+                .unwrap();
+            let answer = ask_until(&ns, &all(), IpFamily::V6, |a| {
+                a.as_ref().is_err() || a.as_ref().is_ok_and(|l| !l.contains(&stable))
+            });
+            match answer {
+                Ok(list) => assert_eq!(list, vec![temporary]),
+                Err(e) => assert_eq!(e.0, "no global IPv6 address on any interface"),
+            }
+        }
+
+        #[test]
+        fn deprecated_ipv6_comes_last() {
+            let ns = namespace("iface-depr");
+            ns.add_veth("v0").unwrap();
+            for address in ["2a00:1:2:3::5/64", "2a00:1:2:4::5/64"] {
+                ns.ip(&["-6", "addr", "add", address, "dev", "v0", "nodad"])
+                    .unwrap();
+            }
+            ns.ip(&[
+                "-6",
+                "addr",
+                "change",
+                "2a00:1:2:3::5/64",
+                "dev",
+                "v0",
+                "preferred_lft",
+                "0",
+            ])
+            .unwrap();
+            let answer = ask_until(&ns, &all(), IpFamily::V6, |a| {
+                a.as_ref()
+                    .is_ok_and(|l| l.len() == 2 && l[0] == ip("2a00:1:2:4::5"))
+            });
+            assert_eq!(answer, Ok(vec![ip("2a00:1:2:4::5"), ip("2a00:1:2:3::5")]));
+        }
+
+        #[test]
+        fn global_ipv6_before_unique_local() {
+            let ns = namespace("iface-ula");
+            ns.add_veth("v0").unwrap();
+            for address in ["fd00:1::5/64", "2a00:1:2:4::5/64"] {
+                ns.ip(&["-6", "addr", "add", address, "dev", "v0", "nodad"])
+                    .unwrap();
+            }
+            let answer = ask_in(&ns, &all(), IpFamily::V6);
+            assert_eq!(answer, Ok(vec![ip("2a00:1:2:4::5"), ip("fd00:1::5")]));
+        }
+
+        #[test]
+        fn public_ipv4_first_and_down_interfaces_skipped() {
+            let ns = namespace("iface-v4");
+            ns.add_veth("v0").unwrap();
+            ns.add_veth("v1").unwrap();
+            ns.ip(&["addr", "add", "10.0.0.2/24", "dev", "v0"]).unwrap();
+            ns.ip(&["addr", "add", "81.2.69.160/24", "dev", "v0"])
+                .unwrap();
+            ns.ip(&["addr", "add", "81.2.69.170/24", "dev", "v1"])
+                .unwrap();
+            ns.ip(&["link", "set", "v1", "down"]).unwrap();
+
+            let answer = ask_in(&ns, &all(), IpFamily::V4);
+            assert_eq!(answer, Ok(vec![ip("81.2.69.160"), ip("10.0.0.2")]));
+
+            let v1 = Interfaces::new("interface:v1".into(), Some("v1".into()));
+            assert_eq!(
+                ask_in(&ns, &v1, IpFamily::V4),
+                Err(SourceError::new("v1 is down"))
+            );
+            let v0 = Interfaces::new("interface:v0".into(), Some("v0".into()));
+            assert_eq!(
+                ask_in(&ns, &v0, IpFamily::V6),
+                Err(SourceError::new("no global IPv6 address on v0"))
+            );
+            let v0p = Interfaces::new("interface:v0p".into(), Some("v0p".into()));
+            assert_eq!(
+                ask_in(&ns, &v0p, IpFamily::V4),
+                Err(SourceError::new("no IPv4 address on v0p"))
+            );
+        }
+
+        #[test]
+        fn unknown_interface_is_an_error() {
+            let ns = namespace("iface-unknown");
+            let v9 = Interfaces::new("interface:v9".into(), Some("v9".into()));
+            assert_eq!(
+                ask_in(&ns, &v9, IpFamily::V6),
+                Err(SourceError::new("no interface named v9"))
+            );
+            // Only the loopback interface: nothing to publish.
+            assert_eq!(
+                ask_in(&ns, &all(), IpFamily::V4),
+                Err(SourceError::new("no IPv4 address on any interface"))
+            );
+        }
+    }
+}
