@@ -55,8 +55,13 @@ export async function appInfo() {
  *             note: string | null, has_offline: boolean }} RecordStatus
  * @typedef {{ summary: string, paused: boolean, offline: boolean, config_path: string,
  *             config_error: string | null, records: RecordStatus[],
- *             addresses: {family: string, address: string | null, error: string | null}[],
- *             next_check_at: number | null }} Status
+ *             addresses: AddressStatus[], next_check_at: number | null }} Status
+ * @typedef {{ source: string, kind: string, state: string, address: string | null,
+ *             error: string | null, asked_at: number | null, cached: boolean,
+ *             benched_until: number | null }} SourceReport
+ * @typedef {{ family: string, address: string | null, checked_at: number | null,
+ *             error: string | null, agreed: string[], needed: number,
+ *             sources: SourceReport[], trigger: string | null }} AddressStatus
  */
 
 /**

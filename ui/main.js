@@ -4,6 +4,7 @@ import { showAbout } from "./views/about.js";
 import { loadEditor } from "./views/editor.js";
 import { loadGeneral } from "./views/general.js";
 import { showHistory } from "./views/history.js";
+import { showDetection } from "./views/detection.js";
 import { showStatus } from "./views/records.js";
 
 /**
@@ -12,6 +13,7 @@ import { showStatus } from "./views/records.js";
  */
 function show(next) {
   showStatus(next);
+  showDetection(next);
   showHistory(next);
 }
 

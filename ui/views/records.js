@@ -176,9 +176,8 @@ export function showStatus(status) {
   configError.hidden = !status.config_error;
   configError.textContent = status.config_error ?? "";
   body.replaceChildren(...status.records.map(row));
-  const parts = status.addresses.map(
-    (a) => `Public ${a.family === "AAAA" ? "IPv6" : "IPv4"} address: ${a.address ?? `none (${a.error})`}`,
-  );
+  /** @type {string[]} */
+  const parts = [];
   if (status.paused) {
     parts.push("Updates are paused");
   } else if (status.next_check_at) {

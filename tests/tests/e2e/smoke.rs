@@ -248,6 +248,13 @@ fn the_tray_shows_each_record_and_the_providers_refusal() {
     assert_eq!(driver.text("#records .phase"), "Up to date");
     assert_eq!(driver.text("#records .address"), "81.2.69.160");
     assert_eq!(driver.text("#records .answer"), "good 81.2.69.160");
+    // The public address card: the address, its source and that source's health.
+    assert_eq!(driver.text("#detection .family-name"), "IPv4");
+    assert_eq!(driver.text("#detection .family-address"), "81.2.69.160");
+    let why = driver.text("#detection .family-why");
+    assert!(why.starts_with("— from http://127.0.0.1:"), "{why}");
+    assert_eq!(driver.text("#detection .source-answer"), "81.2.69.160");
+    assert_eq!(driver.text("#detection .source-state"), "used");
     driver.screenshot(&artifacts_dir().join("settings-records.png"));
 
     // The provider starts refusing; the address changes; the tray says so, and nothing
