@@ -2,8 +2,10 @@
 //!
 //! For a directly connected host, and for IPv6 where every host has its own global address,
 //! the interfaces know the public address without asking anyone. A host usually has several:
-//! [`rank`] puts the one a DNS name should point at first (a stable address before a
-//! temporary privacy address, which changes daily), and the caller validates them in order.
+//! [`rank`] puts the one a DNS name should point at first (one on the interface that carries
+//! the default route, and there a stable address before a temporary privacy address, which
+//! changes daily), and the caller validates them in order. Only interfaces that are up and
+//! connected (carrier) are read: an unplugged cable leaves stale addresses behind.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -65,6 +67,11 @@ pub struct AddrInfo {
     pub flags: u32,
     /// Seconds the address stays preferred; `u32::MAX` is forever, 0 is deprecated.
     pub preferred_lft: u32,
+    /// Whether its interface carries this machine's default route for the family (the
+    /// one the kernel uses, in the main routing table): where traffic to the internet
+    /// leaves, so where an answer to it comes back. Set by whoever knows the routes; the
+    /// kernel's address message alone says nothing about it.
+    pub default_route: bool,
 }
 
 impl AddrInfo {
@@ -100,16 +107,20 @@ impl AddrInfo {
 /// Orders the addresses of one interface dump best first, dropping the unusable ones
 /// (duplicates, and tentative ones unless optimistic).
 ///
-/// IPv6, by these rules in turn: not deprecated; not temporary (a DNS name should point
-/// at the stable address, so privacy addresses come last, used only when nothing else is
-/// there); global before unique local (`fc00::/7`); settled before optimistic; permanent
-/// before learned; longer preferred lifetime; lower address. IPv4: public before private
-/// and carrier-grade NAT; not deprecated; lower interface index; lower address. An
-/// address on several interfaces is listed once.
+/// First, for both families, addresses on a default-route interface before the others
+/// (a VPN's or a container bridge's address is not where the internet reaches this
+/// machine, however stable; the others stay as a fallback, e.g. for a host without a
+/// default route). Then IPv6, by these rules in turn: not deprecated; not temporary (a
+/// DNS name should point at the stable address, so privacy addresses come last, used
+/// only when nothing else is there); global before unique local (`fc00::/7`); settled
+/// before optimistic; permanent before learned; longer preferred lifetime; lower address.
+/// IPv4: public before private and carrier-grade NAT; not deprecated; lower interface
+/// index; lower address. An address on several interfaces is listed once.
 pub fn rank(addrs: Vec<AddrInfo>) -> Vec<IpAddr> {
     let mut addrs: Vec<AddrInfo> = addrs.into_iter().filter(AddrInfo::usable).collect();
     addrs.sort_by_key(|a| match a.address {
         IpAddr::V4(ip) => (
+            u8::from(!a.default_route),
             u8::from(is_private_v4(ip)),
             u8::from(a.deprecated()),
             0,
@@ -120,6 +131,7 @@ pub fn rank(addrs: Vec<AddrInfo>) -> Vec<IpAddr> {
             a.address,
         ),
         IpAddr::V6(ip) => (
+            u8::from(!a.default_route),
             u8::from(a.deprecated()),
             u8::from(a.has(AddrInfo::TEMPORARY)),
             u8::from((ip.segments()[0] & 0xfe00) == 0xfc00),
@@ -149,11 +161,46 @@ fn is_private_v4(ip: std::net::Ipv4Addr) -> bool {
         || (o[0] == 100 && (o[1] & 0xc0) == 64)
 }
 
+/// If `best` is a temporary address, the stable address still being checked for duplicates
+/// next to it: on the same interface, where the kernel made the two together (a tentative
+/// address elsewhere, say on an interface that just came up, is no sibling of it).
+fn tentative_sibling(candidates: &[AddrInfo], best: IpAddr) -> Option<&AddrInfo> {
+    let interfaces: Vec<u32> = candidates
+        .iter()
+        .filter(|c| c.address == best && c.has(AddrInfo::TEMPORARY))
+        .map(|c| c.ifindex)
+        .collect();
+    candidates.iter().find(|c| {
+        interfaces.contains(&c.ifindex)
+            && c.has(AddrInfo::TENTATIVE)
+            && !c.has(AddrInfo::TEMPORARY)
+            && !c.has(AddrInfo::DADFAILED)
+    })
+}
+
+/// The interfaces, among `usable`, whose default route the kernel would take: those of
+/// the lowest metric (a laptop's wired link before its wireless one). Empty when there is
+/// no default route through a usable interface.
+#[cfg(target_os = "linux")]
+fn default_route_interfaces(
+    routes: &[kernel::DefaultRoute],
+    usable: &std::collections::HashSet<u32>,
+) -> Vec<u32> {
+    let routes = routes.iter().filter(|r| usable.contains(&r.ifindex));
+    let Some(best) = routes.clone().map(|r| r.metric).min() else {
+        return Vec::new();
+    };
+    routes
+        .filter(|r| r.metric == best)
+        .map(|r| r.ifindex)
+        .collect()
+}
+
 #[cfg(target_os = "linux")]
 async fn read(name: Option<&str>, family: IpFamily) -> Result<Vec<IpAddr>, SourceError> {
     use std::collections::HashSet;
 
-    let (links, addrs) = tokio::time::timeout(super::SOURCE_TIMEOUT, kernel::snapshot(family))
+    let snapshot = tokio::time::timeout(super::SOURCE_TIMEOUT, kernel::snapshot(family))
         .await
         .map_err(|_| SourceError::new("the kernel did not list the interface addresses in time"))?
         .map_err(|e| SourceError::new(format!("reading interface addresses failed: {e}")))?;
@@ -163,25 +210,38 @@ async fn read(name: Option<&str>, family: IpFamily) -> Result<Vec<IpAddr>, Sourc
     };
     let wanted = match name {
         Some(name) => {
-            let Some(link) = links.iter().find(|l| l.name == name) else {
+            let Some(link) = snapshot.links.iter().find(|l| l.name == name) else {
                 return Err(SourceError::new(format!("no interface named {name}")));
             };
             if !link.up {
                 return Err(SourceError::new(format!("{name} is down")));
             }
+            if !link.running {
+                return Err(SourceError::new(format!(
+                    "{name} has no carrier (cable unplugged?)"
+                )));
+            }
             Some(link.index)
         }
         None => None,
     };
-    let usable: HashSet<u32> = links
+    // Up is not enough: an interface whose cable is unplugged (or whose Wi-Fi is not
+    // associated) stays up and keeps its addresses for a while, unreachable.
+    let usable: HashSet<u32> = snapshot
+        .links
         .iter()
-        .filter(|l| l.up && !l.loopback && wanted.is_none_or(|w| w == l.index))
+        .filter(|l| l.running && !l.loopback && wanted.is_none_or(|w| w == l.index))
         .map(|l| l.index)
         .collect();
-    let candidates: Vec<AddrInfo> = addrs
+    let exits = default_route_interfaces(&snapshot.default_routes, &usable);
+    let candidates: Vec<AddrInfo> = snapshot
+        .addresses
         .into_iter()
         .filter(|a| a.global && usable.contains(&a.info.ifindex))
-        .map(|a| a.info)
+        .map(|a| AddrInfo {
+            default_route: exits.contains(&a.info.ifindex),
+            ..a.info
+        })
         .filter(|a| IpFamily::of(a.address) == family && !a.address.is_loopback())
         .collect();
     let place = name.unwrap_or("any interface");
@@ -190,15 +250,8 @@ async fn read(name: Option<&str>, family: IpFamily) -> Result<Vec<IpAddr>, Sourc
     // passes duplicate address detection first is usable first: while the stable one is
     // still being checked, publishing the temporary one would only cause a second update
     // a moment later.
-    let best_is_temporary = ranked.first().is_some_and(|best| {
-        candidates
-            .iter()
-            .any(|c| c.address == *best && c.has(AddrInfo::TEMPORARY))
-    });
-    if best_is_temporary
-        && let Some(pending) = candidates.iter().find(|c| {
-            c.has(AddrInfo::TENTATIVE) && !c.has(AddrInfo::TEMPORARY) && !c.has(AddrInfo::DADFAILED)
-        })
+    if let Some(best) = ranked.first()
+        && let Some(pending) = tentative_sibling(&candidates, *best)
     {
         return Err(SourceError::new(format!(
             "{} on {place} is still being checked for duplicates (tentative); its temporary \
@@ -235,6 +288,9 @@ pub(crate) mod kernel {
     };
     use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
     use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+    use netlink_packet_route::route::{
+        RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteNextHopFlags, RouteType,
+    };
     use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
     use netlink_sys::protocols::NETLINK_ROUTE;
     use netlink_sys::{AsyncSocket, AsyncSocketExt, SocketAddr, TokioSocket};
@@ -310,14 +366,95 @@ pub(crate) mod kernel {
                     // IFA_FLAGS holds all 32 bits; the header's byte only the first eight.
                     flags: flags.unwrap_or(u32::from(message.header.flags.bits())),
                     preferred_lft,
+                    default_route: false,
                 },
                 global: message.header.scope == AddressScope::Universe,
             })
         }
     }
 
-    /// The interfaces and the addresses of `family`, in one consistent view.
-    pub(crate) async fn snapshot(family: IpFamily) -> io::Result<(Vec<Link>, Vec<Address>)> {
+    /// One way out of a default route: an interface it sends through.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) struct DefaultRoute {
+        pub(crate) ifindex: u32,
+        /// The route's metric (`RTA_PRIORITY`): the kernel takes the lowest.
+        pub(crate) metric: u32,
+    }
+
+    impl DefaultRoute {
+        /// The ways out of a route message if it is a working default route of the main
+        /// table (a unicast route to `/0`): its output interface, or those of its next hops
+        /// when it has several (multipath), leaving out the ones the kernel marks dead or
+        /// without carrier. Nothing for any other route.
+        pub(crate) fn from_message(message: &RouteMessage) -> Vec<Self> {
+            let header = &message.header;
+            let table = message
+                .attributes
+                .iter()
+                .find_map(|a| match a {
+                    RouteAttribute::Table(table) => Some(*table),
+                    _ => None,
+                })
+                .unwrap_or(u32::from(header.table));
+            if header.destination_prefix_length != 0
+                || header.kind != RouteType::Unicast
+                || table != u32::from(RouteHeader::RT_TABLE_MAIN)
+            {
+                return Vec::new();
+            }
+            let metric = message
+                .attributes
+                .iter()
+                .find_map(|a| match a {
+                    RouteAttribute::Priority(metric) => Some(*metric),
+                    _ => None,
+                })
+                .unwrap_or(0);
+            let mut ways = Vec::new();
+            for attribute in &message.attributes {
+                match attribute {
+                    RouteAttribute::Oif(ifindex)
+                        if !header
+                            .flags
+                            .intersects(RouteFlags::Dead | RouteFlags::Linkdown) =>
+                    {
+                        ways.push(Self {
+                            ifindex: *ifindex,
+                            metric,
+                        });
+                    }
+                    RouteAttribute::MultiPath(hops) => ways.extend(
+                        hops.iter()
+                            .filter(|hop| {
+                                !hop.flags.intersects(
+                                    RouteNextHopFlags::Dead | RouteNextHopFlags::Linkdown,
+                                )
+                            })
+                            .map(|hop| Self {
+                                ifindex: hop.interface_index,
+                                metric,
+                            }),
+                    ),
+                    _ => {}
+                }
+            }
+            ways
+        }
+    }
+
+    /// What [`snapshot`] sees.
+    #[derive(Debug)]
+    pub(crate) struct Snapshot {
+        pub(crate) links: Vec<Link>,
+        pub(crate) addresses: Vec<Address>,
+        /// The ways out of the family's default routes in the main table (none if it
+        /// has none).
+        pub(crate) default_routes: Vec<DefaultRoute>,
+    }
+
+    /// The interfaces, the addresses of `family` and its default routes, in one
+    /// consistent view.
+    pub(crate) async fn snapshot(family: IpFamily) -> io::Result<Snapshot> {
         let mut attempts = 0;
         loop {
             match try_snapshot(Some(family)).await {
@@ -332,10 +469,12 @@ pub(crate) mod kernel {
 
     /// The interfaces and the addresses of both families, for a baseline.
     pub(crate) async fn snapshot_all() -> io::Result<(Vec<Link>, Vec<Address>)> {
-        try_snapshot(None).await
+        let snapshot = try_snapshot(None).await?;
+        Ok((snapshot.links, snapshot.addresses))
     }
 
-    async fn try_snapshot(family: Option<IpFamily>) -> io::Result<(Vec<Link>, Vec<Address>)> {
+    /// Reads the default routes only for one family (`Some`).
+    async fn try_snapshot(family: Option<IpFamily>) -> io::Result<Snapshot> {
         let mut socket = TokioSocket::new(NETLINK_ROUTE)?;
         socket.socket_mut().bind_auto()?;
         socket.socket_mut().connect(&SocketAddr::new(0, 0))?;
@@ -353,12 +492,13 @@ pub(crate) mod kernel {
         })
         .collect();
 
-        let mut request = AddressMessage::default();
-        request.header.family = match family {
+        let address_family = match family {
             Some(IpFamily::V4) => AddressFamily::Inet,
             Some(IpFamily::V6) => AddressFamily::Inet6,
             None => AddressFamily::Unspec,
         };
+        let mut request = AddressMessage::default();
+        request.header.family = address_family;
         let addresses = dump(&socket, 2, RouteNetlinkMessage::GetAddress(request))
             .await?
             .iter()
@@ -367,7 +507,22 @@ pub(crate) mod kernel {
                 _ => None,
             })
             .collect();
-        Ok((links, addresses))
+
+        let mut default_routes = Vec::new();
+        if family.is_some() {
+            let mut request = RouteMessage::default();
+            request.header.address_family = address_family;
+            for message in dump(&socket, 3, RouteNetlinkMessage::GetRoute(request)).await? {
+                if let RouteNetlinkMessage::NewRoute(route) = message {
+                    default_routes.extend(DefaultRoute::from_message(&route));
+                }
+            }
+        }
+        Ok(Snapshot {
+            links,
+            addresses,
+            default_routes,
+        })
     }
 
     /// Sends a dump request and collects the answers until the kernel says it is done.
@@ -440,6 +595,16 @@ mod tests {
             ifindex: 2,
             flags,
             preferred_lft,
+            default_route: false,
+        }
+    }
+
+    /// `addr` on interface `ifindex`, which carries the default route or not.
+    fn on(ifindex: u32, default_route: bool, address: AddrInfo) -> AddrInfo {
+        AddrInfo {
+            ifindex,
+            default_route,
+            ..address
         }
     }
 
@@ -559,6 +724,186 @@ mod tests {
         second.ifindex = 7;
         let ranked = rank(vec![addr("2a00:1:2:3::5", 0, 3600), second]);
         assert_eq!(ranked, ips(&["2a00:1:2:3::5"]));
+    }
+
+    #[test]
+    fn the_default_route_interface_comes_first_whatever_the_flags() {
+        // wg0 (3) has a static /128, permanent and forever; eth0 (2) carries the default
+        // route and has a SLAAC address and its temporary one.
+        let wg0 = on(3, false, addr("2a00:9::1", AddrInfo::PERMANENT, FOREVER));
+        let eth0 = on(2, true, addr("2a00:1:2:3::5", 0, 3600));
+        let eth0_temporary = on(
+            2,
+            true,
+            addr("2a00:1:2:3:a1b2:c3d4:e5f6:1", AddrInfo::TEMPORARY, 3600),
+        );
+        assert_eq!(
+            rank(vec![wg0, eth0_temporary, eth0]),
+            ips(&["2a00:1:2:3::5", "2a00:1:2:3:a1b2:c3d4:e5f6:1", "2a00:9::1"])
+        );
+        // Even a deprecated address there beats the other interface's: the other one is
+        // a fallback, for when the default route's interface has nothing usable.
+        let eth0_old = on(2, true, addr("2a00:1:2:3::6", AddrInfo::DEPRECATED, 0));
+        assert_eq!(
+            rank(vec![wg0, eth0_old]),
+            ips(&["2a00:1:2:3::6", "2a00:9::1"])
+        );
+        assert_eq!(rank(vec![wg0]), ips(&["2a00:9::1"]));
+
+        // IPv4: the default route's interface before public before private.
+        let v4 = |ifindex, default_route, address: &str| {
+            on(
+                ifindex,
+                default_route,
+                addr(address, AddrInfo::PERMANENT, FOREVER),
+            )
+        };
+        assert_eq!(
+            rank(vec![
+                v4(1, false, "81.2.69.170"),
+                v4(3, true, "192.168.1.5"),
+                v4(3, true, "81.2.69.180"),
+            ]),
+            ips(&["81.2.69.180", "192.168.1.5", "81.2.69.170"])
+        );
+    }
+
+    #[test]
+    fn a_tentative_stable_address_holds_back_its_temporary_one_on_its_own_interface_only() {
+        let temporary = on(
+            2,
+            true,
+            addr("2a00:1:2:3:a1b2:c3d4:e5f6:1", AddrInfo::TEMPORARY, 3600),
+        );
+        let best = temporary.address;
+        let tentative_here = on(2, true, addr("2a00:1:2:3::5", AddrInfo::TENTATIVE, 3600));
+        let tentative_elsewhere = on(4, false, addr("2a00:7::5", AddrInfo::TENTATIVE, 3600));
+        assert_eq!(
+            tentative_sibling(&[temporary, tentative_here], best),
+            Some(&tentative_here)
+        );
+        assert_eq!(
+            tentative_sibling(&[temporary, tentative_elsewhere], best),
+            None
+        );
+        // A stable best address is never held back, and a duplicate is no sibling.
+        let stable = on(2, true, addr("2a00:1:2:3::6", 0, 3600));
+        assert_eq!(
+            tentative_sibling(&[stable, tentative_here], stable.address),
+            None
+        );
+        let duplicate = on(
+            2,
+            true,
+            addr(
+                "2a00:1:2:3::5",
+                AddrInfo::TENTATIVE | AddrInfo::DADFAILED,
+                3600,
+            ),
+        );
+        assert_eq!(tentative_sibling(&[temporary, duplicate], best), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_default_route_with_the_lowest_metric_on_a_usable_interface_wins() {
+        use std::collections::HashSet;
+
+        use super::kernel::DefaultRoute;
+
+        let route = |ifindex, metric| DefaultRoute { ifindex, metric };
+        let usable: HashSet<u32> = [2, 3, 4].into();
+        let routes = [route(9, 10), route(3, 600), route(2, 100), route(4, 100)];
+        assert_eq!(default_route_interfaces(&routes, &usable), vec![2, 4]);
+        assert_eq!(
+            default_route_interfaces(&routes, &[3].into()),
+            vec![3],
+            "the wired link is unplugged: the wireless one's route is taken"
+        );
+        assert!(default_route_interfaces(&routes, &[5].into()).is_empty());
+        assert!(default_route_interfaces(&[], &usable).is_empty());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn default_routes_are_read_from_the_main_table_only() {
+        use netlink_packet_route::route::{
+            RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteNextHop, RouteNextHopFlags,
+            RouteType,
+        };
+
+        use super::kernel::DefaultRoute;
+
+        let route = |prefix_length, table: u8, kind, attributes| {
+            let mut message = RouteMessage::default();
+            message.header.destination_prefix_length = prefix_length;
+            message.header.table = table;
+            message.header.kind = kind;
+            message.attributes = attributes;
+            message
+        };
+        let main = RouteHeader::RT_TABLE_MAIN;
+        let default = route(
+            0,
+            main,
+            RouteType::Unicast,
+            vec![RouteAttribute::Oif(2), RouteAttribute::Priority(100)],
+        );
+        assert_eq!(
+            DefaultRoute::from_message(&default),
+            vec![DefaultRoute {
+                ifindex: 2,
+                metric: 100
+            }]
+        );
+        let hop = |ifindex, flags| {
+            let mut hop = RouteNextHop::default();
+            hop.interface_index = ifindex;
+            hop.flags = flags;
+            hop
+        };
+        let multipath = route(
+            0,
+            main,
+            RouteType::Unicast,
+            vec![RouteAttribute::MultiPath(vec![
+                hop(2, RouteNextHopFlags::empty()),
+                hop(3, RouteNextHopFlags::Linkdown),
+                hop(4, RouteNextHopFlags::Onlink),
+            ])],
+        );
+        assert_eq!(
+            DefaultRoute::from_message(&multipath),
+            vec![
+                DefaultRoute {
+                    ifindex: 2,
+                    metric: 0
+                },
+                DefaultRoute {
+                    ifindex: 4,
+                    metric: 0
+                }
+            ]
+        );
+        let mut dead = default.clone();
+        dead.header.flags = RouteFlags::Linkdown;
+        let mut big_table = default.clone();
+        big_table.header.table = 0;
+        big_table.attributes.push(RouteAttribute::Table(51820));
+        for ignored in [
+            route(64, main, RouteType::Unicast, vec![RouteAttribute::Oif(2)]),
+            route(0, 255, RouteType::Unicast, vec![RouteAttribute::Oif(2)]),
+            route(
+                0,
+                main,
+                RouteType::Unreachable,
+                vec![RouteAttribute::Oif(1)],
+            ),
+            dead,
+            big_table,
+        ] {
+            assert_eq!(DefaultRoute::from_message(&ignored), vec![], "{ignored:?}");
+        }
     }
 
     #[cfg(target_os = "linux")]
@@ -727,6 +1072,110 @@ mod tests {
             assert_eq!(
                 ask_in(&ns, &v0p, IpFamily::V4),
                 Err(SourceError::new("no IPv4 address on v0p"))
+            );
+        }
+
+        #[test]
+        fn the_default_route_interface_comes_first() {
+            let ns = namespace("iface-route");
+            ns.add_veth("v0").unwrap();
+            ns.add_veth("w0").unwrap();
+            // v0's address is learned (dynamic), w0's set by hand: w0's ranks better,
+            // unless the default route says otherwise.
+            ns.ip(&[
+                "-6",
+                "addr",
+                "add",
+                "2a00:1:2:3::5/64",
+                "dev",
+                "v0",
+                "nodad",
+                "valid_lft",
+                "3600",
+                "preferred_lft",
+                "3600",
+            ])
+            .unwrap();
+            ns.ip(&["-6", "addr", "add", "2a00:9::1/128", "dev", "w0", "nodad"])
+                .unwrap();
+            ns.ip(&["addr", "add", "192.168.7.2/24", "dev", "v0"])
+                .unwrap();
+            ns.ip(&["addr", "add", "81.2.69.160/24", "dev", "w0"])
+                .unwrap();
+            let (v0, w0) = (ip("2a00:1:2:3::5"), ip("2a00:9::1"));
+            let (v0_v4, w0_v4) = (ip("192.168.7.2"), ip("81.2.69.160"));
+
+            // No default route: the flags alone decide.
+            assert_eq!(ask_in(&ns, &all(), IpFamily::V6), Ok(vec![w0, v0]));
+            assert_eq!(ask_in(&ns, &all(), IpFamily::V4), Ok(vec![w0_v4, v0_v4]));
+
+            ns.ip(&[
+                "-6", "route", "add", "default", "via", "fe80::1", "dev", "v0",
+            ])
+            .unwrap();
+            ns.ip(&["route", "add", "default", "via", "192.168.7.1", "dev", "v0"])
+                .unwrap();
+            assert_eq!(ask_in(&ns, &all(), IpFamily::V6), Ok(vec![v0, w0]));
+            assert_eq!(ask_in(&ns, &all(), IpFamily::V4), Ok(vec![v0_v4, w0_v4]));
+
+            // A default route in another table (a VPN's policy routing) does not count.
+            ns.ip(&[
+                "-6", "route", "add", "default", "via", "fe80::1", "dev", "w0", "table", "100",
+            ])
+            .unwrap();
+            assert_eq!(ask_in(&ns, &all(), IpFamily::V6), Ok(vec![v0, w0]));
+
+            ns.ip(&["-6", "route", "del", "default", "dev", "v0"])
+                .unwrap();
+            ns.ip(&[
+                "-6", "route", "add", "default", "via", "fe80::1", "dev", "w0",
+            ])
+            .unwrap();
+            assert_eq!(ask_in(&ns, &all(), IpFamily::V6), Ok(vec![w0, v0]));
+
+            // Both with a default route: the lower metric's interface is the way out.
+            ns.ip(&[
+                "-6", "route", "add", "default", "via", "fe80::1", "dev", "v0", "metric", "10",
+            ])
+            .unwrap();
+            assert_eq!(ask_in(&ns, &all(), IpFamily::V6), Ok(vec![v0, w0]));
+        }
+
+        #[test]
+        fn an_interface_without_carrier_is_skipped_or_an_error_when_named() {
+            let ns = namespace("iface-carrier");
+            ns.add_veth("v0").unwrap();
+            ns.add_veth("w0").unwrap();
+            for (address, link) in [("2a00:1:2:3::5/64", "v0"), ("2a00:9::1/64", "w0")] {
+                ns.ip(&["-6", "addr", "add", address, "dev", link, "nodad"])
+                    .unwrap();
+            }
+            ns.ip(&[
+                "-6", "route", "add", "default", "via", "fe80::1", "dev", "v0",
+            ])
+            .unwrap();
+            let (v0, w0) = (ip("2a00:1:2:3::5"), ip("2a00:9::1"));
+            assert_eq!(ask_in(&ns, &all(), IpFamily::V6), Ok(vec![v0, w0]));
+
+            // The cable is pulled: v0 stays up, without carrier (NO-CARRIER, no LOWER_UP).
+            ns.ip(&["link", "set", "v0p", "down"]).unwrap();
+            let answer = ask_until(&ns, &all(), IpFamily::V6, |a| a == &Ok(vec![w0]));
+            assert_eq!(answer, Ok(vec![w0]));
+            let shown = ns.ip(&["-o", "link", "show", "dev", "v0"]).unwrap();
+            assert!(
+                shown.contains("NO-CARRIER") && shown.contains(",UP"),
+                "{shown}"
+            );
+
+            let named = Interfaces::new("interface:v0".into(), Some("v0".into()));
+            assert_eq!(
+                ask_in(&ns, &named, IpFamily::V6),
+                Err(SourceError::new("v0 has no carrier (cable unplugged?)"))
+            );
+            ns.ip(&["link", "set", "v0", "down"]).unwrap();
+            assert_eq!(
+                ask_in(&ns, &named, IpFamily::V6),
+                Err(SourceError::new("v0 is down"))
             );
         }
 
