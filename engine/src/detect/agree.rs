@@ -32,6 +32,9 @@ pub const DEFAULT_AGREE: usize = 2;
 pub const FIRST_BENCH: Duration = Duration::from_secs(5 * 60);
 /// The longest bench.
 pub const MAX_BENCH: Duration = Duration::from_secs(3600);
+/// No new wave of questions starts after this long (each wave is bounded by the sources'
+/// own time limit).
+pub const CHECK_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Where a source stands after a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,19 +139,23 @@ impl Detector {
     /// Takes over the health of `old`'s sources with the same labels (a config reload
     /// must not forget that a provider's check-IP was asked a minute ago).
     pub fn inherit(&mut self, old: Detector) {
-        let mut old_slots: Vec<Slot> = old.v4.into_iter().chain(old.v6).collect();
-        for slot in self.v4.iter_mut().chain(self.v6.iter_mut()) {
-            if let Some(i) = old_slots
-                .iter()
-                .position(|o| o.source.label() == slot.source.label())
-            {
-                let o = old_slots.swap_remove(i);
-                slot.asked = o.asked;
-                slot.answer = o.answer;
-                slot.failures = o.failures;
-                slot.benched_until = o.benched_until;
+        fn take_over(new: &mut [Slot], old: Vec<Slot>) {
+            let mut old: Vec<Option<Slot>> = old.into_iter().map(Some).collect();
+            for slot in new {
+                let found = old.iter_mut().find(|o| {
+                    o.as_ref()
+                        .is_some_and(|o| o.source.label() == slot.source.label())
+                });
+                if let Some(o) = found.and_then(Option::take) {
+                    slot.asked = o.asked;
+                    slot.answer = o.answer;
+                    slot.failures = o.failures;
+                    slot.benched_until = o.benched_until;
+                }
             }
         }
+        take_over(&mut self.v4, old.v4);
+        take_over(&mut self.v6, old.v6);
         self.fresh_since = old.fresh_since;
         self.suspended = old.suspended;
     }
@@ -197,8 +204,10 @@ impl Detector {
         self.run(family, allow_private, now, false).await
     }
 
-    /// Asks every source of `family` now, whatever its spacing or bench (`dyntrayd ip`,
-    /// a user's explicit question), and reports the address the engine would publish.
+    /// Asks every source of `family` now, benched ones too (`dyntrayd ip`, a user's
+    /// explicit question), and reports the address the engine would publish. A source's
+    /// minimum interval still holds (its remembered answer is shown), and so does a
+    /// suspension.
     pub async fn ask_all(
         &mut self,
         family: IpFamily,
@@ -224,30 +233,49 @@ impl Detector {
         let mut states = vec![SourceState::NotAsked; count];
         let mut cached = vec![false; count];
         let mut retry_after = None;
-        for i in 0..count {
-            if agreed.is_some() && !everything {
-                break;
-            }
-            let slot = &mut self.slots_mut(family)[i];
-            let label = slot.source.label().to_owned();
-            let at = Instant::now();
-            if !everything && suspended.contains(&label) {
-                states[i] = SourceState::Suspended;
-                continue;
-            }
-            if !everything && slot.benched_until.is_some_and(|t| t > at) {
-                states[i] = SourceState::Benched;
-                continue;
-            }
-            let resting = slot
-                .asked
-                .is_some_and(|t| at.duration_since(t) < slot.source.min_interval());
-            let answer = if resting && !everything {
-                let stale = fresh_since.is_some_and(|f| slot.asked.is_some_and(|t| t < f));
+        let mut failed_now: Vec<usize> = Vec::new();
+        let started = Instant::now();
+        let mut next = 0;
+        // Sources are asked in waves: as many at once as answers are still missing for an
+        // agreement, in the user's order, so one slow source costs one timeout, not one
+        // per source. No new wave starts after CHECK_DEADLINE.
+        while next < count && (everything || agreed.is_none()) {
+            let best = votes.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
+            let wave_size = if everything {
+                count
+            } else {
+                needed.saturating_sub(best).max(1)
+            };
+            let mut wave: Vec<usize> = Vec::new();
+            while next < count && wave.len() < wave_size && (everything || agreed.is_none()) {
+                let i = next;
+                next += 1;
+                let slot = &self.slots(family)[i];
+                let at = Instant::now();
+                if suspended.contains(slot.source.label()) {
+                    states[i] = SourceState::Suspended;
+                    continue;
+                }
+                if !everything && slot.benched_until.is_some_and(|t| t > at) {
+                    states[i] = SourceState::Benched;
+                    continue;
+                }
+                let resting = slot
+                    .asked
+                    .is_some_and(|t| at.duration_since(t) < slot.source.min_interval());
+                if !resting {
+                    wave.push(i);
+                    continue;
+                }
+                // Asked too recently: its last answer counts, unless the network changed
+                // since (an explicit `ask_all` shows it anyway, marked as remembered).
+                let stale =
+                    !everything && fresh_since.is_some_and(|f| slot.asked.is_some_and(|t| t < f));
                 match &slot.answer {
                     Some(Ok(address)) if !stale => {
                         cached[i] = true;
-                        Ok(*address)
+                        vote(&mut votes, &mut agreed, *address, i, needed);
+                        states[i] = SourceState::Answered;
                     }
                     _ => {
                         states[i] = SourceState::Resting;
@@ -257,47 +285,61 @@ impl Detector {
                                 .saturating_sub(at.duration_since(t))
                         });
                         retry_after = Some(retry_after.map_or(wait, |r: Duration| r.min(wait)));
-                        continue;
                     }
                 }
-            } else {
-                let answer = ask(slot.source.as_ref(), family, allow_private).await;
-                slot.asked = Some(at);
+            }
+            if wave.is_empty() {
+                continue;
+            }
+            if started.elapsed() >= CHECK_DEADLINE {
+                break;
+            }
+            let mut asks = tokio::task::JoinSet::new();
+            for &i in &wave {
+                let source = Arc::clone(&self.slots(family)[i].source);
+                asks.spawn(async move { (i, ask(source.as_ref(), family, allow_private).await) });
+            }
+            let mut answers = Vec::with_capacity(wave.len());
+            while let Some(done) = asks.join_next().await {
+                match done {
+                    Ok(answer) => answers.push(answer),
+                    Err(e) => tracing::error!(error = %e, "an address source task failed"),
+                }
+            }
+            // In the user's order, whatever order they arrived in.
+            answers.sort_by_key(|(i, _)| *i);
+            let asked_at = Instant::now();
+            for (i, answer) in answers {
+                let slot = &mut self.slots_mut(family)[i];
+                slot.asked = Some(asked_at);
                 slot.answer = Some(answer.clone());
-                match &answer {
-                    Ok(_) => {
+                match answer {
+                    Ok(address) => {
                         slot.failures = 0;
                         slot.benched_until = None;
+                        states[i] = SourceState::Answered;
+                        vote(&mut votes, &mut agreed, address, i, needed);
                     }
                     Err(e) => {
-                        slot.failures = slot.failures.saturating_add(1);
-                        tracing::info!(source = %label, family = family.record_type(), error = %e,
-                            "address source failed");
-                        if benchable(slot.source.kind()) {
-                            let bench = bench_for(slot.failures).max(slot.source.min_interval());
-                            slot.benched_until = Some(Instant::now() + bench);
-                        }
+                        tracing::info!(source = %slot.source.label(),
+                            family = family.record_type(), error = %e, "address source failed");
+                        states[i] = SourceState::Failed;
+                        failed_now.push(i);
                     }
                 }
-                answer
-            };
-            match answer {
-                Ok(address) => {
-                    states[i] = SourceState::Answered;
-                    let voters = match votes.iter_mut().find(|(a, _)| *a == address) {
-                        Some((_, voters)) => voters,
-                        None => {
-                            votes.push((address, Vec::new()));
-                            let last = votes.len() - 1;
-                            &mut votes[last].1
-                        }
-                    };
-                    voters.push(i);
-                    if agreed.is_none() && voters.len() >= needed {
-                        agreed = Some(address);
-                    }
+            }
+        }
+        // A source that failed while another answered is at fault and rests; when every
+        // source failed, the network is (a DSL line down): nobody is benched, so the first
+        // poll after it is back finds the address.
+        if !votes.is_empty() {
+            for i in failed_now {
+                let slot = &mut self.slots_mut(family)[i];
+                if benchable(slot.source.kind()) {
+                    slot.failures = slot.failures.saturating_add(1);
+                    let bench = bench_for(slot.failures).max(slot.source.min_interval());
+                    slot.benched_until = Some(Instant::now() + bench);
                 }
-                Err(_) => states[i] = SourceState::Failed,
             }
         }
 
@@ -350,6 +392,27 @@ impl Detector {
             sources,
             retry_after,
         }
+    }
+}
+
+/// Counts `address` as `voter`'s answer; the first address to reach `needed` is agreed.
+fn vote(
+    votes: &mut Vec<(IpAddr, Vec<usize>)>,
+    agreed: &mut Option<IpAddr>,
+    address: IpAddr,
+    voter: usize,
+    needed: usize,
+) {
+    let index = match votes.iter().position(|(a, _)| *a == address) {
+        Some(index) => index,
+        None => {
+            votes.push((address, Vec::new()));
+            votes.len() - 1
+        }
+    };
+    votes[index].1.push(voter);
+    if agreed.is_none() && votes[index].1.len() >= needed {
+        *agreed = Some(address);
     }
 }
 
@@ -473,6 +536,7 @@ mod tests {
         interval: Duration,
         answers: Mutex<VecDeque<Result<Vec<IpAddr>, String>>>,
         asked: AtomicUsize,
+        delay: Duration,
     }
 
     fn scripted(label: &str, answers: &[&str]) -> Arc<Scripted> {
@@ -482,6 +546,15 @@ mod tests {
             interval: Duration::ZERO,
             answers: Mutex::new(answers.iter().map(|a| answer(a)).collect()),
             asked: AtomicUsize::new(0),
+            delay: Duration::ZERO,
+        })
+    }
+
+    /// A source that takes `delay` to answer A.
+    fn slow(label: &str, delay: Duration) -> Arc<Scripted> {
+        Arc::new(Scripted {
+            delay,
+            ..Arc::into_inner(scripted(label, &[A])).unwrap()
         })
     }
 
@@ -523,7 +596,11 @@ mod tests {
                 answers.front().cloned()
             };
             let next = next.unwrap_or_else(|| Err("no script".into()));
-            Box::pin(async move { next.map_err(SourceError) })
+            let delay = self.delay;
+            Box::pin(async move {
+                tokio::time::sleep(delay).await;
+                next.map_err(SourceError)
+            })
         }
     }
 
@@ -735,6 +812,78 @@ mod tests {
         reloaded.inherit(d);
         let found = reloaded.check(IpFamily::V4, false, 0).await;
         assert_eq!(found.sources[0].state, SourceState::Benched);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn when_every_source_fails_nobody_is_benched() {
+        // The line is down: every source fails, none is to blame.
+        let (a, b) = (
+            scripted("a", &["!cannot connect"]),
+            scripted("b", &["!cannot connect"]),
+        );
+        let mut d = detector(&[&a, &b], 2);
+        for _ in 0..3 {
+            let found = d.check(IpFamily::V4, false, 0).await;
+            assert_eq!(
+                found.address,
+                Err("a: cannot connect; b: cannot connect".into())
+            );
+            assert!(found.sources.iter().all(|s| s.benched_until.is_none()));
+            tokio::time::advance(Duration::from_secs(300)).await;
+        }
+        assert_eq!((a.asked(), b.asked()), (3, 3));
+        // Back up: the very next check finds the address.
+        a.then(&[A]);
+        b.then(&[A]);
+        assert_eq!(d.check(IpFamily::V4, false, 0).await.address, Ok(ip(A)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slow_sources_are_asked_together_and_a_deadline_bounds_the_check() {
+        let hang = Duration::from_secs(60);
+        let (s1, s2, a, b) = (
+            slow("s1", hang),
+            slow("s2", hang),
+            scripted("a", &[A]),
+            scripted("b", &[A]),
+        );
+        let mut d = detector(&[&s1, &s2, &a, &b], 2);
+        let started = Instant::now();
+        let found = d.check(IpFamily::V4, false, 0).await;
+        // Both slow ones in one wave (one time-out, not two), then the fast pair.
+        assert!(
+            started.elapsed() < Duration::from_secs(7),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            found.sources[0].error.as_deref(),
+            Some("no answer within 6 s")
+        );
+        assert_eq!(found.agreed, ["a", "b"]);
+        // Four slow ones: after two waves the deadline has passed; no more questions.
+        let (s3, s4) = (slow("s3", hang), slow("s4", hang));
+        let mut d = detector(&[&s1, &s2, &s3, &s4, &a, &b], 2);
+        let started = Instant::now();
+        let found = d.check(IpFamily::V4, false, 0).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(13),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(found.address.is_err());
+        assert_eq!(found.sources[3].state, SourceState::Failed);
+        assert_eq!(found.sources[4].state, SourceState::NotAsked);
+        // A fast pair after one slow source: two waves, one time-out.
+        let mut d = detector(&[&s1, &a, &b], 2);
+        let started = Instant::now();
+        let found = d.check(IpFamily::V4, false, 0).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(7),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(found.agreed, ["a", "b"]);
     }
 
     #[tokio::test(start_paused = true)]
