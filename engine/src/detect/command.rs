@@ -13,6 +13,32 @@ use crate::provider::{BoxFuture, IpFamily};
 /// Output beyond this is not read: an address is a line, not a file.
 const MAX_OUTPUT: u64 = 4096;
 
+/// The environment a command keeps; everything else is cleared.
+const KEPT_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "XDG_RUNTIME_DIR",
+];
+
+/// Kills a command's process group when dropped (a time-out, or the engine stopping in
+/// the middle of a check), unless the command finished.
+struct GroupGuard(Option<rustix::process::Pid>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(group) = self.0 {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
+    }
+}
+
 /// A command line run by `sh -c`, with `DYNTRAY_FAMILY` set to `4` or `6`.
 pub struct Command {
     label: String,
@@ -31,7 +57,15 @@ impl Command {
     }
 
     async fn run(&self, family: IpFamily) -> Result<Vec<IpAddr>, SourceError> {
-        let mut child = tokio::process::Command::new("sh")
+        let mut command = tokio::process::Command::new("sh");
+        // A clean environment: the engine's may hold account secrets (`secret = "env:…"`).
+        command.env_clear();
+        for (key, value) in std::env::vars_os() {
+            if KEPT_ENV.iter().any(|k| key == *k) {
+                command.env(key, value);
+            }
+        }
+        let mut child = command
             .arg("-c")
             .arg(&self.command)
             .env(
@@ -46,10 +80,12 @@ impl Command {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| SourceError::new(format!("cannot start `sh`: {e}")))?;
-        let group = child
-            .id()
-            .and_then(|id| i32::try_from(id).ok())
-            .and_then(rustix::process::Pid::from_raw);
+        let mut group = GroupGuard(
+            child
+                .id()
+                .and_then(|id| i32::try_from(id).ok())
+                .and_then(rustix::process::Pid::from_raw),
+        );
         let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
             return Err(SourceError::new("the command's output could not be read"));
         };
@@ -66,17 +102,16 @@ impl Command {
         let (status, out, err) = match tokio::time::timeout(self.timeout, work).await {
             Ok(Ok(done)) => done,
             Ok(Err(e)) => return Err(SourceError::new(format!("the command failed: {e}"))),
+            // The guard ends the whole group.
             Err(_) => {
-                if let Some(group) = group {
-                    let _ =
-                        rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
-                }
                 return Err(SourceError::new(format!(
                     "the command did not finish within {} s",
                     self.timeout.as_secs()
                 )));
             }
         };
+        // It finished: nothing of it to kill (its group id may be reused from now on).
+        group.0 = None;
         if !status.success() {
             let said = String::from_utf8_lossy(&err);
             let said = said.lines().map(str::trim).find(|l| !l.is_empty());
@@ -157,12 +192,30 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_hanging_command_is_killed() {
-        let mut command = Command::new("t".into(), "sleep 30".into());
-        command.timeout = Duration::from_millis(300);
+    async fn a_hanging_command_is_killed_with_everything_it_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let mut command = Command::new(
+            "t".into(),
+            format!("sleep 30 & echo $! > {}; wait", pid_file.display()),
+        );
+        command.timeout = Duration::from_millis(500);
         let started = std::time::Instant::now();
         let e = command.ask(IpFamily::V4).await.unwrap_err();
         assert!(e.0.contains("did not finish"), "{e}");
         assert!(started.elapsed() < Duration::from_secs(10));
+        // The background `sleep` went with the shell (gone, or a zombie awaiting init).
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        let stat = format!("/proc/{}/stat", pid.trim());
+        let mut alive = true;
+        for _ in 0..50 {
+            alive = std::fs::read_to_string(&stat)
+                .is_ok_and(|s| !s.split(") ").nth(1).unwrap_or("").starts_with('Z'));
+            if !alive {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(!alive, "the background process survived");
     }
 }

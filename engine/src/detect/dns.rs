@@ -55,8 +55,10 @@ impl DnsSource {
         let query = question(self.service, family)?;
         // A random id (hickory draws it), checked in the answer with the question.
         let mut message = Message::query();
-        // The servers answer these names themselves: nothing to recurse for.
-        message.metadata.recursion_desired = false;
+        // OpenDNS's resolvers are recursive resolvers that answer this name themselves,
+        // asked as `dig` asks them; Google's name server and Cloudflare's CH name are
+        // answered by the server asked, nothing to recurse for.
+        message.metadata.recursion_desired = self.service == DnsService::OpenDns;
         message.add_query(query.clone());
         let bytes = message
             .to_vec()
@@ -388,7 +390,7 @@ mod tests {
             (RecordType::A, DNSClass::IN)
         );
         assert_eq!(seen[1].record_type, RecordType::AAAA);
-        assert!(seen.iter().all(|q| !q.recursion_desired && !q.tcp));
+        assert!(seen.iter().all(|q| q.recursion_desired && !q.tcp));
         assert_ne!(seen[0].id, seen[1].id, "query ids are random");
     }
 

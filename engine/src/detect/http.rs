@@ -42,11 +42,22 @@ impl HttpEcho {
         if !status.is_success() {
             return Err(SourceError::new(format!("HTTP {status}")));
         }
-        let body = response
-            .bytes()
+        let mut response = response;
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|e| SourceError::new(describe(&e)))?;
-        let body = String::from_utf8_lossy(body.get(..MAX_BODY).unwrap_or(&body));
+            .map_err(|e| SourceError::new(describe(&e)))?
+        {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_BODY {
+                // Cutting it could cut an address into another one.
+                return Err(SourceError::new(format!(
+                    "the answer is longer than {MAX_BODY} bytes (not an address echo?)"
+                )));
+            }
+        }
+        let body = String::from_utf8_lossy(&body);
         if body.trim().is_empty() {
             return Err(SourceError::new("the answer is empty"));
         }

@@ -241,10 +241,17 @@ fn special_purpose(address: IpAddr) -> Option<Special> {
                 s("a link-local address", false)
             } else if (seg[0] & 0xfe00) == 0xfc00 {
                 s("a unique local (private) address", true)
-            } else if seg[0] == 0x2001 && seg[1] == 0x0db8 {
+            } else if (seg[0] == 0x2001 && seg[1] == 0x0db8)
+                || (seg[0] == 0x3fff && seg[1] < 0x1000)
+            {
+                // 2001:db8::/32 and, since RFC 9637, 3fff::/20.
                 s("a documentation address", false)
             } else if seg[0] == 0x2001 && seg[1] == 0x0002 && seg[2] == 0 {
                 s("a benchmarking address", false)
+            } else if seg[0] == 0x2001 && seg[1] == 0 {
+                s("a Teredo tunnel address (2001::/32)", false)
+            } else if seg[0] == 0x2002 {
+                s("a 6to4 tunnel address (2002::/16)", false)
             } else if ip.to_ipv4_mapped().is_some() || is_v4_compatible(ip) {
                 s("an IPv4-mapped address", false)
             } else if seg[0] == 0x0100 && seg[1] == 0 && seg[2] == 0 && seg[3] == 0 {
@@ -312,14 +319,15 @@ mod tests {
             "::ffff:81.2.69.160",
             "100::1",
             "2001:2::1",
-            "3fff:ffff::1",
+            "3fff::1",
+            "3fff:fff:ffff::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2002:5102:45a0::1",
         ] {
-            // 3fff::/20 is global unicast space, fine; everything else here is special.
-            if bad.starts_with("3fff") {
-                continue;
-            }
             assert!(v(bad, IpFamily::V6).is_err(), "{bad}");
         }
+        // Just outside the documentation range is ordinary global space.
+        assert!(v("3fff:1000::1", IpFamily::V6).is_ok());
         assert!(v("2a00:1450:4001:81b::200e", IpFamily::V4).is_err());
         assert!(v("81.2.69.160", IpFamily::V6).is_err());
     }

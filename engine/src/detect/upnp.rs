@@ -492,6 +492,9 @@ mod xml {
     }
 
     /// The document as an unnamed element holding the root element.
+    /// Deeper nesting is refused.
+    const MAX_DEPTH: usize = 32;
+
     pub(super) fn parse(text: &str) -> Result<Element, String> {
         let mut stack = vec![Element::default()];
         let mut rest = text;
@@ -539,6 +542,10 @@ mod xml {
                         if let Some(parent) = stack.last_mut() {
                             parent.children.push(element);
                         }
+                    } else if stack.len() > MAX_DEPTH {
+                        // Real descriptions nest a few levels; a LAN device sending
+                        // thousands would only exhaust the stack when the tree is dropped.
+                        return Err(format!("elements nested deeper than {MAX_DEPTH}"));
                     } else {
                         stack.push(element);
                     }
@@ -892,6 +899,15 @@ mod tests {
                 "the router answered HTTP 404 Not Found".into()
             ))
         );
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_crash() {
+        let deep = format!("{}{}", "<a>".repeat(40_000), "</a>".repeat(40_000));
+        let err = xml::parse(&deep).unwrap_err();
+        assert!(err.contains("nested deeper than 32"), "{err}");
+        let ok = format!("{}x{}", "<a>".repeat(10), "</a>".repeat(10));
+        assert!(xml::parse(&ok).is_ok());
     }
 
     #[test]
