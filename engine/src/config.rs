@@ -1563,9 +1563,31 @@ impl<'t> Walker<'t> {
                         Ok(_) => {}
                     }
                 }
-                if urls.contains(&spec) {
+                if urls
+                    .iter()
+                    .any(|u: &SourceSpec| u.identity() == spec.identity())
+                {
                     self.push(line, key, format!("`{spec}` is listed twice"));
                     continue;
+                }
+                if family == "ipv6" {
+                    let why = match spec {
+                        SourceSpec::Upnp { .. } => {
+                            Some("a router tells only its IPv4 address over UPnP IGD")
+                        }
+                        SourceSpec::Provider { .. } => {
+                            Some("the providers' check-IP services tell only IPv4 addresses")
+                        }
+                        _ => None,
+                    };
+                    if let Some(why) = why {
+                        self.push(
+                            line,
+                            key,
+                            format!("`{spec}` cannot be an IPv6 source: {why}"),
+                        );
+                        continue;
+                    }
                 }
                 urls.push(spec);
             }
@@ -2760,6 +2782,15 @@ mod tests {
             "upper 64 bits zero",
         );
 
+        let all = problems(
+            "version = 1\n[detect]\nipv4 = [\"https://api.ipify.org\", \"HTTPS://API.ipify.org/\"]\n\
+             ipv6 = [\"upnp\", \"provider:dyndns\"]\n",
+        );
+        assert_eq!(all.len(), 3, "{all:?}");
+        assert_problem(&all[0], Some(3), "detect.ipv4[1]", "is listed twice");
+        assert_problem(&all[1], Some(4), "detect.ipv6[0]", "only its IPv4 address");
+        assert_problem(&all[2], Some(4), "detect.ipv6[1]", "only IPv4 addresses");
+
         let c = Config::parse(
             "version = 1\n[[account]]\nid = \"a\"\nprovider = \"dyndns\"\nusername = \"u\"\n\
              [[record]]\nname = \"x.example.org\"\naccount = \"a\"\nfamily = \"both\"\n\
@@ -3016,7 +3047,10 @@ mod tests {
                 "dns:google@127.0.0.1:5353".parse().unwrap(),
                 "command:echo \"81.2.69.160\"".parse().unwrap(),
             ],
-            ipv6: vec!["interface:eth0".parse().unwrap(), "upnp".parse().unwrap()],
+            ipv6: vec![
+                "interface:eth0".parse().unwrap(),
+                "dns:cloudflare".parse().unwrap(),
+            ],
             agree: 3,
             allow_plain_http: true,
         };

@@ -190,6 +190,22 @@ pub struct AddressStatus {
     pub trigger: Option<String>,
 }
 
+impl AddressStatus {
+    /// The status of one family's check.
+    pub fn new(family: IpFamily, detection: &Detection, at: Timestamp, trigger: &str) -> Self {
+        Self {
+            family: family.record_type().into(),
+            address: detection.address.as_ref().ok().copied(),
+            checked_at: Some(at),
+            error: detection.address.as_ref().err().cloned(),
+            agreed: detection.agreed.clone(),
+            needed: detection.needed,
+            sources: detection.sources.clone(),
+            trigger: Some(trigger.to_owned()),
+        }
+    }
+}
+
 /// A snapshot of everything the engine shows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Status {
@@ -293,7 +309,11 @@ enum Command {
         oneshot::Sender<Result<Vec<HistoryEntry>, EngineError>>,
     ),
     SetSecret(String, Secret, oneshot::Sender<Result<(), EngineError>>),
-    NetworkChanged(String),
+    NetworkChanged(String, Option<Duration>),
+    AskSources(
+        Option<IpFamily>,
+        oneshot::Sender<Result<Vec<AddressStatus>, EngineError>>,
+    ),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -411,7 +431,30 @@ impl EngineHandle {
     /// checked now, with remembered answers set aside. This never sends an update by
     /// itself; one follows only if the checked address differs from the published one.
     pub async fn network_changed(&self, reason: String) {
-        let _ = self.commands.send(Command::NetworkChanged(reason)).await;
+        let _ = self
+            .commands
+            .send(Command::NetworkChanged(reason, None))
+            .await;
+    }
+
+    /// Asks every address source of `family` (or of each family in use) now, whatever
+    /// its bench; minimum intervals and suspensions hold (`dyntrayd ip`).
+    pub async fn ask_sources(
+        &self,
+        family: Option<IpFamily>,
+    ) -> Result<Vec<AddressStatus>, EngineError> {
+        self.ask(|tx| Command::AskSources(family, tx)).await
+    }
+
+    /// The machine woke up after about `slept` asleep: the engine's wall clock (which
+    /// stood still with the monotonic clock) moves on, and the address is checked as
+    /// after a network change.
+    pub async fn woke_up(&self, slept: Duration) {
+        let reason = format!("woke up (about {} s asleep)", slept.as_secs());
+        let _ = self
+            .commands
+            .send(Command::NetworkChanged(reason, Some(slept)))
+            .await;
     }
 
     /// Whether the engine has stopped.
@@ -502,9 +545,12 @@ impl EventBudget {
     /// Takes a token, or tells when the deferred check runs.
     fn take(&mut self, now: Instant) -> Result<(), Instant> {
         let gap = EVENT_CHECK_GAP.as_millis() as u64;
-        let refill = now.saturating_duration_since(self.at).as_millis() as u64 * 1000 / gap;
-        self.milli = (self.milli + refill).min(u64::from(EVENT_CHECK_BURST) * 1000);
-        self.at = now;
+        // `at` is in the future while a deferred check waits: nothing refills until then.
+        if now > self.at {
+            let refill = (now - self.at).as_millis() as u64 * 1000 / gap;
+            self.milli = (self.milli + refill).min(u64::from(EVENT_CHECK_BURST) * 1000);
+            self.at = now;
+        }
         if let Some(at) = self.deferred.filter(|at| *at > now) {
             return Err(at);
         }
@@ -519,6 +565,16 @@ impl EventBudget {
         self.at = now + wait;
         self.deferred = Some(now + wait);
         Err(now + wait)
+    }
+}
+
+/// A source's identity, with a provider's check-IP the same as its URL.
+fn source_identity(spec: &detect::SourceSpec) -> String {
+    match spec {
+        detect::SourceSpec::Provider { provider: id } => provider::lookup(id)
+            .and_then(|p| p.descriptor().checkip)
+            .map_or_else(|| spec.identity(), detect::spec::url_identity),
+        other => other.identity(),
     }
 }
 
@@ -796,7 +852,14 @@ impl Engine {
                     .map_err(EngineError::from);
                 let _ = reply.send(result);
             }
-            Command::NetworkChanged(reason) => {
+            Command::AskSources(family, reply) => {
+                let result = self.ask_sources(family).await;
+                let _ = reply.send(result);
+            }
+            Command::NetworkChanged(reason, slept) => {
+                if let Some(slept) = slept {
+                    self.clock.start_unix += slept.as_secs() as Timestamp;
+                }
                 tracing::info!(%reason, "network change: checking the address");
                 if let Some(detector) = &mut self.detector {
                     detector.network_changed();
@@ -1229,26 +1292,83 @@ impl Engine {
         crate::detect::validate(address, record.family, record.allow_private)
     }
 
+    async fn ask_sources(
+        &mut self,
+        only: Option<IpFamily>,
+    ) -> Result<Vec<AddressStatus>, EngineError> {
+        if self.config.is_none() {
+            return Err(EngineError::Config(
+                self.config_error.clone().unwrap_or_default(),
+            ));
+        }
+        let in_use =
+            |family: IpFamily| self.records.iter().any(|r| r.enabled && r.family == family);
+        let allow_private = |family: IpFamily| {
+            self.records
+                .iter()
+                .any(|r| r.enabled && r.family == family && r.allow_private)
+        };
+        let suspended = self.suspended_sources();
+        let Some(mut detector) = self.detector.take() else {
+            return Ok(Vec::new());
+        };
+        detector.set_suspended(suspended);
+        let families: Vec<IpFamily> = match only {
+            Some(family) => vec![family],
+            None => {
+                let used: Vec<IpFamily> = [IpFamily::V4, IpFamily::V6]
+                    .into_iter()
+                    .filter(|f| in_use(*f))
+                    .collect();
+                if used.is_empty() {
+                    [IpFamily::V4, IpFamily::V6]
+                        .into_iter()
+                        .filter(|f| detector.has_sources(*f))
+                        .collect()
+                } else {
+                    used
+                }
+            }
+        };
+        let now = self.clock.now();
+        let mut reports = Vec::new();
+        for family in families {
+            let found = detector.ask_all(family, allow_private(family), now).await;
+            reports.push(AddressStatus::new(family, &found, now, "dyntrayd ip"));
+        }
+        self.detector = Some(detector);
+        Ok(reports)
+    }
+
     /// Sources of a provider's check-IP are not asked while that provider refuses one of
-    /// its accounts (No-IP's rule: after an error, stop using its IP check too).
+    /// its accounts (No-IP's rule: after an error, stop using its IP check too), however
+    /// they are written (`provider:noip` or the URL).
     fn suspended_sources(&self) -> BTreeSet<String> {
-        let mut labels = BTreeSet::new();
+        let mut refused = BTreeSet::new();
         for record in &self.records {
-            let refused = self
+            let disabled = self
                 .store
                 .record(&record.key)
                 .is_ok_and(|state| state.disabled.is_some());
-            if !refused {
+            if !disabled {
                 continue;
             }
             let descriptor = self.accounts[record.account].provider.descriptor();
-            labels.insert(format!("provider:{}", descriptor.id));
             if let Some(url) = descriptor.checkip {
-                labels.insert(url.to_owned());
-                labels.insert(url.trim_end_matches('/').to_owned());
+                refused.insert(detect::spec::url_identity(url));
             }
         }
-        labels
+        let Some(config) = &self.config else {
+            return BTreeSet::new();
+        };
+        config
+            .detect
+            .ipv4
+            .iter()
+            .chain(&config.detect.ipv6)
+            .filter(|spec| refused.contains(&source_identity(spec)))
+            .map(ToString::to_string)
+            .collect()
     }
 
     async fn detect(&mut self) {
@@ -1713,15 +1833,8 @@ impl Engine {
         let addresses = self
             .addresses
             .iter()
-            .map(|(family, (detection, at, trigger))| AddressStatus {
-                family: family.record_type().into(),
-                address: detection.address.as_ref().ok().copied(),
-                checked_at: Some(*at),
-                error: detection.address.as_ref().err().cloned(),
-                agreed: detection.agreed.clone(),
-                needed: detection.needed,
-                sources: detection.sources.clone(),
-                trigger: Some(trigger.clone()),
+            .map(|(family, (detection, at, trigger))| {
+                AddressStatus::new(*family, detection, *at, trigger)
             })
             .collect();
         let summary = if self.config_error.is_some() {
@@ -1865,6 +1978,19 @@ pub fn check_against_registry(config: &Config) -> Vec<Problem> {
         .map(|p| p.descriptor().id)
         .collect();
     for (family, specs) in [("ipv4", &config.detect.ipv4), ("ipv6", &config.detect.ipv6)] {
+        // A provider's check-IP written both ways is one service counted twice.
+        let mut seen: Vec<String> = Vec::new();
+        for (i, spec) in specs.iter().enumerate() {
+            let identity = source_identity(spec);
+            if seen.contains(&identity) {
+                problems.push(Problem {
+                    line: None,
+                    key: format!("detect.{family}[{i}]"),
+                    message: format!("`{spec}` is the same service as an earlier source"),
+                });
+            }
+            seen.push(identity);
+        }
         for (i, spec) in specs.iter().enumerate() {
             if let detect::SourceSpec::Provider { provider: id } = spec {
                 let message = match provider::lookup(id) {
@@ -2026,6 +2152,41 @@ impl Default for Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn event_checks_burst_then_one_per_gap() {
+        let mut budget = EventBudget::new();
+        let start = Instant::now();
+        let mut ran = Vec::new();
+        // An event every second for a minute: checks run (or are scheduled) when allowed.
+        let mut pending: Option<Instant> = None;
+        for second in 0..60u64 {
+            let now = start + Duration::from_secs(second);
+            if pending.is_some_and(|at| at <= now) {
+                ran.push(pending.take().map(|at| (at - start).as_secs()));
+            }
+            match budget.take(now) {
+                Ok(()) => ran.push(Some(second)),
+                Err(at) => pending = Some(at),
+            }
+        }
+        let ran: Vec<u64> = ran.into_iter().flatten().collect();
+        // Three at once, then one per ten seconds.
+        assert_eq!(ran[..3], [0, 1, 2]);
+        let gaps: Vec<u64> = ran[3..].windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(gaps.iter().all(|g| *g >= 9), "{ran:?}");
+        assert!(ran.len() <= 3 + 6 + 1, "{ran:?}");
+    }
+
+    #[test]
+    fn suffixes_replace_the_interface_part() {
+        let detected: Ipv6Addr = "2a00:1:2:3:aaaa:bbbb:cccc:dddd".parse().unwrap();
+        let suffix: Ipv6Addr = "::1234".parse().unwrap();
+        assert_eq!(
+            with_suffix(detected, suffix),
+            "2a00:1:2:3::1234".parse::<Ipv6Addr>().unwrap()
+        );
+    }
 
     #[test]
     fn rng_fraction_is_in_range() {

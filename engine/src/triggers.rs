@@ -55,9 +55,7 @@ async fn watch_clock(engine: EngineHandle) {
         }
         let now = (Instant::now(), SystemTime::now());
         if let Some(slept) = wall_lead(last, now) {
-            engine
-                .network_changed(format!("woke up (about {} s asleep)", slept.as_secs()))
-                .await;
+            engine.woke_up(slept).await;
         }
         last = now;
     }

@@ -9,14 +9,14 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use dyntray_engine::config::Config;
-use dyntray_engine::config::Family;
 use dyntray_engine::control::{
     AppInfo, BindError, ControlClient, ControlError, ControlHandler, ControlServer, ErrorCode,
     Event, Request, engine_request, forward_engine,
 };
 use dyntray_engine::detect;
 use dyntray_engine::engine::{
-    self, EngineHandle, EngineOptions, KEYCHAIN_SERVICE, PassReport, Status,
+    self, AddressStatus, EngineError, EngineHandle, EngineOptions, KEYCHAIN_SERVICE, PassReport,
+    Status,
 };
 use dyntray_engine::provider::{IpFamily, REGISTRY};
 use dyntray_engine::secrets::{KeychainStore, Secret, SecretSource, SecretStore};
@@ -226,7 +226,7 @@ async fn dispatch(args: Args) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig => check_config(&paths.config),
-        Command::Ip(family) => show_addresses(&paths.config, family).await,
+        Command::Ip(family) => show_addresses(&paths, family).await,
         Command::Status => {
             let status = match ControlClient::connect(&paths.socket).await {
                 Ok(client) => client.call::<Status>(Request::Status).await?,
@@ -269,91 +269,64 @@ async fn connect(socket: &Path) -> Result<ControlClient> {
     Ok(ControlClient::connect(socket).await?)
 }
 
-/// `dyntrayd ip`: every source of each family asked now, whatever its spacing (one
-/// question at the user's request), and the address the engine would publish.
-async fn show_addresses(path: &Path, only: Option<IpFamily>) -> Result<ExitCode> {
-    let config = match Config::load(path) {
-        Ok(config) => config.unwrap_or_default(),
-        Err(e) => {
-            eprintln!("{e}");
-            return Ok(ExitCode::from(2));
+/// `dyntrayd ip`: every source of each family asked now, benched ones too. A running
+/// instance answers itself, so a provider's check-IP is still asked at most every 10
+/// minutes and not while that provider refuses the account; without one, a detector
+/// built from the config asks.
+async fn show_addresses(paths: &Paths, only: Option<IpFamily>) -> Result<ExitCode> {
+    let reports = match ControlClient::connect(&paths.socket).await {
+        Ok(client) => {
+            client
+                .call::<Vec<AddressStatus>>(Request::AskSources { family: only })
+                .await?
         }
+        Err(_) => match ask_here(paths, only).await? {
+            Ok(reports) => reports,
+            Err(code) => return Ok(code),
+        },
     };
-    let problems = engine::check_against_registry(&config);
-    if !problems.is_empty() {
-        eprintln!("{} has {} problem(s):", path.display(), problems.len());
-        for problem in problems {
-            eprintln!("  {problem}");
-        }
-        return Ok(ExitCode::from(2));
-    }
-    let http = engine::http_client();
-    let build = |specs: &[detect::SourceSpec]| -> Result<Vec<Arc<dyn detect::Source>>> {
-        specs
-            .iter()
-            .map(|spec| detect::build(spec, &http).map_err(|e| anyhow::anyhow!("{spec}: {e}")))
-            .collect()
-    };
-    let mut detector = detect::Detector::new(
-        build(&config.detect.ipv4)?,
-        build(&config.detect.ipv6)?,
-        config.detect.agree,
-    );
-    let record_families = |family: IpFamily| {
-        config
-            .records
-            .iter()
-            .filter(|r| r.enabled)
-            .filter(move |r| {
-                matches!(
-                    (r.family, family),
-                    (Family::Both, _) | (Family::A, IpFamily::V4) | (Family::Aaaa, IpFamily::V6)
-                )
-            })
-    };
-    let families: Vec<IpFamily> = match only {
-        Some(family) => vec![family],
-        None => {
-            let used: Vec<IpFamily> = [IpFamily::V4, IpFamily::V6]
-                .into_iter()
-                .filter(|f| record_families(*f).next().is_some())
-                .collect();
-            if used.is_empty() {
-                [IpFamily::V4, IpFamily::V6]
-                    .into_iter()
-                    .filter(|f| detector.has_sources(*f))
-                    .collect()
-            } else {
-                used
-            }
-        }
-    };
-    if families.is_empty() {
+    if reports.is_empty() {
         println!(
             "no address sources are configured ([detect] in {})",
-            path.display()
+            paths.config.display()
         );
         return Ok(ExitCode::FAILURE);
     }
-    let mut all_found = true;
-    for family in families {
-        let allow_private = record_families(family).any(|r| r.allow_private);
-        let found = detector.ask_all(family, allow_private, time::now()).await;
-        print_detection(family, &found, allow_private);
-        all_found &= found.address.is_ok();
+    for report in &reports {
+        print_detection(report);
     }
-    Ok(if all_found {
+    Ok(if reports.iter().all(|r| r.address.is_some()) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
 }
 
-fn print_detection(family: IpFamily, found: &detect::Detection, allow_private: bool) {
-    let name = if family == IpFamily::V4 {
-        "IPv4"
-    } else {
+/// Without a running instance: the engine, started on the config without its timers,
+/// asks the sources (its state store tells which accounts a provider refuses).
+async fn ask_here(
+    paths: &Paths,
+    only: Option<IpFamily>,
+) -> Result<Result<Vec<AddressStatus>, ExitCode>> {
+    let _lock = StateLock::acquire(&paths.state_dir)?;
+    let engine = start_engine(paths, false)?;
+    let result = engine.ask_sources(only).await;
+    engine.shutdown().await;
+    match result {
+        Ok(reports) => Ok(Ok(reports)),
+        Err(EngineError::Config(problems)) => {
+            eprintln!("{problems}");
+            Ok(Err(ExitCode::from(2)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn print_detection(found: &AddressStatus) {
+    let name = if found.family == "AAAA" {
         "IPv6"
+    } else {
+        "IPv4"
     };
     let count = found.sources.len();
     let rule = match (count, found.needed) {
@@ -362,12 +335,7 @@ fn print_detection(family: IpFamily, found: &detect::Detection, allow_private: b
         (n, 1) => format!("{n} sources, the first valid answer counts"),
         (n, k) => format!("{n} sources, {k} must agree"),
     };
-    let private = if allow_private {
-        ", private addresses allowed"
-    } else {
-        ""
-    };
-    println!("{name} ({rule}{private})");
+    println!("{name} ({rule})");
     let width = found
         .sources
         .iter()
@@ -375,10 +343,16 @@ fn print_detection(family: IpFamily, found: &detect::Detection, allow_private: b
         .max()
         .unwrap_or(0);
     for source in &found.sources {
-        let answer = match (&source.address, &source.error) {
-            (_, Some(error)) => format!("failed: {error}"),
-            (Some(address), None) => address.to_string(),
-            (None, None) => "not asked".to_owned(),
+        let answer = match (&source.address, &source.error, source.state) {
+            (_, _, detect::SourceState::Suspended) => {
+                "not asked while its provider refuses the account".to_owned()
+            }
+            (_, Some(error), _) => format!("failed: {error}"),
+            (Some(address), None, _) if source.cached => {
+                format!("{address} (remembered: asked at most every 10 minutes)")
+            }
+            (Some(address), None, _) => address.to_string(),
+            (None, None, _) => "not asked".to_owned(),
         };
         let mark = if source.state == detect::SourceState::Agreed {
             "  (agrees)"
@@ -387,9 +361,12 @@ fn print_detection(family: IpFamily, found: &detect::Detection, allow_private: b
         };
         println!("  {:<width$}  {answer}{mark}", source.source);
     }
-    match &found.address {
-        Ok(address) => println!("  => {address} would be published"),
-        Err(why) => println!("  => no address: {why}"),
+    match (&found.address, &found.error) {
+        (Some(address), _) => println!("  => {address} would be published"),
+        (None, why) => println!(
+            "  => no address: {}",
+            why.as_deref().unwrap_or("no source answered")
+        ),
     }
 }
 

@@ -57,6 +57,11 @@ pub async fn engine_request(
             .await
             .map_err(engine_error)
             .map(null),
+        Request::AskSources { family } => engine
+            .ask_sources(family)
+            .await
+            .map_err(engine_error)
+            .and_then(|r| to_value(&r)),
         Request::AppInfo | Request::OpenSettings | Request::Quit | Request::Subscribe => {
             return None;
         }

@@ -104,6 +104,14 @@ pub enum Request {
         /// The secret.
         secret: crate::secrets::Secret,
     },
+    /// Ask every address source of a family now (`dyntrayd ip`), minimum intervals
+    /// honoured. Answers a list of [`crate::engine::AddressStatus`].
+    AskSources {
+        /// `A` or `AAAA`; both when absent (the families the records use, or every
+        /// family with sources).
+        #[serde(default)]
+        family: Option<crate::provider::IpFamily>,
+    },
 }
 
 impl Request {
@@ -125,6 +133,7 @@ impl Request {
         "get_config",
         "save_config",
         "set_secret",
+        "ask_sources",
     ];
 
     /// Builds a request from a method name and its parameters.

@@ -97,7 +97,11 @@ impl FromStr for SourceSpec {
 
     fn from_str(text: &str) -> Result<Self, String> {
         let text = text.trim();
-        if text.starts_with("https://") || text.starts_with("http://") {
+        let scheme = |s: &str| {
+            text.get(..s.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(s))
+        };
+        if scheme("https://") || scheme("http://") {
             return Ok(SourceSpec::Http { url: text.into() });
         }
         let (kind, rest) = match text.split_once(':') {
@@ -198,6 +202,32 @@ impl fmt::Display for SourceSpec {
             SourceSpec::Command { command } => write!(f, "command:{command}"),
         }
     }
+}
+
+impl SourceSpec {
+    /// What makes two sources the same service: an HTTP URL without its scheme, trailing
+    /// slash or letter case; a DNS service with its server (the default one when none).
+    /// Two entries with the same identity would be one voice counted twice.
+    pub fn identity(&self) -> String {
+        match self {
+            SourceSpec::Http { url } => url_identity(url),
+            SourceSpec::Dns { service, server } => match server {
+                Some(server) => format!("dns:{}@{server}", service.id()),
+                None => format!("dns:{}", service.id()),
+            },
+            other => other.to_string(),
+        }
+    }
+}
+
+/// An HTTP URL's identity (see [`SourceSpec::identity`]).
+pub fn url_identity(url: &str) -> String {
+    let lower = url.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+        .unwrap_or(&lower);
+    rest.trim_end_matches('/').to_owned()
 }
 
 impl PartialEq<&str> for SourceSpec {

@@ -21,7 +21,7 @@ use std::net::IpAddr;
 use std::pin::Pin;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::secrets::Secret;
 
@@ -99,7 +99,7 @@ pub trait Provider: Send + Sync + 'static {
 }
 
 /// Address families a provider can update.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum IpFamily {
     /// IPv4, A records.
     #[serde(rename = "A")]

@@ -41,6 +41,7 @@ impl Echoes {
             Reply::ok("<p>Your address: 81.2.69.160, proxy 81.2.69.99</p>"),
         );
         echo.route("/empty", Reply::ok(""));
+        echo.route("/huge", Reply::ok(&format!("{}{V4}", " ".repeat(5000))));
         echo.route("/error", Reply::status(500, "oops"));
         echo.route("/slow", Reply::ok(V4).delayed(Duration::from_secs(60)));
         echo.route("/private", Reply::ok("192.168.1.10"));
@@ -132,6 +133,7 @@ async fn each_echo_answer_is_read_exactly() {
         why(first_answer(&e, "/html-two").await).contains("the answer holds 2 different addresses")
     );
     assert!(why(first_answer(&e, "/empty").await).contains("the answer is empty"));
+    assert!(why(first_answer(&e, "/huge").await).contains("longer than 4096 bytes"));
     assert!(why(first_answer(&e, "/error").await).contains("HTTP 500"));
     assert!(why(first_answer(&e, "/private").await).contains("192.168.1.10 is a private address"));
     assert!(why(first_answer(&e, "/cgnat").await).contains("carrier-grade NAT"));
@@ -308,7 +310,11 @@ async fn network_events_in_a_burst_fold_into_spaced_checks() {
     }
     // Let the engine finish what it was sent (paused time moves only when all wait).
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(e.echo.count(), asked + 3, "a burst of three at once, the rest folded");
+    assert_eq!(
+        e.echo.count(),
+        asked + 3,
+        "a burst of three at once, the rest folded"
+    );
     tokio::time::advance(Duration::from_secs(8)).await;
     status
         .wait_for(|s| {
@@ -318,7 +324,11 @@ async fn network_events_in_a_burst_fold_into_spaced_checks() {
         })
         .await
         .unwrap();
-    assert_eq!(e.echo.count(), asked + 4, "and one when a check was allowed again");
+    assert_eq!(
+        e.echo.count(),
+        asked + 4,
+        "and one when a check was allowed again"
+    );
     assert_eq!(e.provider.count(), 1);
     engine.shutdown().await;
 }
@@ -328,12 +338,14 @@ async fn network_events_in_a_burst_fold_into_spaced_checks() {
 #[test]
 fn provider_checkip_sources_are_checked_against_the_registry() {
     let config = dyntray_engine::config::Config::parse(
-        "version = 1\n[detect]\nipv4 = [\"provider:dyndns\", \"provider:nope\", \"provider:rfc2136\"]\n",
+        "version = 1\n[detect]\nipv4 = [\"provider:dyndns\", \"provider:nope\", \"provider:rfc2136\", \
+         \"https://checkip.dyndns.org\"]\n",
     )
     .unwrap();
     let problems = engine::check_against_registry(&config);
     let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
-    assert_eq!(text.len(), 2, "{text:?}");
-    assert!(text[0].contains("detect.ipv4[1]") && text[0].contains("unknown provider `nope`"));
-    assert!(text[1].contains("detect.ipv4[2]") && text[1].contains("has no check-IP service"));
+    assert_eq!(text.len(), 3, "{text:?}");
+    assert!(text[0].contains("detect.ipv4[3]") && text[0].contains("the same service"));
+    assert!(text[1].contains("detect.ipv4[1]") && text[1].contains("unknown provider `nope`"));
+    assert!(text[2].contains("detect.ipv4[2]") && text[2].contains("has no check-IP service"));
 }

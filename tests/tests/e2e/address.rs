@@ -136,3 +136,27 @@ async fn ip_exits_1_when_no_address_is_agreed() {
         "{stderr}"
     );
 }
+
+/// The daemon's environment may hold an account's secret (`secret = "env:…"`); a command
+/// source never sees it.
+#[test]
+fn a_command_source_does_not_inherit_secrets() {
+    let user = User::new();
+    write_config(
+        &user,
+        "ipv4 = [\"command:echo ${HOME_DDNS_KEY:-81.2.69.160}\"]\nipv6 = []\n",
+    );
+    let output = user
+        .command("dyntrayd")
+        .args(["ip"])
+        .env("HOME_DDNS_KEY", "81.2.69.99")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        stdout.contains(&format!("=> {V4} would be published")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("81.2.69.99"), "{stdout}");
+}
