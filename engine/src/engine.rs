@@ -483,6 +483,7 @@ pub fn spawn(options: EngineOptions) -> Result<EngineHandle, EngineError> {
         secrets: options.secrets,
         fixed_sources: options.sources,
         detector: None,
+        clients: None,
         trigger: "start".into(),
         scheduled: options.scheduled,
         http,
@@ -710,6 +711,8 @@ struct Engine {
     secrets: Arc<dyn SecretStore>,
     fixed_sources: Option<Vec<Arc<dyn Source>>>,
     detector: Option<Detector>,
+    /// The address sources' HTTP clients, made with the first config that needs them.
+    clients: Option<detect::Clients>,
     /// What asked for the next check (shown in the status).
     trigger: String,
     scheduled: bool,
@@ -1028,10 +1031,14 @@ impl Engine {
         let mut detector = match &self.fixed_sources {
             Some(sources) => Detector::new(sources.clone(), sources.clone(), config.detect.agree),
             None => {
+                let http = &self.http;
+                let clients: &detect::Clients = self
+                    .clients
+                    .get_or_insert_with(|| detect::Clients::new(http));
                 let build = |specs: &[detect::SourceSpec]| -> Vec<Arc<dyn Source>> {
                     specs
                         .iter()
-                        .filter_map(|spec| match detect::build(spec, &self.http) {
+                        .filter_map(|spec| match detect::build(spec, clients) {
                             Ok(source) => Some(source),
                             // check_against_registry has refused such a config already.
                             Err(e) => {

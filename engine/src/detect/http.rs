@@ -12,26 +12,32 @@ const MAX_BODY: usize = 4096;
 
 /// One HTTP echo URL.
 pub struct HttpEcho {
-    http: reqwest::Client,
+    clients: super::Clients,
     label: String,
     url: String,
     min_interval: Duration,
 }
 
 impl HttpEcho {
-    /// Asks `url` with `http`, at most once per `min_interval`.
-    pub fn new(http: reqwest::Client, label: String, url: String, min_interval: Duration) -> Self {
+    /// Asks `url` over the family asked for, at most once per `min_interval`.
+    pub fn new(
+        clients: super::Clients,
+        label: String,
+        url: String,
+        min_interval: Duration,
+    ) -> Self {
         Self {
-            http,
+            clients,
             label,
             url,
             min_interval,
         }
     }
 
-    async fn fetch(&self) -> Result<Vec<IpAddr>, SourceError> {
+    async fn fetch(&self, family: IpFamily) -> Result<Vec<IpAddr>, SourceError> {
         let response = self
-            .http
+            .clients
+            .for_family(family)
             .get(&self.url)
             .header(reqwest::header::USER_AGENT, crate::provider::user_agent())
             .timeout(SOURCE_TIMEOUT)
@@ -90,7 +96,7 @@ impl Source for HttpEcho {
         self.min_interval
     }
 
-    fn ask(&self, _family: IpFamily) -> BoxFuture<'_, Result<Vec<IpAddr>, SourceError>> {
-        Box::pin(self.fetch())
+    fn ask(&self, family: IpFamily) -> BoxFuture<'_, Result<Vec<IpAddr>, SourceError>> {
+        Box::pin(self.fetch(family))
     }
 }

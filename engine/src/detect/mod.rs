@@ -77,9 +77,50 @@ pub trait Source: Send + Sync + 'static {
 /// How long one source may take to answer.
 pub const SOURCE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Makes the source a spec describes. `http` serves the HTTP and UPnP sources. Fails for a
-/// provider that does not exist or has no check-IP service.
-pub fn build(spec: &SourceSpec, http: &reqwest::Client) -> Result<Arc<dyn Source>, String> {
+/// The HTTP clients sources use, made once per engine: one bound to each family (an echo
+/// service reachable over both must be asked over the family it is listed for) and one
+/// for the LAN (never through a proxy). None follows redirects.
+#[derive(Clone)]
+pub struct Clients {
+    v4: reqwest::Client,
+    v6: reqwest::Client,
+    lan: reqwest::Client,
+}
+
+impl Clients {
+    /// Builds the three clients; a client that cannot be built (no TLS backend) falls
+    /// back to `fallback`, whose requests then report the problem.
+    pub fn new(fallback: &reqwest::Client) -> Self {
+        let base = || {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(SOURCE_TIMEOUT)
+        };
+        let made = |builder: reqwest::ClientBuilder| {
+            builder.build().unwrap_or_else(|e| {
+                tracing::error!(error = %e, "HTTP client set-up failed; using defaults");
+                fallback.clone()
+            })
+        };
+        Self {
+            v4: made(base().local_address(IpAddr::V4(Ipv4Addr::UNSPECIFIED))),
+            v6: made(base().local_address(IpAddr::V6(Ipv6Addr::UNSPECIFIED))),
+            lan: made(base().no_proxy()),
+        }
+    }
+
+    /// The client for asking over `family`.
+    pub fn for_family(&self, family: IpFamily) -> &reqwest::Client {
+        match family {
+            IpFamily::V4 => &self.v4,
+            IpFamily::V6 => &self.v6,
+        }
+    }
+}
+
+/// Makes the source a spec describes, with `clients` for the HTTP and UPnP sources. Fails
+/// for a provider that does not exist or has no check-IP service.
+pub fn build(spec: &SourceSpec, clients: &Clients) -> Result<Arc<dyn Source>, String> {
     let label = spec.to_string();
     Ok(match spec {
         SourceSpec::Http { url } => {
@@ -96,7 +137,7 @@ pub fn build(spec: &SourceSpec, http: &reqwest::Client) -> Result<Arc<dyn Source
                 Duration::ZERO
             };
             Arc::new(http::HttpEcho::new(
-                http.clone(),
+                clients.clone(),
                 label,
                 url.clone(),
                 interval,
@@ -110,7 +151,7 @@ pub fn build(spec: &SourceSpec, http: &reqwest::Client) -> Result<Arc<dyn Source
                 .checkip
                 .ok_or_else(|| format!("{} has no check-IP service", descriptor.name))?;
             Arc::new(http::HttpEcho::new(
-                http.clone(),
+                clients.clone(),
                 label,
                 url.to_owned(),
                 PROVIDER_CHECKIP_INTERVAL,
@@ -120,15 +161,9 @@ pub fn build(spec: &SourceSpec, http: &reqwest::Client) -> Result<Arc<dyn Source
             Arc::new(dns::DnsSource::new(label, *service, *server))
         }
         SourceSpec::Interface { name } => Arc::new(iface::Interfaces::new(label, name.clone())),
+        // The router is on the LAN: never through a proxy the desktop may configure.
         SourceSpec::Upnp { target } => {
-            // The router is on the LAN: never through a proxy the desktop may configure.
-            let lan = reqwest::Client::builder()
-                .no_proxy()
-                .redirect(reqwest::redirect::Policy::none())
-                .connect_timeout(SOURCE_TIMEOUT)
-                .build()
-                .unwrap_or_else(|_| http.clone());
-            Arc::new(upnp::Igd::new(lan, label, *target))
+            Arc::new(upnp::Igd::new(clients.lan.clone(), label, *target))
         }
         SourceSpec::Command { command } => Arc::new(command::Command::new(label, command.clone())),
     })

@@ -67,10 +67,10 @@ impl Echoes {
 
     /// A detector over echo paths, `agree` of them needed.
     fn detector(&self, paths: &[&str], agree: usize) -> Detector {
-        let http = engine::http_client();
+        let clients = dyntray_engine::detect::Clients::new(&engine::http_client());
         let sources = paths
             .iter()
-            .map(|p| dyntray_engine::detect::build(&self.spec(p), &http).unwrap())
+            .map(|p| dyntray_engine::detect::build(&self.spec(p), &clients).unwrap())
             .collect();
         Detector::new(sources, Vec::new(), agree)
     }
@@ -348,4 +348,53 @@ fn provider_checkip_sources_are_checked_against_the_registry() {
     assert!(text[0].contains("detect.ipv4[3]") && text[0].contains("the same service"));
     assert!(text[1].contains("detect.ipv4[1]") && text[1].contains("unknown provider `nope`"));
     assert!(text[2].contains("detect.ipv4[2]") && text[2].contains("has no check-IP service"));
+}
+
+/// An echo service on both stacks (like api.ipify.org's dual-stack cousins) is asked over
+/// the family it is listed for: it sees, and answers, an address of that family.
+#[tokio::test]
+async fn an_echo_service_is_asked_over_the_family_it_is_listed_for() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // The same port on 127.0.0.1 and ::1, answering the caller's address.
+    let (v4, v6) = loop {
+        let v4 = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = v4.local_addr().unwrap().port();
+        if let Ok(v6) = tokio::net::TcpListener::bind(("::1", port)).await {
+            break (v4, v6);
+        }
+    };
+    let port = v4.local_addr().unwrap().port();
+    for listener in [v4, v6] {
+        tokio::spawn(async move {
+            while let Ok((mut stream, peer)) = listener.accept().await {
+                let mut buf = [0u8; 1024];
+                let _ = stream.read(&mut buf).await;
+                let body = peer.ip().to_string();
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(reply.as_bytes()).await;
+            }
+        });
+    }
+    let clients = dyntray_engine::detect::Clients::new(&engine::http_client());
+    let source = |host: &str| {
+        let spec: SourceSpec = format!("http://{host}:{port}/").parse().unwrap();
+        dyntray_engine::detect::build(&spec, &clients).unwrap()
+    };
+    let (on_v4, on_v6) = (source("127.0.0.1"), source("[::1]"));
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    // Each service saw (and answered) the caller's address of the family asked for...
+    assert_eq!(on_v4.ask(IpFamily::V4).await.unwrap(), [ip("127.0.0.1")]);
+    assert_eq!(on_v6.ask(IpFamily::V6).await.unwrap(), [ip("::1")]);
+    // ...and a service is never reached over the other family.
+    assert_eq!(
+        on_v4.ask(IpFamily::V6).await.unwrap_err().0,
+        "cannot connect"
+    );
+    assert_eq!(
+        on_v6.ask(IpFamily::V4).await.unwrap_err().0,
+        "cannot connect"
+    );
 }
