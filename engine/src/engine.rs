@@ -462,6 +462,11 @@ impl EngineHandle {
         self.commands.is_closed()
     }
 
+    /// Waits until the engine has stopped.
+    pub async fn stopped(&self) {
+        self.commands.closed().await;
+    }
+
     /// Stops the engine after the request in flight, if any.
     pub async fn shutdown(&self) {
         let (tx, rx) = oneshot::channel();

@@ -24,13 +24,16 @@ pub fn spawn(engine: EngineHandle) {
         Ok(mut changes) => {
             let engine = engine.clone();
             tokio::spawn(async move {
-                while let Some(change) = changes.recv().await {
+                loop {
+                    // Ends with the engine (dropping `changes` ends the watcher too).
+                    let change = tokio::select! {
+                        change = changes.recv() => change,
+                        () = engine.stopped() => None,
+                    };
+                    let Some(change) = change else { break };
                     tracing::debug!(reason = %change.reason,
                         waited_ms = change.first_event.elapsed().as_millis() as u64,
                         "network change");
-                    if engine.is_stopped() {
-                        break;
-                    }
                     engine.network_changed(change.reason).await;
                 }
             });
@@ -49,9 +52,9 @@ async fn watch_clock(engine: EngineHandle) {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last = (Instant::now(), SystemTime::now());
     loop {
-        ticker.tick().await;
-        if engine.is_stopped() {
-            break;
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = engine.stopped() => break,
         }
         let now = (Instant::now(), SystemTime::now());
         if let Some(slept) = wall_lead(last, now) {
