@@ -60,6 +60,8 @@ pub struct Seen {
     pub path: String,
     pub query: Vec<(String, String)>,
     pub headers: Vec<(String, String)>,
+    /// When its head had been read in full and parsed.
+    pub at: std::time::Instant,
 }
 
 impl Seen {
@@ -253,6 +255,7 @@ fn parse_head(head: &str) -> Seen {
         path: path.to_owned(),
         query,
         headers,
+        at: std::time::Instant::now(),
     }
 }
 
