@@ -18,7 +18,14 @@ pub struct LogGuard {
 /// level (`info`). A log directory that cannot be created is reported on stderr and file
 /// logging is skipped: logging problems never stop the app.
 pub fn init(prefix: &str, dir: Option<&Path>) -> LogGuard {
-    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    init_at(prefix, dir, "info")
+}
+
+/// [`init`] with another default level (a command whose output already says what the
+/// log would).
+pub fn init_at(prefix: &str, dir: Option<&Path>, default_level: &str) -> LogGuard {
+    let filter =
+        || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let stderr = fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)

@@ -154,7 +154,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let _log = logging::init("dyntrayd", None);
+    // `ip` prints every source's answer; the same failures as log lines are noise.
+    let level = if matches!(args.command, Command::Ip(_)) {
+        "warn"
+    } else {
+        "info"
+    };
+    let _log = logging::init_at("dyntrayd", None, level);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
