@@ -80,6 +80,8 @@ function sourceRow(source, needed) {
   }
   if (source.state === "benched" && source.benched_until) {
     state = `resting until ${formatTime(source.benched_until)}`;
+  } else if (source.state === "failed" && source.benched_until) {
+    state = `failed; resting until ${formatTime(source.benched_until)}`;
   }
   const cell = set(row, ".source-state", state);
   if (cell) {

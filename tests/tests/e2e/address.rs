@@ -2,12 +2,14 @@
 //! a real server on 127.0.0.1 (HTTP echo, DNS, a UPnP router) or a real command.
 
 use std::process::Output;
+use std::time::Duration;
 
 use dyntray_tests::fake_dns::FakeDns;
 use dyntray_tests::fake_igd::FakeIgd;
 use dyntray_tests::fake_provider::{FakeProvider, Reply};
 
-use crate::rig::User;
+use crate::rig::{User, artifacts_dir, bin, click, tray_item, wait_for};
+use crate::webdriver::WebDriver;
 
 const V4: &str = "81.2.69.160";
 const V4_OTHER: &str = "81.2.69.161";
@@ -159,4 +161,74 @@ fn a_command_source_does_not_inherit_secrets() {
         "{stdout}"
     );
     assert!(!stdout.contains("81.2.69.99"), "{stdout}");
+}
+
+/// The settings window's Public address card, with the tray running on a config of four
+/// sources: two agree, one fails (and rests), the last is not needed.
+#[test]
+fn the_settings_window_shows_every_source() {
+    let user = User::new();
+    let servers = tokio::runtime::Runtime::new().unwrap();
+    let provider = servers.block_on(FakeProvider::start());
+    provider.echo_good();
+    let echo = servers.block_on(FakeProvider::start());
+    echo.route("/ip", Reply::ok(V4));
+    echo.route("/down", Reply::status(503, "maintenance"));
+    let dns = servers.block_on(FakeDns::start());
+    dns.answer_a("myip.opendns.com.", V4);
+    let config = format!(
+        "version = 1\n\n[detect]\nipv4 = [\"{0}/ip\", \"{0}/down\", \"dns:opendns@{1}\", \
+         \"command:echo {V4}\"]\nipv6 = []\n\n\
+         [[account]]\nid = \"address-e2e\"\nprovider = \"dyndns\"\nusername = \"bob\"\n\
+         server = \"{2}\"\n\n[[record]]\nname = \"home.example.org\"\naccount = \"address-e2e\"\n",
+        echo.url(),
+        dns.addr(),
+        provider.url()
+    );
+    std::fs::create_dir_all(user.config_file().parent().unwrap()).unwrap();
+    std::fs::write(user.config_file(), config).unwrap();
+    let mut set = user
+        .command("dyntrayd")
+        .args(["secret", "set", "address-e2e"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut set.stdin.take().unwrap(), b"secret").unwrap();
+    assert!(set.wait().unwrap().success());
+
+    let _desktop = crate::desktop_lock();
+    let mut tray = user.spawn("dyntray");
+    let item = tray_item(tray.pid());
+    wait_for("the update", Duration::from_secs(15), || {
+        (provider.count() == 1).then_some(())
+    });
+    assert_eq!(provider.seen()[0].param("myip"), Some(V4));
+
+    let driver = WebDriver::launch(&user, &bin("dyntray-settings"));
+    assert_eq!(
+        driver.wait_text("#detection .family-address", |t| t == V4),
+        V4
+    );
+    let why = driver.text("#detection .family-why");
+    assert!(why.starts_with("— 2 sources agree · checked"), "{why}");
+    let cell = |row: usize, class: &str| {
+        driver.text(&format!("#detection tbody tr:nth-child({row}) .{class}"))
+    };
+    assert_eq!(cell(1, "source-name"), format!("{}/ip", echo.url()));
+    assert_eq!(cell(1, "source-answer"), V4);
+    assert_eq!(cell(1, "source-state"), "agrees");
+    assert_eq!(cell(2, "source-answer"), "HTTP 503 Service Unavailable");
+    let resting = cell(2, "source-state");
+    assert!(resting.starts_with("failed; resting until"), "{resting}");
+    assert_eq!(
+        cell(3, "source-name"),
+        format!("dns:opendns@{}", dns.addr())
+    );
+    assert_eq!(cell(3, "source-state"), "agrees");
+    assert_eq!(cell(4, "source-answer"), "—");
+    assert_eq!(cell(4, "source-state"), "not needed");
+    driver.screenshot(&artifacts_dir().join("settings-address.png"));
+    driver.close_window();
+    click(&item, "Quit");
+    assert!(tray.wait_exit(Duration::from_secs(10)).success());
 }
