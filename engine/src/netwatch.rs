@@ -1,21 +1,31 @@
 //! Noticing network changes as they happen, so the address is checked at once instead of
-//! at the next poll (a new prefix from the router, a laptop joining another network).
+//! at the next poll (a new prefix from the router, a laptop joining another network, a
+//! failover to another uplink).
 //!
-//! On Linux, a netlink route socket subscribed to three groups: links
-//! (`RTMGRP_LINK`: an interface going up or down) and the addresses of both families
-//! (`RTMGRP_IPV4_IFADDR`, `RTMGRP_IPV6_IFADDR`). The route groups are left out: routes
-//! change far more often than addresses (every router advertisement, VPNs, containers)
-//! without changing the addresses this machine has, and an upstream change that keeps the
-//! local addresses (a new address behind NAT) is not visible locally at all; the periodic
-//! poll covers both.
+//! On Linux, a netlink route socket subscribed to five groups: links (`RTMGRP_LINK`: an
+//! interface going up or down), the addresses of both families (`RTMGRP_IPV4_IFADDR`,
+//! `RTMGRP_IPV6_IFADDR`) and the routes of both families (`RTMGRP_IPV4_ROUTE`,
+//! `RTMGRP_IPV6_ROUTE`). Routes count for one thing only: the default route taking another
+//! way out while every interface keeps its addresses (Wi-Fi to LTE failover, a VPN client
+//! replacing the default route, multi-WAN), which behind NAT changes the public address
+//! without any local sign. A VPN that takes over without touching the main table's default
+//! route (two `/1` routes, or a routing rule to its own table) is not seen, nor is a new
+//! address behind NAT on an unchanged route; the periodic poll covers those.
 //!
 //! Only changes that can matter are reported. The kernel repeats an IPv6 address at every
 //! router advertisement that refreshes its lifetimes, and repeats a link at every change of
 //! its statistics or properties, so the watcher keeps what it last saw (starting from a
 //! dump of the current state) and reports only: a global address that became usable
 //! (added, or done with duplicate address detection), that went away, or that became
-//! deprecated or preferred again; an interface that went up or down. Loopback,
-//! link-local and tentative addresses are not reported.
+//! deprecated or preferred again; an interface that went up or down; the ways out of a
+//! family's default routes (output interface and gateway, among the routes of the lowest
+//! metric in the main table) changing or going away. Loopback, link-local and tentative
+//! addresses are not reported, nor any route but a default route of the main table, nor a
+//! default route sent again unchanged (at every router advertisement, or by a network
+//! manager refreshing it), nor a backup default route of a higher metric. A route message
+//! does not say what a replacement replaced, so one about a default route of the main
+//! table makes the watcher read that family's routes again and compare; so does a link
+//! going up or down, which the kernel's IPv4 routes follow without a message.
 //!
 //! Changes come in bursts (a link coming up brings several addresses), so they are
 //! debounced into one [`NetworkChange`].
@@ -106,26 +116,35 @@ impl Batch {
 
 #[cfg(target_os = "linux")]
 mod linux {
-    use std::collections::HashMap;
+    use std::collections::{BTreeSet, HashMap};
     use std::io;
     use std::net::IpAddr;
     use std::time::{Duration, Instant};
 
     use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
-    use netlink_packet_route::RouteNetlinkMessage;
     use netlink_packet_route::address::AddressMessage;
     use netlink_packet_route::link::LinkMessage;
+    use netlink_packet_route::route::{
+        RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteNextHopFlags,
+        RouteType, RouteVia,
+    };
+    use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
     use netlink_sys::protocols::NETLINK_ROUTE;
     use netlink_sys::{AsyncSocket, AsyncSocketExt, SocketAddr, TokioSocket};
     use tokio::sync::mpsc;
 
     use super::{Batch, NetworkChange};
     use crate::detect::iface::kernel::{self, Address, Link};
+    use crate::provider::IpFamily;
 
     // Multicast group bits of <linux/rtnetlink.h>, for binding.
     const RTMGRP_LINK: u32 = 0x1;
     const RTMGRP_IPV4_IFADDR: u32 = 0x10;
+    const RTMGRP_IPV4_ROUTE: u32 = 0x40;
     const RTMGRP_IPV6_IFADDR: u32 = 0x100;
+    const RTMGRP_IPV6_ROUTE: u32 = 0x400;
+
+    const FAMILIES: [IpFamily; 2] = [IpFamily::V4, IpFamily::V6];
 
     pub(super) fn spawn(debounce: Duration) -> io::Result<mpsc::Receiver<NetworkChange>> {
         if tokio::runtime::Handle::try_current().is_err() {
@@ -136,7 +155,11 @@ mod linux {
         let mut socket = TokioSocket::new(NETLINK_ROUTE)?;
         socket.socket_mut().bind(&SocketAddr::new(
             0,
-            RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR,
+            RTMGRP_LINK
+                | RTMGRP_IPV4_IFADDR
+                | RTMGRP_IPV6_IFADDR
+                | RTMGRP_IPV4_ROUTE
+                | RTMGRP_IPV6_ROUTE,
         ))?;
         // A full channel means a change is already waiting to be handled: enough.
         let (sender, receiver) = mpsc::channel(1);
@@ -164,7 +187,7 @@ mod linux {
                 }
                 received = socket.recv_from_full() => {
                     let seen = Instant::now();
-                    let reasons = match received {
+                    let mut reasons = match received {
                         Ok((datagram, _)) => state.datagram(&datagram),
                         Err(e) if rustix::io::Errno::from_io_error(&e)
                             == Some(rustix::io::Errno::NOBUFS) =>
@@ -179,6 +202,15 @@ mod linux {
                             return;
                         }
                     };
+                    for family in state.take_routes_to_read() {
+                        match default_routes(family).await {
+                            Ok(routes) => reasons.extend(state.routes(family, &routes)),
+                            Err(e) => tracing::warn!(
+                                error = %e,
+                                "cannot read the default routes; a change of them waits for the next poll"
+                            ),
+                        }
+                    }
                     for reason in reasons {
                         tracing::debug!(%reason, "network change");
                         match &mut batch {
@@ -198,12 +230,156 @@ mod linux {
         }
     }
 
-    /// What the watcher last saw of the links and the usable global addresses.
+    /// The family's routes (all tables), read from the kernel for [`State::routes`].
+    async fn default_routes(family: IpFamily) -> io::Result<Vec<RouteMessage>> {
+        let mut attempts = 0;
+        loop {
+            match try_default_routes(family).await {
+                // The kernel says the dump was interrupted by a change: ask again.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted && attempts < 3 => {
+                    attempts += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn try_default_routes(family: IpFamily) -> io::Result<Vec<RouteMessage>> {
+        let mut socket = TokioSocket::new(NETLINK_ROUTE)?;
+        socket.socket_mut().bind_auto()?;
+        socket.socket_mut().connect(&SocketAddr::new(0, 0))?;
+        let mut request = RouteMessage::default();
+        request.header.address_family = match family {
+            IpFamily::V4 => AddressFamily::Inet,
+            IpFamily::V6 => AddressFamily::Inet6,
+        };
+        let answers = kernel::dump(&socket, 1, RouteNetlinkMessage::GetRoute(request)).await?;
+        Ok(answers
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewRoute(route) if main_table_default(&route).is_some() => {
+                    Some(route)
+                }
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The family of a route message about a default route (to `/0`, of any type) of the
+    /// main table; `None` for any other route.
+    fn main_table_default(message: &RouteMessage) -> Option<IpFamily> {
+        let header = &message.header;
+        // Tables above 255 are only in RTA_TABLE (the header then says RT_TABLE_COMPAT).
+        let table = message
+            .attributes
+            .iter()
+            .find_map(|a| match a {
+                RouteAttribute::Table(table) => Some(*table),
+                _ => None,
+            })
+            .unwrap_or(u32::from(header.table));
+        if header.destination_prefix_length != 0 || table != u32::from(RouteHeader::RT_TABLE_MAIN) {
+            return None;
+        }
+        match header.address_family {
+            AddressFamily::Inet => Some(IpFamily::V4),
+            AddressFamily::Inet6 => Some(IpFamily::V6),
+            _ => None,
+        }
+    }
+
+    /// One way out of a default route of the main table.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(super) struct Exit {
+        pub(super) ifindex: u32,
+        /// The next router, if the route has one (a point-to-point link needs none).
+        pub(super) gateway: Option<IpAddr>,
+        /// The route's metric (`RTA_PRIORITY`): the kernel takes the lowest.
+        pub(super) metric: u32,
+    }
+
+    impl Exit {
+        /// The ways out of a route message if it is a working unicast default route of the
+        /// main table, read as `kernel::DefaultRoute::from_message` reads them (next hops
+        /// the kernel marks dead or without carrier left out), with their gateways.
+        pub(super) fn from_message(message: &RouteMessage) -> Vec<Self> {
+            if main_table_default(message).is_none() || message.header.kind != RouteType::Unicast {
+                return Vec::new();
+            }
+            let metric = message
+                .attributes
+                .iter()
+                .find_map(|a| match a {
+                    RouteAttribute::Priority(metric) => Some(*metric),
+                    _ => None,
+                })
+                .unwrap_or(0);
+            let working = !message
+                .header
+                .flags
+                .intersects(RouteFlags::Dead | RouteFlags::Linkdown);
+            let mut exits = Vec::new();
+            for attribute in &message.attributes {
+                match attribute {
+                    RouteAttribute::Oif(ifindex) if working => exits.push(Self {
+                        ifindex: *ifindex,
+                        gateway: gateway(&message.attributes),
+                        metric,
+                    }),
+                    RouteAttribute::MultiPath(hops) => exits.extend(
+                        hops.iter()
+                            .filter(|hop| {
+                                !hop.flags.intersects(
+                                    RouteNextHopFlags::Dead | RouteNextHopFlags::Linkdown,
+                                )
+                            })
+                            .map(|hop| Self {
+                                ifindex: hop.interface_index,
+                                gateway: gateway(&hop.attributes),
+                                metric,
+                            }),
+                    ),
+                    _ => {}
+                }
+            }
+            exits
+        }
+    }
+
+    fn gateway(attributes: &[RouteAttribute]) -> Option<IpAddr> {
+        attributes.iter().find_map(|a| match a {
+            RouteAttribute::Gateway(RouteAddress::Inet(ip))
+            | RouteAttribute::Via(RouteVia::Inet(ip)) => Some(IpAddr::V4(*ip)),
+            RouteAttribute::Gateway(RouteAddress::Inet6(ip))
+            | RouteAttribute::Via(RouteVia::Inet6(ip)) => Some(IpAddr::V6(*ip)),
+            _ => None,
+        })
+    }
+
+    /// The ways out the kernel takes: those of the lowest metric, by interface and
+    /// gateway (a new metric alone moves no traffic).
+    fn effective(exits: &[Exit]) -> BTreeSet<(u32, Option<IpAddr>)> {
+        let Some(best) = exits.iter().map(|e| e.metric).min() else {
+            return BTreeSet::new();
+        };
+        exits
+            .iter()
+            .filter(|e| e.metric == best)
+            .map(|e| (e.ifindex, e.gateway))
+            .collect()
+    }
+
+    /// What the watcher last saw of the links, the usable global addresses and the
+    /// default routes.
     #[derive(Default)]
     pub(super) struct State {
         links: HashMap<u32, Link>,
         /// Usable global addresses by (interface index, address): whether deprecated.
         addresses: HashMap<(u32, IpAddr), bool>,
+        /// The ways out of the main table's default routes, by family.
+        default_routes: HashMap<IpFamily, Vec<Exit>>,
+        /// Families whose default routes may have changed since they were last read.
+        routes_to_read: Vec<IpFamily>,
     }
 
     impl State {
@@ -219,6 +395,18 @@ mod linux {
                     "cannot read the current network state; addresses already there may be reported as new"
                 ),
             }
+            for family in FAMILIES {
+                match default_routes(family).await {
+                    Ok(routes) => {
+                        let _ = self.routes(family, &routes);
+                    }
+                    Err(e) => tracing::warn!(
+                        error = %e,
+                        "cannot read the default routes; a change of them may be reported late"
+                    ),
+                }
+            }
+            self.routes_to_read.clear();
         }
 
         pub(super) fn load(&mut self, links: Vec<Link>, addresses: Vec<Address>) {
@@ -254,8 +442,71 @@ mod linux {
                 RouteNetlinkMessage::DelLink(link) => self.removed_link(link),
                 RouteNetlinkMessage::NewAddress(address) => self.address_message(address, false),
                 RouteNetlinkMessage::DelAddress(address) => self.address_message(address, true),
+                RouteNetlinkMessage::NewRoute(route) | RouteNetlinkMessage::DelRoute(route) => {
+                    if let Some(family) = main_table_default(route) {
+                        self.read_routes_again(family);
+                    }
+                    None
+                }
                 _ => None,
             }
+        }
+
+        fn read_routes_again(&mut self, family: IpFamily) {
+            if !self.routes_to_read.contains(&family) {
+                self.routes_to_read.push(family);
+            }
+        }
+
+        /// The families whose default routes are to be read again (for
+        /// [`routes`](Self::routes)), from then on no longer waiting.
+        pub(super) fn take_routes_to_read(&mut self) -> Vec<IpFamily> {
+            std::mem::take(&mut self.routes_to_read)
+        }
+
+        /// Takes `routes`, the route messages of a dump of `family`, as its default routes
+        /// now; the change, if the kernel now takes another way out.
+        pub(super) fn routes(
+            &mut self,
+            family: IpFamily,
+            routes: &[RouteMessage],
+        ) -> Option<String> {
+            let exits: Vec<Exit> = routes.iter().flat_map(Exit::from_message).collect();
+            let now = effective(&exits);
+            let before = self
+                .default_routes
+                .insert(family, exits)
+                .map(|exits| effective(&exits))
+                .unwrap_or_default();
+            let family = match family {
+                IpFamily::V4 => "IPv4",
+                IpFamily::V6 => "IPv6",
+            };
+            if now == before {
+                None
+            } else if now.is_empty() {
+                Some(format!(
+                    "{family} default route via {} removed",
+                    self.ways(&before)
+                ))
+            } else {
+                Some(format!(
+                    "{family} default route now via {}",
+                    self.ways(&now)
+                ))
+            }
+        }
+
+        /// `wlan0 (192.168.1.1), eth0 (192.168.2.1)`.
+        fn ways(&self, ways: &BTreeSet<(u32, Option<IpAddr>)>) -> String {
+            let named: Vec<String> = ways
+                .iter()
+                .map(|(index, gateway)| match gateway {
+                    Some(gateway) => format!("{} ({gateway})", self.name(*index)),
+                    None => self.name(*index),
+                })
+                .collect();
+            named.join(", ")
         }
 
         fn name(&self, index: u32) -> String {
@@ -274,7 +525,15 @@ mod linux {
                 link.name = before.name.clone();
             }
             let was_running = before.is_some_and(|b| b.running);
-            let change = (link.running != was_running && !link.loopback).then(|| {
+            let changed = link.running != was_running && !link.loopback;
+            if changed {
+                // The kernel's IPv4 routes follow the link without a message (marked without
+                // carrier, or flushed when it goes down).
+                for family in FAMILIES {
+                    self.read_routes_again(family);
+                }
+            }
+            let change = changed.then(|| {
                 let name = if link.name.is_empty() {
                     format!("interface {}", link.index)
                 } else {
@@ -290,7 +549,13 @@ mod linux {
             let index = message.header.index;
             self.addresses.retain(|(i, _), _| *i != index);
             let link = self.links.remove(&index)?;
-            (link.running && !link.loopback).then(|| format!("{} was removed", link.name))
+            let change = link.running && !link.loopback;
+            if change {
+                for family in FAMILIES {
+                    self.read_routes_again(family);
+                }
+            }
+            change.then(|| format!("{} was removed", link.name))
         }
 
         fn address_message(&mut self, message: &AddressMessage, removed: bool) -> Option<String> {
@@ -369,13 +634,21 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     mod state {
-        use netlink_packet_route::RouteNetlinkMessage;
+        use std::net::IpAddr;
+
         use netlink_packet_route::address::{
             AddressAttribute, AddressFlags, AddressMessage, AddressScope, CacheInfo,
         };
         use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+        use netlink_packet_route::route::{
+            RouteAttribute, RouteHeader, RouteMessage, RouteNextHop, RouteNextHopFlags, RouteType,
+            RouteVia,
+        };
+        use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
-        use super::super::linux::State;
+        use super::super::linux::{Exit, State};
+        use crate::detect::iface::kernel::DefaultRoute;
+        use crate::provider::IpFamily;
 
         fn link(index: u32, name: &str, flags: LinkFlags) -> RouteNetlinkMessage {
             let mut message = LinkMessage::default();
@@ -480,6 +753,208 @@ mod tests {
             assert_eq!(state.message(&new(on_loopback)), None);
         }
 
+        const MAIN: u8 = RouteHeader::RT_TABLE_MAIN;
+
+        /// A unicast route to `prefix` through `gateway` on interface `oif`.
+        fn route(prefix: u8, table: u8, oif: u32, gateway: &str, metric: u32) -> RouteMessage {
+            let gateway: IpAddr = gateway.parse().unwrap();
+            let mut message = RouteMessage::default();
+            message.header.address_family = match gateway {
+                IpAddr::V4(_) => AddressFamily::Inet,
+                IpAddr::V6(_) => AddressFamily::Inet6,
+            };
+            message.header.destination_prefix_length = prefix;
+            message.header.table = table;
+            message.header.kind = RouteType::Unicast;
+            message.attributes = vec![
+                RouteAttribute::Oif(oif),
+                RouteAttribute::Gateway(gateway.into()),
+                RouteAttribute::Priority(metric),
+            ];
+            message
+        }
+
+        fn default(oif: u32, gateway: &str, metric: u32) -> RouteMessage {
+            route(0, MAIN, oif, gateway, metric)
+        }
+
+        /// v0 (2) and w0 (3) running, nothing waiting to be read.
+        fn routed() -> State {
+            let mut state = state();
+            assert!(state.message(&link(2, "v0", up())).is_some());
+            assert!(state.message(&link(3, "w0", up())).is_some());
+            state.take_routes_to_read();
+            state
+        }
+
+        #[test]
+        fn a_default_route_sent_again_unchanged_is_silent() {
+            let mut state = routed();
+            let via_v0 = default(2, "fe80::1", 1024);
+            let _ = state.routes(IpFamily::V6, std::slice::from_ref(&via_v0));
+            // A router advertisement refreshes its lifetime: the message has the routes
+            // read again, and they are what they were.
+            let mut refreshed = via_v0.clone();
+            refreshed.attributes.push(RouteAttribute::Expires(1800));
+            let message = RouteNetlinkMessage::NewRoute(refreshed.clone());
+            assert_eq!(state.message(&message), None);
+            assert_eq!(state.message(&message), None);
+            assert_eq!(state.take_routes_to_read(), vec![IpFamily::V6]);
+            assert_eq!(state.take_routes_to_read(), vec![]);
+            assert_eq!(state.routes(IpFamily::V6, &[refreshed]), None);
+            // Nor does its metric alone count: the traffic leaves the same way.
+            assert_eq!(
+                state.routes(IpFamily::V6, &[default(2, "fe80::1", 100)]),
+                None
+            );
+        }
+
+        #[test]
+        fn a_new_gateway_or_interface_is_reported() {
+            let mut state = routed();
+            let v4 = IpFamily::V4;
+            let _ = state.routes(v4, &[default(2, "192.168.7.1", 100)]);
+            assert_eq!(
+                state
+                    .routes(v4, &[default(2, "192.168.7.254", 100)])
+                    .as_deref(),
+                Some("IPv4 default route now via v0 (192.168.7.254)")
+            );
+            assert_eq!(
+                state
+                    .routes(v4, &[default(3, "192.168.8.1", 100)])
+                    .as_deref(),
+                Some("IPv4 default route now via w0 (192.168.8.1)")
+            );
+            // A backup route, of a higher metric, is not where the traffic goes.
+            let backup = default(2, "192.168.7.1", 600);
+            assert_eq!(
+                state.routes(v4, &[default(3, "192.168.8.1", 100), backup.clone()]),
+                None
+            );
+            // Until the better one goes: failover.
+            assert_eq!(
+                state.routes(v4, std::slice::from_ref(&backup)).as_deref(),
+                Some("IPv4 default route now via v0 (192.168.7.1)")
+            );
+            assert_eq!(
+                state
+                    .routes(v4, &[backup, default(3, "192.168.8.1", 600)])
+                    .as_deref(),
+                Some("IPv4 default route now via v0 (192.168.7.1), w0 (192.168.8.1)")
+            );
+            // Another table's default route (a VPN's policy routing) is no way out here.
+            assert_eq!(
+                state
+                    .routes(v4, &[route(0, 100, 3, "192.168.8.1", 0)])
+                    .as_deref(),
+                Some("IPv4 default route via v0 (192.168.7.1), w0 (192.168.8.1) removed")
+            );
+            assert_eq!(state.routes(v4, &[]), None);
+        }
+
+        #[test]
+        fn only_default_routes_of_the_main_table_are_read_again() {
+            let mut state = routed();
+            let mut big_table = default(3, "10.9.0.1", 0);
+            big_table.header.table = 252;
+            big_table.attributes.push(RouteAttribute::Table(51820));
+            let mut docker = route(16, MAIN, 3, "172.17.0.1", 0);
+            docker.attributes.remove(1);
+            for ignored in [
+                docker,
+                route(1, MAIN, 3, "10.9.0.1", 0),
+                route(64, MAIN, 2, "fe80::1", 256),
+                route(0, 100, 3, "10.9.0.1", 0),
+                route(0, 255, 2, "192.168.7.1", 0),
+                big_table,
+            ] {
+                for message in [
+                    RouteNetlinkMessage::NewRoute(ignored.clone()),
+                    RouteNetlinkMessage::DelRoute(ignored.clone()),
+                ] {
+                    assert_eq!(state.message(&message), None);
+                }
+                assert_eq!(state.take_routes_to_read(), vec![], "{ignored:?}");
+                assert_eq!(Exit::from_message(&ignored), vec![], "{ignored:?}");
+            }
+            let gone = RouteNetlinkMessage::DelRoute(default(2, "192.168.7.1", 0));
+            assert_eq!(state.message(&gone), None);
+            assert_eq!(state.take_routes_to_read(), vec![IpFamily::V4]);
+        }
+
+        #[test]
+        fn a_link_going_up_or_down_has_the_routes_read_again() {
+            let mut state = routed();
+            assert!(state.message(&link(2, "v0", up())).is_none());
+            assert_eq!(state.take_routes_to_read(), vec![]);
+            assert!(state.message(&link(2, "v0", LinkFlags::Up)).is_some());
+            assert_eq!(
+                state.take_routes_to_read(),
+                vec![IpFamily::V4, IpFamily::V6]
+            );
+        }
+
+        #[test]
+        fn exits_are_the_ways_out_iface_reads_with_their_gateways() {
+            let hop = |ifindex, flags, gateway: RouteAttribute| {
+                let mut hop = RouteNextHop::default();
+                hop.interface_index = ifindex;
+                hop.flags = flags;
+                hop.attributes.push(gateway);
+                hop
+            };
+            let mut multipath = RouteMessage::default();
+            multipath.header.address_family = AddressFamily::Inet;
+            multipath.header.table = MAIN;
+            multipath.header.kind = RouteType::Unicast;
+            let via = RouteVia::Inet6("fe80::9".parse().unwrap());
+            multipath.attributes = vec![
+                RouteAttribute::Priority(5),
+                RouteAttribute::MultiPath(vec![
+                    hop(
+                        2,
+                        RouteNextHopFlags::empty(),
+                        RouteAttribute::Gateway("192.168.7.1".parse::<IpAddr>().unwrap().into()),
+                    ),
+                    hop(
+                        3,
+                        RouteNextHopFlags::Linkdown,
+                        RouteAttribute::Gateway("192.168.8.1".parse::<IpAddr>().unwrap().into()),
+                    ),
+                    hop(4, RouteNextHopFlags::Onlink, RouteAttribute::Via(via)),
+                ]),
+            ];
+            let exit = |ifindex, gateway: &str| Exit {
+                ifindex,
+                gateway: Some(gateway.parse().unwrap()),
+                metric: 5,
+            };
+            assert_eq!(
+                Exit::from_message(&multipath),
+                vec![exit(2, "192.168.7.1"), exit(4, "fe80::9")]
+            );
+            let mut unreachable = default(2, "192.168.7.1", 0);
+            unreachable.header.kind = RouteType::Unreachable;
+            // The same ways as the interface source reads (it leaves the gateways out).
+            for message in [
+                multipath,
+                default(2, "fe80::1", 1024),
+                route(0, 100, 3, "10.9.0.1", 0),
+                unreachable,
+            ] {
+                let exits: Vec<(u32, u32)> = Exit::from_message(&message)
+                    .iter()
+                    .map(|e| (e.ifindex, e.metric))
+                    .collect();
+                let ways: Vec<(u32, u32)> = DefaultRoute::from_message(&message)
+                    .iter()
+                    .map(|r| (r.ifindex, r.metric))
+                    .collect();
+                assert_eq!(exits, ways, "{message:?}");
+            }
+        }
+
         #[test]
         fn a_baseline_hides_what_was_already_there() {
             let mut state = state();
@@ -574,6 +1049,85 @@ mod tests {
                 );
                 assert!(change.reason.ends_with(" more changes)"), "{change:?}");
                 quiet(&mut changes, Duration::from_secs(1)).await;
+            });
+        }
+
+        #[test]
+        fn a_moved_default_route_is_reported_and_a_repeated_one_is_not() {
+            let ns = namespace("watch-route");
+            ns.add_veth("v0").unwrap();
+            ns.add_veth("w0").unwrap();
+            ns.ip(&["addr", "add", "192.168.7.2/24", "dev", "v0"])
+                .unwrap();
+            ns.ip(&["addr", "add", "192.168.8.2/24", "dev", "w0"])
+                .unwrap();
+            watch_in(&ns, async |mut changes| {
+                let quietly = Duration::from_secs(1);
+                ns.ip(&["route", "add", "default", "via", "192.168.7.1", "dev", "v0"])
+                    .unwrap();
+                let change = next(&mut changes).await;
+                assert_eq!(change.reason, "IPv4 default route now via v0 (192.168.7.1)");
+                quiet(&mut changes, quietly).await;
+
+                ns.ip(&[
+                    "route",
+                    "replace",
+                    "default",
+                    "via",
+                    "192.168.8.1",
+                    "dev",
+                    "w0",
+                ])
+                .unwrap();
+                let change = next(&mut changes).await;
+                assert_eq!(change.reason, "IPv4 default route now via w0 (192.168.8.1)");
+                quiet(&mut changes, quietly).await;
+
+                let via_v0 = [
+                    "-6", "route", "replace", "default", "via", "fe80::1", "dev", "v0",
+                ];
+                ns.ip(&via_v0).unwrap();
+                let change = next(&mut changes).await;
+                assert_eq!(change.reason, "IPv6 default route now via v0 (fe80::1)");
+                quiet(&mut changes, quietly).await;
+                // The same route again, as a network manager refreshing it does.
+                ns.ip(&via_v0).unwrap();
+                ns.ip(&via_v0).unwrap();
+                quiet(&mut changes, quietly).await;
+
+                // Routes that are not default routes of the main table: nothing.
+                ns.ip(&["route", "add", "10.9.0.0/16", "via", "192.168.7.1"])
+                    .unwrap();
+                ns.ip(&[
+                    "route",
+                    "add",
+                    "default",
+                    "via",
+                    "192.168.7.1",
+                    "table",
+                    "100",
+                ])
+                .unwrap();
+                // Nor a backup default route of a higher metric.
+                ns.ip(&[
+                    "route",
+                    "add",
+                    "default",
+                    "via",
+                    "192.168.7.1",
+                    "metric",
+                    "600",
+                ])
+                .unwrap();
+                quiet(&mut changes, quietly).await;
+
+                ns.ip(&["route", "del", "default", "via", "192.168.8.1"])
+                    .unwrap();
+                let change = next(&mut changes).await;
+                assert_eq!(change.reason, "IPv4 default route now via v0 (192.168.7.1)");
+                ns.ip(&["-6", "route", "del", "default"]).unwrap();
+                let change = next(&mut changes).await;
+                assert_eq!(change.reason, "IPv6 default route via v0 (fe80::1) removed");
             });
         }
 

@@ -526,7 +526,7 @@ pub(crate) mod kernel {
     }
 
     /// Sends a dump request and collects the answers until the kernel says it is done.
-    async fn dump(
+    pub(crate) async fn dump(
         socket: &TokioSocket,
         sequence: u32,
         request: RouteNetlinkMessage,
