@@ -56,6 +56,22 @@ impl FakeIgd {
     /// The router has no WAN address until [`FakeIgd::set_external`].
     pub async fn start() -> Self {
         let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        Self::serve(udp).await
+    }
+
+    /// Starts the router answering SSDP where real ones do: 239.255.255.250:1900, joined
+    /// on the interface holding `interface` (in a network namespace of the test's: the
+    /// port and the group are the namespace's own). The HTTP server stays on 127.0.0.1.
+    pub async fn start_multicast(interface: Ipv4Addr) -> Self {
+        let udp = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 1900))
+            .await
+            .unwrap();
+        udp.join_multicast_v4(Ipv4Addr::new(239, 255, 255, 250), interface)
+            .unwrap();
+        Self::serve(udp).await
+    }
+
+    async fn serve(udp: UdpSocket) -> Self {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
         let ssdp = udp.local_addr().unwrap();
         let http = listener.local_addr().unwrap();

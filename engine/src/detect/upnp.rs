@@ -669,6 +669,38 @@ mod tests {
         igd.ask(IpFamily::V4).await.map_err(|e| e.0)
     }
 
+    /// Discovery as on a real LAN: the search goes to 239.255.255.250:1900 by multicast
+    /// and the router answers from there, inside a network namespace the test creates.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_router_is_found_by_multicast() {
+        if let Err(why) = dyntray_tests::netns::available() {
+            panic!("network namespace tests need `ip netns` (run as root, as CI does): {why}");
+        }
+        let ns = dyntray_tests::netns::NetNs::new("upnp").unwrap();
+        ns.add_veth("v0").unwrap();
+        ns.ip(&["addr", "add", "10.77.0.1/24", "dev", "v0"])
+            .unwrap();
+        ns.ip(&["route", "add", "224.0.0.0/4", "dev", "v0"])
+            .unwrap();
+        ns.enter_thread(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let router = FakeIgd::start_multicast("10.77.0.1".parse().unwrap()).await;
+                router.set_external("81.2.69.160");
+                let mut igd = Igd::new(client(), "upnp".into(), None);
+                igd.search_wait = Duration::from_millis(1500);
+                assert_eq!(ask(&igd).await, Ok(vec!["81.2.69.160".parse().unwrap()]));
+                assert!(router.msearch_count() >= 1);
+                assert_eq!(router.soap_count(), 1);
+            });
+        })
+        .unwrap();
+    }
+
     #[tokio::test]
     async fn the_router_tells_its_wan_address() {
         let router = FakeIgd::start().await;
