@@ -58,7 +58,10 @@ impl DnsSource {
         // OpenDNS's resolvers are recursive resolvers that answer this name themselves,
         // asked as `dig` asks them; Google's name server and Cloudflare's CH name are
         // answered by the server asked, nothing to recurse for.
-        message.metadata.recursion_desired = self.service == DnsService::OpenDns;
+        // Only at OpenDNS's own: a resolver given with `@` that is not one might answer
+        // the name with its own way out instead.
+        message.metadata.recursion_desired =
+            self.service == DnsService::OpenDns && self.server.is_none();
         message.add_query(query.clone());
         let bytes = message
             .to_vec()
@@ -96,6 +99,13 @@ impl DnsSource {
 }
 
 /// The service's own server for `family`.
+/// Whether `server` is one of `service`'s own servers (either family).
+pub fn is_default_server(service: DnsService, server: SocketAddr) -> bool {
+    [IpFamily::V4, IpFamily::V6]
+        .into_iter()
+        .any(|family| default_server(service, family) == server)
+}
+
 fn default_server(service: DnsService, family: IpFamily) -> SocketAddr {
     let address: IpAddr = match (service, family) {
         // resolver1.opendns.com
@@ -390,7 +400,8 @@ mod tests {
             (RecordType::A, DNSClass::IN)
         );
         assert_eq!(seen[1].record_type, RecordType::AAAA);
-        assert!(seen.iter().all(|q| q.recursion_desired && !q.tcp));
+        // A server given with `@` is not OpenDNS's own: no recursion asked of it.
+        assert!(seen.iter().all(|q| !q.recursion_desired && !q.tcp));
         assert_ne!(seen[0].id, seen[1].id, "query ids are random");
     }
 

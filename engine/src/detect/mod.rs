@@ -79,7 +79,7 @@ pub const SOURCE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The HTTP clients sources use, made once per engine: one bound to each family (an echo
 /// service reachable over both must be asked over the family it is listed for) and one
-/// for the LAN (never through a proxy). None follows redirects.
+/// for the LAN. None follows redirects or goes through a proxy.
 #[derive(Clone)]
 pub struct Clients {
     v4: reqwest::Client,
@@ -91,10 +91,13 @@ impl Clients {
     /// Builds the three clients; a client that cannot be built (no TLS backend) falls
     /// back to `fallback`, whose requests then report the problem.
     pub fn new(fallback: &reqwest::Client) -> Self {
+        // Never through a proxy: an echo service would see, and answer, the proxy's
+        // address, the same for every echo service, so agreement would not help.
         let base = || {
             reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .connect_timeout(SOURCE_TIMEOUT)
+                .no_proxy()
         };
         let made = |builder: reqwest::ClientBuilder| {
             builder.build().unwrap_or_else(|e| {
@@ -105,7 +108,7 @@ impl Clients {
         Self {
             v4: made(base().local_address(IpAddr::V4(Ipv4Addr::UNSPECIFIED))),
             v6: made(base().local_address(IpAddr::V6(Ipv6Addr::UNSPECIFIED))),
-            lan: made(base().no_proxy()),
+            lan: made(base()),
         }
     }
 
@@ -128,7 +131,7 @@ pub fn build(spec: &SourceSpec, clients: &Clients) -> Result<Arc<dyn Source>, St
             let owned = crate::provider::REGISTRY
                 .iter()
                 .filter_map(|p| p.descriptor().checkip)
-                .any(|c| same_service(c, url));
+                .any(|c| spec::url_identity(c) == spec::url_identity(url));
             // Public services need no spacing of their own: the engine spaces
             // event-triggered checks (a flapping link), and polls are minutes apart.
             let interval = if owned {
@@ -167,17 +170,6 @@ pub fn build(spec: &SourceSpec, clients: &Clients) -> Result<Arc<dyn Source>, St
         }
         SourceSpec::Command { command } => Arc::new(command::Command::new(label, command.clone())),
     })
-}
-
-/// Whether two URLs name the same service (scheme and trailing slash aside).
-fn same_service(a: &str, b: &str) -> bool {
-    let strip = |u: &str| {
-        u.trim_start_matches("https://")
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_ascii_lowercase()
-    };
-    strip(a) == strip(b)
 }
 
 /// The one address in an echo answer: the whole (trimmed) body, or, in an HTML or text

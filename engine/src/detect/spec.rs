@@ -206,15 +206,21 @@ impl fmt::Display for SourceSpec {
 
 impl SourceSpec {
     /// What makes two sources the same service: an HTTP URL without its scheme, trailing
-    /// slash or letter case; a DNS service with its server (the default one when none).
-    /// Two entries with the same identity would be one voice counted twice.
+    /// slash or the case of its scheme and host; a DNS service with its server (its own
+    /// servers written out are the default); the machine's interfaces and the router
+    /// however written (one machine, one router). Two entries with the same identity
+    /// would be one voice counted twice.
     pub fn identity(&self) -> String {
         match self {
             SourceSpec::Http { url } => url_identity(url),
             SourceSpec::Dns { service, server } => match server {
-                Some(server) => format!("dns:{}@{server}", service.id()),
-                None => format!("dns:{}", service.id()),
+                Some(server) if !super::dns::is_default_server(*service, *server) => {
+                    format!("dns:{}@{server}", service.id())
+                }
+                _ => format!("dns:{}", service.id()),
             },
+            SourceSpec::Interface { .. } => "interface".to_owned(),
+            SourceSpec::Upnp { .. } => "upnp".to_owned(),
             other => other.to_string(),
         }
     }
@@ -222,12 +228,24 @@ impl SourceSpec {
 
 /// An HTTP URL's identity (see [`SourceSpec::identity`]).
 pub fn url_identity(url: &str) -> String {
-    let lower = url.to_ascii_lowercase();
-    let rest = lower
-        .strip_prefix("https://")
-        .or_else(|| lower.strip_prefix("http://"))
-        .unwrap_or(&lower);
-    rest.trim_end_matches('/').to_owned()
+    let scheme = |s: &str| {
+        url.get(..s.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(s))
+    };
+    let rest = if scheme("https://") {
+        &url[8..]
+    } else if scheme("http://") {
+        &url[7..]
+    } else {
+        url
+    };
+    // Host names are case-insensitive; paths and queries are not.
+    let (host, path) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+    format!(
+        "{}{}",
+        host.to_ascii_lowercase(),
+        path.trim_end_matches('/')
+    )
 }
 
 impl PartialEq<&str> for SourceSpec {
@@ -280,6 +298,19 @@ mod tests {
                 server: Some("127.0.0.1:5353".parse().unwrap())
             }
         );
+    }
+
+    #[test]
+    fn one_service_written_two_ways_is_one_identity() {
+        let id = |t: &str| t.parse::<SourceSpec>().unwrap().identity();
+        assert_eq!(id("https://api.ipify.org/"), id("HTTP://API.ipify.org"));
+        assert_ne!(id("https://h.example/IP"), id("https://h.example/ip"));
+        assert_eq!(id("dns:opendns"), id("dns:opendns@208.67.222.222:53"));
+        assert_eq!(id("dns:google"), id("dns:google@[2001:4860:4802:32::a]:53"));
+        assert_ne!(id("dns:opendns"), id("dns:opendns@127.0.0.1:53"));
+        assert_eq!(id("interface"), id("interface:eth0"));
+        assert_eq!(id("upnp"), id("upnp@192.168.1.1:1900"));
+        assert_ne!(id("command:a"), id("command:b"));
     }
 
     #[test]
