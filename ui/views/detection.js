@@ -42,6 +42,7 @@ const STATES = /** @type {Record<string, string>} */ ({
   benched: "resting after failures",
   resting: "asked too recently",
   not_asked: "not needed",
+  skipped: "not asked: the check took too long",
   suspended: "not used while its provider refuses the account",
 });
 
@@ -72,6 +73,9 @@ function sourceRow(source, needed) {
   let answer = source.error ? source.error : (source.address ?? "—");
   if (source.cached && source.address) {
     answer = `${source.address} (remembered)`;
+  } else if (!["agreed", "answered", "failed"].includes(source.state) && answer !== "—") {
+    // Not asked in this check: what it said last time, marked as such.
+    answer = `${answer} (earlier)`;
   }
   set(row, ".source-answer", answer);
   let state = STATES[source.state] ?? source.state;

@@ -353,6 +353,10 @@ fn print_detection(found: &AddressStatus) {
             (_, _, detect::SourceState::Suspended) => {
                 "not asked while its provider refuses the account".to_owned()
             }
+            (_, _, detect::SourceState::Resting) => {
+                "not asked: asked too recently, and the network changed since".to_owned()
+            }
+            (_, _, detect::SourceState::Skipped) => "not asked: the check took too long".to_owned(),
             (_, Some(error), _) => format!("failed: {error}"),
             (Some(address), None, _) if source.cached => {
                 format!("{address} (remembered: asked at most every 10 minutes)")

@@ -54,6 +54,8 @@ pub enum SourceState {
     NotAsked,
     /// Not used while its provider's account is refused (No-IP's rule).
     Suspended,
+    /// Not asked: the check had taken too long already.
+    Skipped,
 }
 
 /// One source in a family's report.
@@ -234,6 +236,8 @@ impl Detector {
         let mut cached = vec![false; count];
         let mut retry_after = None;
         let mut failed_now: Vec<usize> = Vec::new();
+        let mut fresh_remote_answer = false;
+        let mut gave_up = false;
         let started = Instant::now();
         let mut next = 0;
         // Sources are asked in waves: as many at once as answers are still missing for an
@@ -247,6 +251,7 @@ impl Detector {
                 needed.saturating_sub(best).max(1)
             };
             let mut wave: Vec<usize> = Vec::new();
+            let mut deferred: Vec<(usize, IpAddr)> = Vec::new();
             while next < count && wave.len() < wave_size && (everything || agreed.is_none()) {
                 let i = next;
                 next += 1;
@@ -269,13 +274,19 @@ impl Detector {
                 }
                 // Asked too recently: its last answer counts, unless the network changed
                 // since (an explicit `ask_all` shows it anyway, marked as remembered).
-                let stale =
-                    !everything && fresh_since.is_some_and(|f| slot.asked.is_some_and(|t| t < f));
+                // (`ask_all` shows a stale one, but it does not count there either.)
+                let stale = fresh_since.is_some_and(|f| slot.asked.is_some_and(|t| t < f));
                 match &slot.answer {
                     Some(Ok(address)) if !stale => {
                         cached[i] = true;
-                        vote(&mut votes, &mut agreed, *address, i, needed);
                         states[i] = SourceState::Answered;
+                        if wave.is_empty() {
+                            vote(&mut votes, &mut agreed, *address, i, needed);
+                        } else {
+                            // Counted after the sources before it have answered: the
+                            // first address to reach agreement is in the user's order.
+                            deferred.push((i, *address));
+                        }
                     }
                     _ => {
                         states[i] = SourceState::Resting;
@@ -292,6 +303,13 @@ impl Detector {
                 continue;
             }
             if started.elapsed() >= CHECK_DEADLINE {
+                gave_up = true;
+                for &i in &wave {
+                    states[i] = SourceState::Skipped;
+                }
+                for state in &mut states[next..] {
+                    *state = SourceState::Skipped;
+                }
                 break;
             }
             let mut asks = tokio::task::JoinSet::new();
@@ -306,10 +324,15 @@ impl Detector {
                     Err(e) => tracing::error!(error = %e, "an address source task failed"),
                 }
             }
-            // In the user's order, whatever order they arrived in.
+            // In the user's order, whatever order they arrived in, remembered answers
+            // among them.
             answers.sort_by_key(|(i, _)| *i);
             let asked_at = Instant::now();
+            let mut deferred = deferred.into_iter().peekable();
             for (i, answer) in answers {
+                while let Some((j, address)) = deferred.next_if(|(j, _)| *j < i) {
+                    vote(&mut votes, &mut agreed, address, j, needed);
+                }
                 let slot = &mut self.slots_mut(family)[i];
                 slot.asked = Some(asked_at);
                 slot.answer = Some(answer.clone());
@@ -317,6 +340,7 @@ impl Detector {
                     Ok(address) => {
                         slot.failures = 0;
                         slot.benched_until = None;
+                        fresh_remote_answer |= benchable(slot.source.kind());
                         states[i] = SourceState::Answered;
                         vote(&mut votes, &mut agreed, address, i, needed);
                     }
@@ -328,11 +352,15 @@ impl Detector {
                     }
                 }
             }
+            for (j, address) in deferred {
+                vote(&mut votes, &mut agreed, address, j, needed);
+            }
         }
-        // A source that failed while another answered is at fault and rests; when every
-        // source failed, the network is (a DSL line down): nobody is benched, so the first
-        // poll after it is back finds the address.
-        if !votes.is_empty() {
+        // A source that failed while another remote one answered just now is at fault and
+        // rests; when no remote source got through (a DSL line down; the machine's own
+        // interfaces and remembered answers do not tell), the network is at fault: nobody
+        // is benched, so the first poll after it is back finds the address.
+        if fresh_remote_answer {
             for i in failed_now {
                 let slot = &mut self.slots_mut(family)[i];
                 if benchable(slot.source.kind()) {
@@ -382,7 +410,16 @@ impl Detector {
                 "no address source is configured for {}",
                 family_name(family)
             )),
-            None => Err(why_none(&sources, &votes, needed, &label)),
+            None => Err(why_none(&sources, &votes, needed, &label)).map_err(|why| {
+                if gave_up {
+                    format!(
+                        "{why}; gave up after {} s, the rest were not asked",
+                        CHECK_DEADLINE.as_secs()
+                    )
+                } else {
+                    why
+                }
+            }),
         };
         let retry_after = retry_after.filter(|_| address.is_err());
         Detection {
@@ -839,6 +876,46 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_local_answer_does_not_make_a_remote_failure_the_sources_fault() {
+        // A static public address on the interface; the line is down: ipify fails, and
+        // is not benched for it, so the first check after the line is back can agree.
+        let iface = Arc::new(Scripted {
+            kind: SourceKind::Interface,
+            ..Arc::into_inner(scripted("interface", &[A])).unwrap()
+        });
+        let remote = scripted("ipify", &["!cannot connect"]);
+        let mut d = detector(&[&iface, &remote], 2);
+        let found = d.check(IpFamily::V4, false, 0).await;
+        assert!(found.address.is_err());
+        assert_eq!(found.sources[1].benched_until, None);
+        remote.then(&[A]);
+        assert_eq!(
+            d.check(IpFamily::V4, false, 0).await.agreed,
+            ["interface", "ipify"]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn remembered_answers_count_in_the_users_order() {
+        // b's remembered answer (B) sits between a's and c's fresh ones; a and c agree on
+        // A, and b is counted where it stands in the list, not first.
+        let a = scripted("a", &["!down", A]);
+        let b = Arc::new(Scripted {
+            interval: Duration::from_secs(600),
+            ..Arc::into_inner(scripted("b", &[B])).unwrap()
+        });
+        let c = scripted("c", &["!down", A]);
+        let mut d = detector(&[&a, &b, &c], 2);
+        assert!(d.check(IpFamily::V4, false, 0).await.address.is_err());
+        tokio::time::advance(Duration::from_secs(400)).await;
+        let found = d.check(IpFamily::V4, false, 0).await;
+        assert_eq!(found.address, Ok(ip(A)));
+        assert_eq!(found.agreed, ["a", "c"]);
+        assert!(found.sources[1].cached);
+        assert_eq!(b.asked(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn slow_sources_are_asked_together_and_a_deadline_bounds_the_check() {
         let hang = Duration::from_secs(60);
         let (s1, s2, a, b) = (
@@ -871,9 +948,13 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
-        assert!(found.address.is_err());
+        let why = found.address.unwrap_err();
+        assert!(
+            why.ends_with("gave up after 10 s, the rest were not asked"),
+            "{why}"
+        );
         assert_eq!(found.sources[3].state, SourceState::Failed);
-        assert_eq!(found.sources[4].state, SourceState::NotAsked);
+        assert_eq!(found.sources[4].state, SourceState::Skipped);
         // A fast pair after one slow source: two waves, one time-out.
         let mut d = detector(&[&s1, &a, &b], 2);
         let started = Instant::now();
