@@ -164,6 +164,7 @@ fn is_private_v4(ip: std::net::Ipv4Addr) -> bool {
 /// If `best` is a temporary address, the stable address still being checked for duplicates
 /// next to it: on the same interface, where the kernel made the two together (a tentative
 /// address elsewhere, say on an interface that just came up, is no sibling of it).
+#[cfg(any(target_os = "linux", test))]
 fn tentative_sibling(candidates: &[AddrInfo], best: IpAddr) -> Option<&AddrInfo> {
     let interfaces: Vec<u32> = candidates
         .iter()
@@ -234,17 +235,33 @@ async fn read(name: Option<&str>, family: IpFamily) -> Result<Vec<IpAddr>, Sourc
         .map(|l| l.index)
         .collect();
     let exits = default_route_interfaces(&snapshot.default_routes, &usable);
+    // With a default route, its interface is the way out and the only answer: another
+    // interface's address (a VPN's, a bridge's) is not where the Internet sees this host,
+    // and falling back to it while the way out has no address yet (duplicate address
+    // detection after a link comes up) would publish it for a moment.
+    let only_exits = name.is_none() && !exits.is_empty();
     let candidates: Vec<AddrInfo> = snapshot
         .addresses
         .into_iter()
         .filter(|a| a.global && usable.contains(&a.info.ifindex))
+        .filter(|a| !only_exits || exits.contains(&a.info.ifindex))
         .map(|a| AddrInfo {
             default_route: exits.contains(&a.info.ifindex),
             ..a.info
         })
         .filter(|a| IpFamily::of(a.address) == family && !a.address.is_loopback())
         .collect();
-    let place = name.unwrap_or("any interface");
+    let exit_names: Vec<&str> = snapshot
+        .links
+        .iter()
+        .filter(|l| only_exits && exits.contains(&l.index))
+        .map(|l| l.name.as_str())
+        .collect();
+    let place = match name {
+        Some(name) => name.to_owned(),
+        None if only_exits => format!("{} (the default route's)", exit_names.join(", ")),
+        None => "any interface".to_owned(),
+    };
     let ranked = rank(candidates.clone());
     // The kernel makes a stable address and its temporary one together, and whichever
     // passes duplicate address detection first is usable first: while the stable one is
@@ -1115,15 +1132,17 @@ mod tests {
             .unwrap();
             ns.ip(&["route", "add", "default", "via", "192.168.7.1", "dev", "v0"])
                 .unwrap();
-            assert_eq!(ask_in(&ns, &all(), IpFamily::V6), Ok(vec![v0, w0]));
-            assert_eq!(ask_in(&ns, &all(), IpFamily::V4), Ok(vec![v0_v4, w0_v4]));
+            // With a default route, only its interface answers (w0's public IPv4 address
+            // is not how the Internet sees this host: the NAT behind v0 is).
+            assert_eq!(ask_in(&ns, &all(), IpFamily::V6), Ok(vec![v0]));
+            assert_eq!(ask_in(&ns, &all(), IpFamily::V4), Ok(vec![v0_v4]));
 
             // A default route in another table (a VPN's policy routing) does not count.
             ns.ip(&[
                 "-6", "route", "add", "default", "via", "fe80::1", "dev", "w0", "table", "100",
             ])
             .unwrap();
-            assert_eq!(ask_in(&ns, &all(), IpFamily::V6), Ok(vec![v0, w0]));
+            assert_eq!(ask_in(&ns, &all(), IpFamily::V6), Ok(vec![v0]));
 
             ns.ip(&["-6", "route", "del", "default", "dev", "v0"])
                 .unwrap();
@@ -1131,14 +1150,26 @@ mod tests {
                 "-6", "route", "add", "default", "via", "fe80::1", "dev", "w0",
             ])
             .unwrap();
-            assert_eq!(ask_in(&ns, &all(), IpFamily::V6), Ok(vec![w0, v0]));
+            assert_eq!(ask_in(&ns, &all(), IpFamily::V6), Ok(vec![w0]));
+
+            // The way out without a global address yet: no fallback to another interface.
+            ns.ip(&["-6", "addr", "del", "2a00:9::1/128", "dev", "w0"])
+                .unwrap();
+            assert_eq!(
+                ask_in(&ns, &all(), IpFamily::V6),
+                Err(SourceError::new(
+                    "no global IPv6 address on w0 (the default route's)"
+                ))
+            );
+            ns.ip(&["-6", "addr", "add", "2a00:9::1/128", "dev", "w0", "nodad"])
+                .unwrap();
 
             // Both with a default route: the lower metric's interface is the way out.
             ns.ip(&[
                 "-6", "route", "add", "default", "via", "fe80::1", "dev", "v0", "metric", "10",
             ])
             .unwrap();
-            assert_eq!(ask_in(&ns, &all(), IpFamily::V6), Ok(vec![v0, w0]));
+            assert_eq!(ask_in(&ns, &all(), IpFamily::V6), Ok(vec![v0]));
         }
 
         #[test]
@@ -1155,7 +1186,7 @@ mod tests {
             ])
             .unwrap();
             let (v0, w0) = (ip("2a00:1:2:3::5"), ip("2a00:9::1"));
-            assert_eq!(ask_in(&ns, &all(), IpFamily::V6), Ok(vec![v0, w0]));
+            assert_eq!(ask_in(&ns, &all(), IpFamily::V6), Ok(vec![v0]));
 
             // The cable is pulled: v0 stays up, without carrier (NO-CARRIER, no LOWER_UP).
             ns.ip(&["link", "set", "v0p", "down"]).unwrap();

@@ -491,10 +491,10 @@ mod xml {
         }
     }
 
-    /// The document as an unnamed element holding the root element.
     /// Deeper nesting is refused.
     const MAX_DEPTH: usize = 32;
 
+    /// The document as an unnamed element holding the root element.
     pub(super) fn parse(text: &str) -> Result<Element, String> {
         let mut stack = vec![Element::default()];
         let mut rest = text;

@@ -356,13 +356,16 @@ fn provider_checkip_sources_are_checked_against_the_registry() {
 async fn an_echo_service_is_asked_over_the_family_it_is_listed_for() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     // The same port on 127.0.0.1 and ::1, answering the caller's address.
-    let (v4, v6) = loop {
+    let mut pair = None;
+    for _ in 0..50 {
         let v4 = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = v4.local_addr().unwrap().port();
         if let Ok(v6) = tokio::net::TcpListener::bind(("::1", port)).await {
-            break (v4, v6);
+            pair = Some((v4, v6));
+            break;
         }
-    };
+    }
+    let (v4, v6) = pair.expect("no port free on both 127.0.0.1 and ::1 (is IPv6 loopback off?)");
     let port = v4.local_addr().unwrap().port();
     for listener in [v4, v6] {
         tokio::spawn(async move {
