@@ -124,17 +124,14 @@ mod linux {
     use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
     use netlink_packet_route::address::AddressMessage;
     use netlink_packet_route::link::LinkMessage;
-    use netlink_packet_route::route::{
-        RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteNextHopFlags,
-        RouteType, RouteVia,
-    };
+    use netlink_packet_route::route::{RouteAttribute, RouteHeader, RouteMessage};
     use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
     use netlink_sys::protocols::NETLINK_ROUTE;
     use netlink_sys::{AsyncSocket, AsyncSocketExt, SocketAddr, TokioSocket};
     use tokio::sync::mpsc;
 
     use super::{Batch, NetworkChange};
-    use crate::detect::iface::kernel::{self, Address, Link};
+    use crate::detect::iface::kernel::{self, Address, DefaultRoute, Link};
     use crate::provider::IpFamily;
 
     // Multicast group bits of <linux/rtnetlink.h>, for binding.
@@ -288,77 +285,9 @@ mod linux {
         }
     }
 
-    /// One way out of a default route of the main table.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub(super) struct Exit {
-        pub(super) ifindex: u32,
-        /// The next router, if the route has one (a point-to-point link needs none).
-        pub(super) gateway: Option<IpAddr>,
-        /// The route's metric (`RTA_PRIORITY`): the kernel takes the lowest.
-        pub(super) metric: u32,
-    }
-
-    impl Exit {
-        /// The ways out of a route message if it is a working unicast default route of the
-        /// main table, read as `kernel::DefaultRoute::from_message` reads them (next hops
-        /// the kernel marks dead or without carrier left out), with their gateways.
-        pub(super) fn from_message(message: &RouteMessage) -> Vec<Self> {
-            if main_table_default(message).is_none() || message.header.kind != RouteType::Unicast {
-                return Vec::new();
-            }
-            let metric = message
-                .attributes
-                .iter()
-                .find_map(|a| match a {
-                    RouteAttribute::Priority(metric) => Some(*metric),
-                    _ => None,
-                })
-                .unwrap_or(0);
-            let working = !message
-                .header
-                .flags
-                .intersects(RouteFlags::Dead | RouteFlags::Linkdown);
-            let mut exits = Vec::new();
-            for attribute in &message.attributes {
-                match attribute {
-                    RouteAttribute::Oif(ifindex) if working => exits.push(Self {
-                        ifindex: *ifindex,
-                        gateway: gateway(&message.attributes),
-                        metric,
-                    }),
-                    RouteAttribute::MultiPath(hops) => exits.extend(
-                        hops.iter()
-                            .filter(|hop| {
-                                !hop.flags.intersects(
-                                    RouteNextHopFlags::Dead | RouteNextHopFlags::Linkdown,
-                                )
-                            })
-                            .map(|hop| Self {
-                                ifindex: hop.interface_index,
-                                gateway: gateway(&hop.attributes),
-                                metric,
-                            }),
-                    ),
-                    _ => {}
-                }
-            }
-            exits
-        }
-    }
-
-    fn gateway(attributes: &[RouteAttribute]) -> Option<IpAddr> {
-        attributes.iter().find_map(|a| match a {
-            RouteAttribute::Gateway(RouteAddress::Inet(ip))
-            | RouteAttribute::Via(RouteVia::Inet(ip)) => Some(IpAddr::V4(*ip)),
-            RouteAttribute::Gateway(RouteAddress::Inet6(ip))
-            | RouteAttribute::Via(RouteVia::Inet6(ip)) => Some(IpAddr::V6(*ip)),
-            _ => None,
-        })
-    }
-
     /// The ways out the kernel takes: those of the lowest metric, by interface and
     /// gateway (a new metric alone moves no traffic).
-    fn effective(exits: &[Exit]) -> BTreeSet<(u32, Option<IpAddr>)> {
+    fn effective(exits: &[DefaultRoute]) -> BTreeSet<(u32, Option<IpAddr>)> {
         let Some(best) = exits.iter().map(|e| e.metric).min() else {
             return BTreeSet::new();
         };
@@ -377,7 +306,7 @@ mod linux {
         /// Usable global addresses by (interface index, address): whether deprecated.
         addresses: HashMap<(u32, IpAddr), bool>,
         /// The ways out of the main table's default routes, by family.
-        default_routes: HashMap<IpFamily, Vec<Exit>>,
+        default_routes: HashMap<IpFamily, Vec<DefaultRoute>>,
         /// Families whose default routes may have changed since they were last read.
         routes_to_read: Vec<IpFamily>,
     }
@@ -471,7 +400,8 @@ mod linux {
             family: IpFamily,
             routes: &[RouteMessage],
         ) -> Option<String> {
-            let exits: Vec<Exit> = routes.iter().flat_map(Exit::from_message).collect();
+            let exits: Vec<DefaultRoute> =
+                routes.iter().flat_map(DefaultRoute::from_message).collect();
             let now = effective(&exits);
             let before = self
                 .default_routes
@@ -646,7 +576,7 @@ mod tests {
         };
         use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
-        use super::super::linux::{Exit, State};
+        use super::super::linux::State;
         use crate::detect::iface::kernel::DefaultRoute;
         use crate::provider::IpFamily;
 
@@ -876,7 +806,7 @@ mod tests {
                     assert_eq!(state.message(&message), None);
                 }
                 assert_eq!(state.take_routes_to_read(), vec![], "{ignored:?}");
-                assert_eq!(Exit::from_message(&ignored), vec![], "{ignored:?}");
+                assert_eq!(DefaultRoute::from_message(&ignored), vec![], "{ignored:?}");
             }
             let gone = RouteNetlinkMessage::DelRoute(default(2, "192.168.7.1", 0));
             assert_eq!(state.message(&gone), None);
@@ -896,7 +826,7 @@ mod tests {
         }
 
         #[test]
-        fn exits_are_the_ways_out_iface_reads_with_their_gateways() {
+        fn default_routes_are_read_with_their_gateways() {
             let hop = |ifindex, flags, gateway: RouteAttribute| {
                 let mut hop = RouteNextHop::default();
                 hop.interface_index = ifindex;
@@ -925,34 +855,15 @@ mod tests {
                     hop(4, RouteNextHopFlags::Onlink, RouteAttribute::Via(via)),
                 ]),
             ];
-            let exit = |ifindex, gateway: &str| Exit {
+            let exit = |ifindex, gateway: &str| DefaultRoute {
                 ifindex,
                 gateway: Some(gateway.parse().unwrap()),
                 metric: 5,
             };
             assert_eq!(
-                Exit::from_message(&multipath),
+                DefaultRoute::from_message(&multipath),
                 vec![exit(2, "192.168.7.1"), exit(4, "fe80::9")]
             );
-            let mut unreachable = default(2, "192.168.7.1", 0);
-            unreachable.header.kind = RouteType::Unreachable;
-            // The same ways as the interface source reads (it leaves the gateways out).
-            for message in [
-                multipath,
-                default(2, "fe80::1", 1024),
-                route(0, 100, 3, "10.9.0.1", 0),
-                unreachable,
-            ] {
-                let exits: Vec<(u32, u32)> = Exit::from_message(&message)
-                    .iter()
-                    .map(|e| (e.ifindex, e.metric))
-                    .collect();
-                let ways: Vec<(u32, u32)> = DefaultRoute::from_message(&message)
-                    .iter()
-                    .map(|r| (r.ifindex, r.metric))
-                    .collect();
-                assert_eq!(exits, ways, "{message:?}");
-            }
         }
 
         #[test]
@@ -969,17 +880,10 @@ mod tests {
     mod kernel {
         use std::time::Duration;
 
-        use dyntray_tests::netns::{self, NetNs};
+        use dyntray_tests::netns::NetNs;
         use tokio::sync::mpsc::Receiver;
 
         use super::super::*;
-
-        fn namespace(prefix: &str) -> NetNs {
-            if let Err(why) = netns::available() {
-                panic!("this test needs network namespaces, which cannot be used here: {why}");
-            }
-            NetNs::new(prefix).unwrap()
-        }
 
         /// Runs `test` inside `ns` on a runtime whose sockets live there, with a watcher.
         fn watch_in(ns: &NetNs, test: impl AsyncFnOnce(Receiver<NetworkChange>) + Send) {
@@ -1014,7 +918,7 @@ mod tests {
 
         #[test]
         fn an_added_address_is_reported_once_after_dad() {
-            let ns = namespace("watch-add");
+            let ns = NetNs::for_test("watch-add");
             ns.add_veth("v0").unwrap();
             watch_in(&ns, async |mut changes| {
                 // With duplicate address detection: first tentative (ignored), then usable.
@@ -1033,7 +937,7 @@ mod tests {
 
         #[test]
         fn a_burst_of_changes_is_reported_once() {
-            let ns = namespace("watch-burst");
+            let ns = NetNs::for_test("watch-burst");
             ns.add_veth("v0").unwrap();
             watch_in(&ns, async |mut changes| {
                 for last in 161..166 {
@@ -1054,7 +958,7 @@ mod tests {
 
         #[test]
         fn a_moved_default_route_is_reported_and_a_repeated_one_is_not() {
-            let ns = namespace("watch-route");
+            let ns = NetNs::for_test("watch-route");
             ns.add_veth("v0").unwrap();
             ns.add_veth("w0").unwrap();
             ns.ip(&["addr", "add", "192.168.7.2/24", "dev", "v0"])
@@ -1133,7 +1037,7 @@ mod tests {
 
         #[test]
         fn a_link_going_down_is_reported() {
-            let ns = namespace("watch-link");
+            let ns = NetNs::for_test("watch-link");
             ns.add_veth("v0").unwrap();
             watch_in(&ns, async |mut changes| {
                 ns.ip(&["link", "set", "v0", "down"]).unwrap();

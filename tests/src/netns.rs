@@ -48,6 +48,15 @@ impl NetNs {
         Ok(ns)
     }
 
+    /// A namespace for a test: one that cannot be made fails the test with the reason
+    /// (CI runs as root; a test that cannot run must not pass).
+    pub fn for_test(prefix: &str) -> Self {
+        if let Err(why) = available() {
+            panic!("this test needs network namespaces (`ip netns`, as root): {why}");
+        }
+        Self::new(prefix).unwrap()
+    }
+
     /// Its name, as `ip netns` knows it.
     pub fn name(&self) -> &str {
         &self.name

@@ -306,7 +306,8 @@ pub(crate) mod kernel {
     use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
     use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
     use netlink_packet_route::route::{
-        RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteNextHopFlags, RouteType,
+        RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteNextHopFlags,
+        RouteType, RouteVia,
     };
     use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
     use netlink_sys::protocols::NETLINK_ROUTE;
@@ -394,8 +395,20 @@ pub(crate) mod kernel {
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub(crate) struct DefaultRoute {
         pub(crate) ifindex: u32,
+        /// The next router, if the route has one (a point-to-point link needs none).
+        pub(crate) gateway: Option<IpAddr>,
         /// The route's metric (`RTA_PRIORITY`): the kernel takes the lowest.
         pub(crate) metric: u32,
+    }
+
+    fn gateway(attributes: &[RouteAttribute]) -> Option<IpAddr> {
+        attributes.iter().find_map(|a| match a {
+            RouteAttribute::Gateway(RouteAddress::Inet(ip))
+            | RouteAttribute::Via(RouteVia::Inet(ip)) => Some(IpAddr::V4(*ip)),
+            RouteAttribute::Gateway(RouteAddress::Inet6(ip))
+            | RouteAttribute::Via(RouteVia::Inet6(ip)) => Some(IpAddr::V6(*ip)),
+            _ => None,
+        })
     }
 
     impl DefaultRoute {
@@ -437,6 +450,7 @@ pub(crate) mod kernel {
                     {
                         ways.push(Self {
                             ifindex: *ifindex,
+                            gateway: gateway(&message.attributes),
                             metric,
                         });
                     }
@@ -449,6 +463,7 @@ pub(crate) mod kernel {
                             })
                             .map(|hop| Self {
                                 ifindex: hop.interface_index,
+                                gateway: gateway(&hop.attributes),
                                 metric,
                             }),
                     ),
@@ -828,7 +843,11 @@ mod tests {
 
         use super::kernel::DefaultRoute;
 
-        let route = |ifindex, metric| DefaultRoute { ifindex, metric };
+        let route = |ifindex, metric| DefaultRoute {
+            ifindex,
+            gateway: None,
+            metric,
+        };
         let usable: HashSet<u32> = [2, 3, 4].into();
         let routes = [route(9, 10), route(3, 600), route(2, 100), route(4, 100)];
         assert_eq!(default_route_interfaces(&routes, &usable), vec![2, 4]);
@@ -870,6 +889,7 @@ mod tests {
             DefaultRoute::from_message(&default),
             vec![DefaultRoute {
                 ifindex: 2,
+                gateway: None,
                 metric: 100
             }]
         );
@@ -894,10 +914,12 @@ mod tests {
             vec![
                 DefaultRoute {
                     ifindex: 2,
+                    gateway: None,
                     metric: 0
                 },
                 DefaultRoute {
                     ifindex: 4,
+                    gateway: None,
                     metric: 0
                 }
             ]
@@ -927,16 +949,9 @@ mod tests {
     mod kernel {
         use std::time::{Duration, Instant};
 
-        use dyntray_tests::netns::{self, NetNs};
+        use dyntray_tests::netns::NetNs;
 
         use super::super::*;
-
-        fn namespace(prefix: &str) -> NetNs {
-            if let Err(why) = netns::available() {
-                panic!("this test needs network namespaces, which cannot be used here: {why}");
-            }
-            NetNs::new(prefix).unwrap()
-        }
 
         /// Asks `source` inside `ns`, on a runtime whose sockets live there.
         fn ask_in(
@@ -981,7 +996,7 @@ mod tests {
 
         #[test]
         fn stable_ipv6_comes_before_its_temporary_address() {
-            let ns = namespace("iface-temp");
+            let ns = NetNs::for_test("iface-temp");
             ns.add_veth("v0").unwrap();
             ns.sysctl("net.ipv6.conf.v0.use_tempaddr", "2").unwrap();
             ns.ip(&[
@@ -1024,7 +1039,7 @@ mod tests {
 
         #[test]
         fn deprecated_ipv6_comes_last() {
-            let ns = namespace("iface-depr");
+            let ns = NetNs::for_test("iface-depr");
             ns.add_veth("v0").unwrap();
             for address in ["2a00:1:2:3::5/64", "2a00:1:2:4::5/64"] {
                 ns.ip(&["-6", "addr", "add", address, "dev", "v0", "nodad"])
@@ -1050,7 +1065,7 @@ mod tests {
 
         #[test]
         fn global_ipv6_before_unique_local() {
-            let ns = namespace("iface-ula");
+            let ns = NetNs::for_test("iface-ula");
             ns.add_veth("v0").unwrap();
             for address in ["fd00:1::5/64", "2a00:1:2:4::5/64"] {
                 ns.ip(&["-6", "addr", "add", address, "dev", "v0", "nodad"])
@@ -1062,7 +1077,7 @@ mod tests {
 
         #[test]
         fn public_ipv4_first_and_down_interfaces_skipped() {
-            let ns = namespace("iface-v4");
+            let ns = NetNs::for_test("iface-v4");
             ns.add_veth("v0").unwrap();
             ns.add_veth("v1").unwrap();
             ns.ip(&["addr", "add", "10.0.0.2/24", "dev", "v0"]).unwrap();
@@ -1094,7 +1109,7 @@ mod tests {
 
         #[test]
         fn the_default_route_interface_comes_first() {
-            let ns = namespace("iface-route");
+            let ns = NetNs::for_test("iface-route");
             ns.add_veth("v0").unwrap();
             ns.add_veth("w0").unwrap();
             // v0's address is learned (dynamic), w0's set by hand: w0's ranks better,
@@ -1174,7 +1189,7 @@ mod tests {
 
         #[test]
         fn an_interface_without_carrier_is_skipped_or_an_error_when_named() {
-            let ns = namespace("iface-carrier");
+            let ns = NetNs::for_test("iface-carrier");
             ns.add_veth("v0").unwrap();
             ns.add_veth("w0").unwrap();
             for (address, link) in [("2a00:1:2:3::5/64", "v0"), ("2a00:9::1/64", "w0")] {
@@ -1212,7 +1227,7 @@ mod tests {
 
         #[test]
         fn unknown_interface_is_an_error() {
-            let ns = namespace("iface-unknown");
+            let ns = NetNs::for_test("iface-unknown");
             let v9 = Interfaces::new("interface:v9".into(), Some("v9".into()));
             assert_eq!(
                 ask_in(&ns, &v9, IpFamily::V6),

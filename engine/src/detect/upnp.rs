@@ -674,10 +674,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn the_router_is_found_by_multicast() {
-        if let Err(why) = dyntray_tests::netns::available() {
-            panic!("network namespace tests need `ip netns` (run as root, as CI does): {why}");
-        }
-        let ns = dyntray_tests::netns::NetNs::new("upnp").unwrap();
+        let ns = dyntray_tests::netns::NetNs::for_test("upnp");
         ns.add_veth("v0").unwrap();
         ns.ip(&["addr", "add", "10.77.0.1/24", "dev", "v0"])
             .unwrap();

@@ -9,17 +9,10 @@ use std::time::{Duration, Instant};
 use dyntray_engine::engine::{self, EngineHandle, EngineOptions, Status};
 use dyntray_engine::secrets::{MemoryStore, Secret, SecretStore};
 use dyntray_tests::fake_provider::FakeProvider;
-use dyntray_tests::netns::{self, NetNs};
+use dyntray_tests::netns::NetNs;
 
 const STABLE: &str = "2a00:1:2:3::5";
 const MOVED: &str = "2a00:1:2:4::5";
-
-fn namespace(prefix: &str) -> NetNs {
-    if let Err(why) = netns::available() {
-        panic!("network namespace tests need `ip netns` (run as root, as CI does): {why}");
-    }
-    NetNs::new(prefix).unwrap()
-}
 
 async fn wait_status(engine: &EngineHandle, what: &str, done: impl Fn(&Status) -> bool) -> Status {
     let mut watch = engine.watch_status();
@@ -42,7 +35,7 @@ fn v6(status: &Status) -> &dyntray_engine::engine::AddressStatus {
 /// and sends nothing for events that do not change it.
 #[test]
 fn interface_changes_in_a_namespace_reach_the_provider() {
-    let ns = namespace("dt-engine");
+    let ns = NetNs::for_test("dt-engine");
     ns.add_veth("v0").unwrap();
     ns.sysctl("net.ipv6.conf.v0.use_tempaddr", "2").unwrap();
     let dir = tempfile::tempdir().unwrap();
