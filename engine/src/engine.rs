@@ -457,11 +457,6 @@ impl EngineHandle {
             .await;
     }
 
-    /// Whether the engine has stopped.
-    pub fn is_stopped(&self) -> bool {
-        self.commands.is_closed()
-    }
-
     /// Waits until the engine has stopped.
     pub async fn stopped(&self) {
         self.commands.closed().await;
@@ -1313,43 +1308,42 @@ impl Engine {
                 self.config_error.clone().unwrap_or_default(),
             ));
         }
-        let in_use =
-            |family: IpFamily| self.records.iter().any(|r| r.enabled && r.family == family);
-        let allow_private = |family: IpFamily| {
-            self.records
-                .iter()
-                .any(|r| r.enabled && r.family == family && r.allow_private)
-        };
+        let in_use = self.families_in_use();
         let suspended = self.suspended_sources();
         let Some(mut detector) = self.detector.take() else {
             return Ok(Vec::new());
         };
         detector.set_suspended(suspended);
+        let private = |family: IpFamily| in_use.iter().any(|&(f, p)| f == family && p);
         let families: Vec<IpFamily> = match only {
             Some(family) => vec![family],
-            None => {
-                let used: Vec<IpFamily> = [IpFamily::V4, IpFamily::V6]
-                    .into_iter()
-                    .filter(|f| in_use(*f))
-                    .collect();
-                if used.is_empty() {
-                    [IpFamily::V4, IpFamily::V6]
-                        .into_iter()
-                        .filter(|f| detector.has_sources(*f))
-                        .collect()
-                } else {
-                    used
-                }
-            }
+            None if in_use.is_empty() => [IpFamily::V4, IpFamily::V6]
+                .into_iter()
+                .filter(|f| detector.has_sources(*f))
+                .collect(),
+            None => in_use.iter().map(|&(family, _)| family).collect(),
         };
         let now = self.clock.now();
         let mut reports = Vec::new();
         for family in families {
-            let found = detector.ask_all(family, allow_private(family), now).await;
+            let found = detector.ask_all(family, private(family), now).await;
             reports.push(AddressStatus::new(family, &found, now, "dyntrayd ip"));
         }
         self.detector = Some(detector);
         Ok(reports)
+    }
+
+    /// The families enabled records use, each with whether one of them allows private
+    /// addresses.
+    fn families_in_use(&self) -> Vec<(IpFamily, bool)> {
+        let mut families: Vec<(IpFamily, bool)> = Vec::new();
+        for record in self.records.iter().filter(|r| r.enabled) {
+            match families.iter_mut().find(|(f, _)| *f == record.family) {
+                Some((_, private)) => *private |= record.allow_private,
+                None => families.push((record.family, record.allow_private)),
+            }
+        }
+        families
     }
 
     /// Sources of a provider's check-IP are not asked while that provider refuses one of
@@ -1389,13 +1383,7 @@ impl Engine {
             return;
         };
         detector.set_suspended(suspended);
-        let mut families: Vec<(IpFamily, bool)> = Vec::new();
-        for record in self.records.iter().filter(|r| r.enabled) {
-            match families.iter_mut().find(|(f, _)| *f == record.family) {
-                Some((_, private)) => *private |= record.allow_private,
-                None => families.push((record.family, record.allow_private)),
-            }
-        }
+        let families = self.families_in_use();
         let now = self.clock.now();
         let trigger = std::mem::replace(&mut self.trigger, "poll".into());
         let mut failures = Vec::new();
