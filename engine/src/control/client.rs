@@ -25,10 +25,17 @@ pub struct ControlClient {
 }
 
 impl ControlClient {
-    /// Connects to the instance serving `path`.
+    /// Connects to the instance serving `path`, after making sure it is this user's own:
+    /// the socket's directory belongs to this user (or root) and nobody else may write to
+    /// it, the socket is this user's, and the process listening on it runs as this user.
+    /// Nothing is sent before those checks pass, so another local user who put a socket
+    /// where Dyntray's would be (say, in a shared temp directory) gets no request, and
+    /// never a password.
     ///
-    /// Fails with [`ErrorCode::NotRunning`] when nothing serves there.
+    /// Fails with [`ErrorCode::NotRunning`] when nothing serves there, and with
+    /// [`ErrorCode::Untrusted`] when something does that is not this user's.
     pub async fn connect(path: &Path) -> Result<Self, ControlError> {
+        super::trust::check_socket_path(path)?;
         let stream = UnixStream::connect(path).await.map_err(|e| {
             ControlError::new(
                 ErrorCode::NotRunning,
@@ -38,6 +45,7 @@ impl ControlClient {
                 ),
             )
         })?;
+        super::trust::check_peer(&stream, path)?;
         let (requests, requests_rx) = mpsc::channel(16);
         let (subscribe, subscribe_rx) = mpsc::channel(1);
         tokio::spawn(run_connection(stream, requests_rx, subscribe_rx));

@@ -21,6 +21,7 @@
 mod bridge;
 mod client;
 mod server;
+mod trust;
 
 use std::path::PathBuf;
 
@@ -28,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 pub use bridge::{engine_request, forward_engine};
 pub use client::ControlClient;
-pub use server::{BindError, ControlHandler, ControlServer};
+pub use server::{BindError, ControlHandler, ControlServer, Limits};
 
 /// The protocol version this build speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -250,6 +251,11 @@ pub enum ErrorCode {
     Unsupported,
     /// No instance is running at that socket, or it went away.
     NotRunning,
+    /// What answers at that socket cannot be trusted (another user's socket or
+    /// directory, one others can write to, a symlink): nothing was sent to it.
+    Untrusted,
+    /// The instance has as many connections as it serves; try again shortly.
+    Busy,
     /// The host failed doing it; the message says why.
     Failed,
 }

@@ -2,13 +2,16 @@
 
 use std::future::Future;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc};
+
+use super::trust::{self, DirProblem};
 
 use super::{
     ControlError, ErrorCode, Event, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, RawRequest, Reply, Request,
@@ -34,17 +37,12 @@ pub enum BindError {
     #[error("another instance is already running (control socket {0})")]
     AlreadyRunning(PathBuf),
     /// The socket's directory is not private to this user.
-    #[error(
-        "{path} is not a private directory of this user (owner uid {owner}, mode {mode:o}); \
-         refusing to put the control socket there"
-    )]
+    #[error("{path} {why}; refusing to put the control socket there")]
     UnsafeDirectory {
         /// The directory.
         path: PathBuf,
-        /// Its owner.
-        owner: u32,
-        /// Its permission bits.
-        mode: u32,
+        /// What is wrong with it ("belongs to user 1001", "is a symbolic link").
+        why: String,
     },
     /// Anything else the OS refused.
     #[error("cannot serve the control socket {path}: {source}")]
@@ -56,11 +54,35 @@ pub enum BindError {
     },
 }
 
+/// How much a control server gives its clients. Every client is this user's own (the
+/// peer check), but a buggy or stuck one must not grow the engine's host without bound.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections served at once; one more is told "busy" and closed.
+    pub max_connections: usize,
+    /// A request line must be complete this long after its first byte.
+    pub line_timeout: Duration,
+    /// A connection that subscribed to nothing is closed after this long without a
+    /// request.
+    pub idle_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 32,
+            line_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
 /// A bound control socket, ready to serve. Dropping it removes the socket file.
 #[derive(Debug)]
 pub struct ControlServer {
     listener: UnixListener,
     path: PathBuf,
+    limits: Limits,
 }
 
 impl ControlServer {
@@ -95,7 +117,14 @@ impl ControlServer {
         Ok(Self {
             listener,
             path: path.to_path_buf(),
+            limits: Limits::default(),
         })
+    }
+
+    /// The same server with other limits (tests use short time-outs).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The socket path.
@@ -110,13 +139,26 @@ impl ControlServer {
         shutdown: impl Future<Output = ()>,
     ) {
         tokio::pin!(shutdown);
+        let slots = Arc::new(Semaphore::new(self.limits.max_connections));
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
                 accepted = self.listener.accept() => match accepted {
-                    Ok((stream, _)) => {
-                        tokio::spawn(serve_connection(stream, Arc::clone(&handler)));
-                    }
+                    Ok((stream, _)) => match Arc::clone(&slots).try_acquire_owned() {
+                        Ok(slot) => {
+                            tokio::spawn(serve_connection(
+                                stream,
+                                Arc::clone(&handler),
+                                self.limits,
+                                slot,
+                            ));
+                        }
+                        Err(_) => {
+                            tracing::warn!(max = self.limits.max_connections,
+                                "control socket: too many connections; one refused");
+                            tokio::spawn(refuse_busy(stream, self.limits.max_connections));
+                        }
+                    },
                     Err(e) => {
                         tracing::warn!(error = %e, "control socket accept failed");
                         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -134,37 +176,44 @@ impl Drop for ControlServer {
 }
 
 fn prepare_private_dir(dir: &Path) -> Result<(), BindError> {
-    let io_err = |source| BindError::Io {
+    let unsafe_dir = |why: String| BindError::UnsafeDirectory {
         path: dir.to_path_buf(),
-        source,
+        why,
     };
-    match std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-    {
-        Ok(()) => {}
-        Err(e) => return Err(io_err(e)),
-    }
-    let meta = std::fs::metadata(dir).map_err(io_err)?;
-    let uid = rustix::process::getuid().as_raw();
-    let mode = meta.mode() & 0o777;
-    if meta.uid() != uid {
-        return Err(BindError::UnsafeDirectory {
+    match trust::prepare_private_dir(dir) {
+        Ok(()) => Ok(()),
+        Err(DirProblem::Symlink) => Err(unsafe_dir("is a symbolic link".into())),
+        Err(DirProblem::NotDir) => Err(unsafe_dir("is not a directory".into())),
+        Err(DirProblem::Owner(owner)) => Err(unsafe_dir(format!(
+            "belongs to user {owner}, not to you (user {})",
+            trust::me()
+        ))),
+        Err(DirProblem::Io(source)) => Err(BindError::Io {
             path: dir.to_path_buf(),
-            owner: meta.uid(),
-            mode,
-        });
+            source,
+        }),
     }
-    if mode & 0o077 != 0 {
-        // Ours but too open (e.g. made by an older version or by hand): tighten it.
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io_err)?;
-    }
-    Ok(())
 }
 
-async fn serve_connection<H: ControlHandler>(stream: UnixStream, handler: Arc<H>) {
-    let me = rustix::process::getuid().as_raw();
+/// Tells a connection over the limit why it is closed.
+async fn refuse_busy(mut stream: UnixStream, max: usize) {
+    let line = error_reply(
+        None,
+        ControlError::new(
+            ErrorCode::Busy,
+            format!("Dyntray is serving {max} connections already; try again shortly"),
+        ),
+    ) + "\n";
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(line.as_bytes())).await;
+}
+
+async fn serve_connection<H: ControlHandler>(
+    stream: UnixStream,
+    handler: Arc<H>,
+    limits: Limits,
+    _slot: OwnedSemaphorePermit,
+) {
+    let me = trust::me();
     match stream.peer_cred() {
         Ok(cred) if cred.uid() == me => {}
         Ok(cred) => {
@@ -197,11 +246,52 @@ async fn serve_connection<H: ControlHandler>(stream: UnixStream, handler: Arc<H>
     let mut forwarder: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         buf.clear();
-        let limit = MAX_MESSAGE_BYTES as u64 + 1;
-        let n = match (&mut reader).take(limit).read_until(b'\n', &mut buf).await {
-            Ok(n) => n,
+        // Between requests: a subscriber may stay quiet as long as it likes; anyone else
+        // is closed after the idle time-out.
+        let first = reader.fill_buf();
+        let first = if forwarder.is_some() {
+            first.await.map(|b| b.is_empty())
+        } else {
+            match tokio::time::timeout(limits.idle_timeout, first).await {
+                Ok(read) => read.map(|b| b.is_empty()),
+                Err(_) => {
+                    tracing::debug!("idle control connection closed");
+                    break;
+                }
+            }
+        };
+        match first {
+            Ok(false) => {}
+            Ok(true) => break,
             Err(e) => {
                 tracing::debug!(error = %e, "control connection read failed");
+                break;
+            }
+        }
+        // A line that has begun must end soon: a slow writer holds no buffer for long.
+        let limit = MAX_MESSAGE_BYTES as u64 + 1;
+        let mut line = (&mut reader).take(limit);
+        let n = match tokio::time::timeout(limits.line_timeout, line.read_until(b'\n', &mut buf))
+            .await
+        {
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "control connection read failed");
+                break;
+            }
+            Err(_) => {
+                tracing::warn!(
+                    bytes = buf.len(),
+                    "control connection closed: a request line was not finished in time"
+                );
+                let error = ControlError::new(
+                    ErrorCode::BadRequest,
+                    format!(
+                        "the request line was not finished within {} s",
+                        limits.line_timeout.as_secs()
+                    ),
+                );
+                let _ = out_tx.send(error_reply(None, error)).await;
                 break;
             }
         };
