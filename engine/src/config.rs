@@ -60,7 +60,7 @@ provider = "dyndns"         # a provider id (see `dyntrayd providers`)
 username = "alice"
 secret = "keychain"         # "keychain" (default), "file:/path/to/file" (mode 0600), or "env:VARIABLE"
 # server = "https://members.dyndns.org"   # optional: override the provider's server (custom dyndns2 servers need it)
-# keepalive = "28d"         # optional override of the provider's keep-alive period; "off" disables
+# keepalive = "28d"         # optional override of the provider's keep-alive period, 1h to 365d; "off" disables
 # zone = "example.org"      # RFC 2136 only (required there): the zone the names live in; server = "dns://host[:port]", username = the TSIG key name
 # ttl = 60                  # RFC 2136 only: the records' TTL in seconds, 1 to 86400 (default 60)
 # algorithm = "hmac-sha256" # RFC 2136 only: the TSIG algorithm, "hmac-sha256" (default) or "hmac-sha512"
@@ -84,6 +84,8 @@ const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5 * 60);
 const MIN_POLL_INTERVAL: Duration = Duration::from_secs(30);
 const MAX_POLL_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 const MIN_KEEPALIVE: Duration = Duration::from_secs(3600);
+/// No provider lets a name lapse after less than a year without updates (DynDNS: 28 days).
+const MAX_KEEPALIVE: Duration = Duration::from_secs(365 * 86_400);
 const DEFAULT_IPV4: [&str; 4] = [
     "https://api.ipify.org",
     "dns:opendns",
@@ -557,6 +559,32 @@ fn line_of_bytes(bytes: &[u8], byte_offset: usize) -> usize {
     bytes[..end].iter().filter(|b| **b == b'\n').count() + 1
 }
 
+/// Line numbers of byte offsets in one text, each found by binary search: the walker asks
+/// for a line per key, and counting newlines from the start each time made a large file
+/// quadratic to check.
+struct LineIndex {
+    /// The byte offset of each line break.
+    breaks: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        Self {
+            breaks: text
+                .bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i)
+                .collect(),
+        }
+    }
+
+    /// The 1-based line of `byte_offset` (as [`line_of`]).
+    fn line(&self, byte_offset: usize) -> usize {
+        self.breaks.partition_point(|&b| b < byte_offset) + 1
+    }
+}
+
 impl Config {
     /// Parses and validates config text, returning every problem found (in line order).
     ///
@@ -580,7 +608,7 @@ impl Config {
 
     /// Reads and validates the config file; `Ok(None)` when it does not exist.
     pub fn load(path: &Path) -> Result<Option<Config>, ConfigError> {
-        match fs::read(path) {
+        match crate::files::read_regular(path, crate::files::MAX_CONFIG_BYTES) {
             Ok(bytes) => config_from_bytes(path, &bytes).map(Some),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(ConfigError::Io {
@@ -721,7 +749,7 @@ impl Config {
             source,
         };
         let target = resolve_symlink(path).map_err(io_err)?;
-        match fs::read(&target) {
+        match crate::files::read_regular(&target, crate::files::MAX_CONFIG_BYTES) {
             Ok(bytes) => {
                 config_from_bytes(path, &bytes)?;
             }
@@ -913,6 +941,12 @@ fn parse_keepalive(text: &str) -> Result<Keepalive, String> {
         return Err(format!(
             "must be \"off\" or at least 1h (re-sending unchanged addresses more often is \
              abuse at most providers), found \"{text}\""
+        ));
+    }
+    if duration > MAX_KEEPALIVE {
+        return Err(format!(
+            "must be \"off\" or at most 365d (no provider needs a touch less often than \
+             yearly; \"off\" never sends one), found \"{text}\""
         ));
     }
     Ok(Keepalive::Every(duration))
@@ -1205,8 +1239,8 @@ struct Got<T> {
     key: String,
 }
 
-struct Walker<'t> {
-    text: &'t str,
+struct Walker {
+    lines: LineIndex,
     problems: Vec<Problem>,
 }
 
@@ -1243,7 +1277,7 @@ fn parse_checked(text: &str) -> Parsed {
         }
     };
     let mut walker = Walker {
-        text,
+        lines: LineIndex::new(text),
         problems: Vec::new(),
     };
     let root = Section {
@@ -1279,11 +1313,13 @@ fn parse_checked(text: &str) -> Parsed {
 struct Accounts {
     valid: Vec<Account>,
     ids: Vec<String>,
+    /// The same ids, for look-ups: a record per account id check, not a scan.
+    id_set: std::collections::HashSet<String>,
 }
 
-impl<'t> Walker<'t> {
+impl Walker {
     fn line(&self, span: Option<Range<usize>>) -> Option<usize> {
-        span.map(|s| line_of(self.text, s.start))
+        span.map(|s| self.lines.line(s.start))
     }
 
     fn push(&mut self, line: Option<usize>, key: String, message: impl Into<String>) {
@@ -1604,10 +1640,11 @@ impl<'t> Walker<'t> {
         let mut accounts = Accounts {
             valid: Vec::new(),
             ids: Vec::new(),
+            id_set: std::collections::HashSet::new(),
         };
         let mut first_line: BTreeMap<String, Option<usize>> = BTreeMap::new();
         for section in self.table_array(root, "account") {
-            if let Some(account) = self.account(&section, &mut first_line, &mut accounts.ids) {
+            if let Some(account) = self.account(&section, &mut first_line, &mut accounts) {
                 accounts.valid.push(account);
             }
         }
@@ -1618,7 +1655,7 @@ impl<'t> Walker<'t> {
         &mut self,
         section: &Section<'_>,
         first_line: &mut BTreeMap<String, Option<usize>>,
-        ids: &mut Vec<String>,
+        accounts: &mut Accounts,
     ) -> Option<Account> {
         let before = self.problems.len();
         self.unknown_keys(section, ACCOUNT_KEYS);
@@ -1644,8 +1681,8 @@ impl<'t> Walker<'t> {
             } else {
                 first_line.insert(got.value.to_owned(), got.line);
             }
-            if !ids.iter().any(|i| i == got.value) {
-                ids.push(got.value.to_owned());
+            if accounts.id_set.insert(got.value.to_owned()) {
+                accounts.ids.push(got.value.to_owned());
             }
         }
         let provider = self.required_string(section, "provider");
@@ -1749,14 +1786,19 @@ impl<'t> Walker<'t> {
 
     fn records(&mut self, root: &Section<'_>, accounts: &Accounts) -> Vec<Record> {
         let mut records: Vec<Record> = Vec::new();
+        // Earlier records by account and lower-cased name (a few at most share one).
+        let mut by_name: std::collections::HashMap<(String, String), Vec<usize>> =
+            std::collections::HashMap::new();
         for section in self.table_array(root, "record") {
             let Some(record) = self.record(&section, accounts) else {
                 continue;
             };
-            let earlier = records.iter().find(|r| {
-                r.account == record.account
-                    && r.name.eq_ignore_ascii_case(&record.name)
-                    && r.family.overlaps(record.family)
+            let name_key = (record.account.clone(), record.name.to_ascii_lowercase());
+            let earlier = by_name.get(&name_key).and_then(|indices| {
+                indices
+                    .iter()
+                    .map(|&i| &records[i])
+                    .find(|r| r.family.overlaps(record.family))
             });
             if let Some(first) = earlier {
                 let message = format!(
@@ -1768,6 +1810,7 @@ impl<'t> Walker<'t> {
                 self.push(line, section.key("name"), message);
                 continue;
             }
+            by_name.entry(name_key).or_default().push(records.len());
             records.push(record);
         }
         records
@@ -1795,7 +1838,7 @@ impl<'t> Walker<'t> {
         }
         let mut account = None;
         if let Some(got) = self.required_string(section, "account") {
-            if accounts.ids.iter().any(|id| id == got.value) {
+            if accounts.id_set.contains(got.value) {
                 account = Some(got.value.to_owned());
             } else {
                 let message = if accounts.ids.is_empty() {
@@ -2320,6 +2363,20 @@ mod tests {
             "account[0].keepalive",
             "at least 1h",
         );
+        let c = Config::parse(&with_account_key("keepalive = \"365d\"")).unwrap();
+        assert_eq!(
+            c.accounts[0].keepalive,
+            Some(Keepalive::Every(Duration::from_secs(365 * 86_400)))
+        );
+        // Huge values once passed and then compared as negative: a touch at every poll.
+        for huge in ["366d", "9223372036854775807s", "106751991167300d"] {
+            assert_problem(
+                &one(&with_account_key(&format!("keepalive = \"{huge}\""))),
+                Some(7),
+                "account[0].keepalive",
+                "at most 365d",
+            );
+        }
         assert_problem(
             &one(&with_account_key("keepalive = \"never\"")),
             Some(7),
@@ -3021,6 +3078,10 @@ mod tests {
         assert_eq!(line_of(text, 6), 3);
         assert_eq!(line_of(text, 7), 4);
         assert_eq!(line_of(text, 1000), 4);
+        let index = LineIndex::new(text);
+        for offset in [0, 1, 2, 5, 6, 7, 8, 1000] {
+            assert_eq!(index.line(offset), line_of(text, offset), "offset {offset}");
+        }
         assert_eq!(line_of("", 5), 1);
     }
 

@@ -8,6 +8,7 @@
 pub mod config;
 pub mod control;
 pub mod detect;
+pub mod files;
 pub mod engine;
 pub mod logging;
 pub mod netwatch;

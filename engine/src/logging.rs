@@ -26,14 +26,18 @@ pub fn init(prefix: &str, dir: Option<&Path>) -> LogGuard {
 pub fn init_at(prefix: &str, dir: Option<&Path>, default_level: &str) -> LogGuard {
     let filter =
         || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    // Colours only for a person at a terminal: a file or a pipe gets plain text, so no
+    // escape sequence in the log is anything but quoted provider text.
     let stderr = fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .with_filter(filter());
 
     let mut file_guard = None;
     let mut used_dir = None;
-    let file_layer = dir.and_then(|dir| match std::fs::create_dir_all(dir) {
+    // Owner-only: the log says where this machine is and what it runs.
+    let file_layer = dir.and_then(|dir| match crate::files::ensure_private_dir(dir) {
         Ok(()) => {
             let appender = tracing_appender::rolling::daily(dir, prefix);
             let (writer, guard) = tracing_appender::non_blocking(appender);
