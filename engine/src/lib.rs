@@ -17,6 +17,7 @@ pub mod provider;
 pub mod secrets;
 pub mod signals;
 pub mod state;
+pub mod text;
 pub mod time;
 pub mod triggers;
 

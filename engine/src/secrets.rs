@@ -665,12 +665,28 @@ fn base64_patterns(bytes: &[u8], out: &mut Vec<String>) {
     out.push(base64(bytes, URL_SAFE_ALPHABET, false));
 }
 
-/// Replaces all (possibly overlapping) occurrences of the patterns, merging overlaps.
+/// Replaces all (possibly overlapping) occurrences of the patterns, merging overlaps:
+/// as written, as hex in any case, and in the text as decoded (see [`decoded_matches`]).
 fn redact(text: &str, mut patterns: Vec<String>) -> String {
     patterns.retain(|p| !p.is_empty());
     patterns.sort_unstable();
     patterns.dedup();
     let mut ranges = Vec::new();
+    // Hex of the raw value (a provider echoing a digest input, a debug dump), any case.
+    // ASCII lower-casing keeps byte offsets.
+    let lower = text.to_ascii_lowercase();
+    for pattern in &patterns {
+        let hex = hex_lower(pattern.as_bytes());
+        let mut from = 0;
+        while let Some(found) = lower.get(from..).and_then(|rest| rest.find(hex.as_str())) {
+            let start = from + found;
+            ranges.push((start, start + hex.len()));
+            from = start + 1;
+        }
+        wipe(hex.into_bytes());
+        ranges.extend(decoded_matches(text, pattern.as_bytes()));
+    }
+    drop(lower);
     for pattern in &patterns {
         let mut from = 0;
         while let Some(found) = text
@@ -710,6 +726,202 @@ fn redact(text: &str, mut patterns: Vec<String>) -> String {
     }
     out.push_str(&text[copied..]);
     out
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    const LOWER: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &byte in bytes {
+        out.push(char::from(LOWER[usize::from(byte >> 4)]));
+        out.push(char::from(LOWER[usize::from(byte & 0x0f)]));
+    }
+    out
+}
+
+/// One piece of text as a reader of it would decode it: the bytes it stands for, and a
+/// second reading where one exists (`+` is a space in a form, itself elsewhere).
+struct Unit {
+    end: usize,
+    bytes: [u8; 4],
+    len: usize,
+    alternative: Option<u8>,
+}
+
+/// Where `needle` appears in `text` once escapes are decoded, whatever mix of them a
+/// server used: percent-encoding in any case (`%2f`, `%2F`, `+`), HTML character
+/// references (`&#64;`, `&#x40;`, `&commat;`), and JSON or JavaScript escapes (`\u0040`,
+/// a surrogate pair, `\x40`, `\/`). Returns byte ranges of `text`.
+fn decoded_matches(text: &str, needle: &[u8]) -> Vec<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut units: Vec<(usize, Unit)> = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let unit = decode_at(bytes, i);
+        let next = unit.end;
+        units.push((i, unit));
+        i = next;
+    }
+    let mut found = Vec::new();
+    'start: for first in 0..units.len() {
+        let mut k = 0;
+        let mut u = first;
+        while k < needle.len() {
+            let Some((_, unit)) = units.get(u) else {
+                continue 'start;
+            };
+            let decoded = &unit.bytes[..unit.len];
+            let rest = &needle[k..];
+            if rest.starts_with(decoded) {
+                k += decoded.len();
+            } else if unit.alternative.is_some_and(|b| rest.first() == Some(&b)) {
+                k += 1;
+            } else {
+                continue 'start;
+            }
+            u += 1;
+        }
+        // Only a match that decoded something is new: the plain one is found already,
+        // and an encoded one is never shorter than its decoding.
+        let end = units[u - 1].1.end;
+        if end - units[first].0 > needle.len() {
+            found.push((units[first].0, end));
+        }
+    }
+    found
+}
+
+fn hex_value(digits: &[u8]) -> Option<u32> {
+    let text = std::str::from_utf8(digits).ok()?;
+    u32::from_str_radix(text, 16).ok()
+}
+
+fn char_unit(end: usize, c: char) -> Unit {
+    let mut bytes = [0; 4];
+    let len = c.encode_utf8(&mut bytes).len();
+    Unit {
+        end,
+        bytes,
+        len,
+        alternative: None,
+    }
+}
+
+fn byte_unit(end: usize, byte: u8, alternative: Option<u8>) -> Unit {
+    Unit {
+        end,
+        bytes: [byte, 0, 0, 0],
+        len: 1,
+        alternative,
+    }
+}
+
+/// HTML's names for the ASCII punctuation a password may hold.
+const ENTITIES: &[(&str, char)] = &[
+    ("excl", '!'),
+    ("quot", '"'),
+    ("num", '#'),
+    ("dollar", '$'),
+    ("percnt", '%'),
+    ("amp", '&'),
+    ("apos", '\''),
+    ("lpar", '('),
+    ("rpar", ')'),
+    ("ast", '*'),
+    ("midast", '*'),
+    ("plus", '+'),
+    ("comma", ','),
+    ("period", '.'),
+    ("sol", '/'),
+    ("colon", ':'),
+    ("semi", ';'),
+    ("lt", '<'),
+    ("equals", '='),
+    ("gt", '>'),
+    ("quest", '?'),
+    ("commat", '@'),
+    ("lsqb", '['),
+    ("lbrack", '['),
+    ("bsol", '\\'),
+    ("rsqb", ']'),
+    ("rbrack", ']'),
+    ("Hat", '^'),
+    ("lowbar", '_'),
+    ("grave", '`'),
+    ("lcub", '{'),
+    ("lbrace", '{'),
+    ("verbar", '|'),
+    ("vert", '|'),
+    ("rcub", '}'),
+    ("rbrace", '}'),
+    ("tilde", '~'),
+    ("nbsp", '\u{a0}'),
+];
+
+/// The unit of text that starts at `i`.
+fn decode_at(bytes: &[u8], i: usize) -> Unit {
+    let at = |j: usize| bytes.get(j).copied();
+    match bytes[i] {
+        b'%' => {
+            if let Some(value) = bytes.get(i + 1..i + 3).and_then(hex_value) {
+                return byte_unit(i + 3, value as u8, None);
+            }
+        }
+        b'+' => return byte_unit(i + 1, b' ', Some(b'+')),
+        b'&' if at(i + 1) == Some(b'#') => {
+            let (start, radix) = match at(i + 2) {
+                Some(b'x' | b'X') => (i + 3, 16),
+                _ => (i + 2, 10),
+            };
+            let mut end = start;
+            while end < bytes.len() && end - start < 8 && (bytes[end] as char).is_digit(radix) {
+                end += 1;
+            }
+            let value = std::str::from_utf8(&bytes[start..end])
+                .ok()
+                .and_then(|d| u32::from_str_radix(d, radix).ok())
+                .and_then(char::from_u32);
+            if let Some(c) = value.filter(|_| end > start) {
+                let end = if at(end) == Some(b';') { end + 1 } else { end };
+                return char_unit(end, c);
+            }
+        }
+        b'&' => {
+            for (name, c) in ENTITIES {
+                let end = i + 1 + name.len();
+                if bytes.get(i + 1..end) == Some(name.as_bytes()) && at(end) == Some(b';') {
+                    return char_unit(end + 1, *c);
+                }
+            }
+        }
+        b'\\' => match at(i + 1) {
+            Some(b'u') => {
+                if let Some(high) = bytes.get(i + 2..i + 6).and_then(hex_value) {
+                    if (0xd800..0xdc00).contains(&high)
+                        && at(i + 6) == Some(b'\\')
+                        && at(i + 7) == Some(b'u')
+                        && let Some(low) = bytes.get(i + 8..i + 12).and_then(hex_value)
+                        && (0xdc00..0xe000).contains(&low)
+                        && let Some(c) =
+                            char::from_u32(0x10000 + ((high - 0xd800) << 10) + (low - 0xdc00))
+                    {
+                        return char_unit(i + 12, c);
+                    }
+                    if let Some(c) = char::from_u32(high) {
+                        return char_unit(i + 6, c);
+                    }
+                }
+            }
+            Some(b'x') => {
+                if let Some(value) = bytes.get(i + 2..i + 4).and_then(hex_value) {
+                    return byte_unit(i + 4, value as u8, None);
+                }
+            }
+            Some(c @ (b'/' | b'\\' | b'"' | b'\'')) => return byte_unit(i + 2, c, None),
+            _ => {}
+        },
+        _ => {}
+    }
+    byte_unit(i + 1, bytes[i], None)
 }
 
 /// The patterns are secrets too.
@@ -1272,6 +1484,63 @@ mod tests {
         assert_eq!(
             percent_encode("a b!/", URI_COMPONENT, false, true),
             "a+b!%2f"
+        );
+    }
+
+    #[test]
+    fn scrub_removes_every_encoding_a_provider_may_echo() {
+        let secret = Secret::new("p@ss w/rd+\u{e9}1");
+        // One row per encoding: how a server may have written the secret back.
+        let table: &[(&str, &str)] = &[
+            ("plain", "p@ss w/rd+\u{e9}1"),
+            ("percent, upper", "p%40ss%20w%2Frd%2B%C3%A91"),
+            ("percent, lower", "p%40ss%20w%2frd%2b%c3%a91"),
+            ("percent, mixed case", "p%40ss%20w%2frd%2B%C3%a91"),
+            ("percent, form spaces", "p%40ss+w%2Frd%2B%C3%A91"),
+            (
+                "percent, every byte",
+                "%70%40%73%73%20%77%2F%72%64%2B%C3%A9%31",
+            ),
+            ("html decimal", "p&#64;ss w&#47;rd&#43;&#233;1"),
+            ("html hex", "p&#x40;ss w&#X2F;rd&#x2b;&#xE9;1"),
+            ("html named", "p&commat;ss w&sol;rd&plus;\u{e9}1"),
+            ("html without semicolons", "p&#64ss w&#47rd&#43&#233;1"),
+            ("json \\u", "p\\u0040ss w\\/rd\\u002b\\u00e91"),
+            (
+                "json \\u, upper",
+                "p\\u0040ss\\u0020w\\u002Frd\\u002B\\u00E91",
+            ),
+            ("js \\x", "p\\x40ss w\\x2frd\\x2b\\u00e91"),
+            ("hex, lower", "7040737320772f72642bc3a931"),
+            ("hex, upper", "7040737320772F72642BC3A931"),
+            ("hex, mixed case", "7040737320772f72642BC3a931"),
+            (
+                "base64",
+                &base64(secret.expose().as_bytes(), STANDARD_ALPHABET, true),
+            ),
+            (
+                "base64, url-safe",
+                &base64(secret.expose().as_bytes(), URL_SAFE_ALPHABET, false),
+            ),
+        ];
+        for (encoding, written) in table {
+            let text = format!("error: bad password '{written}' for alice");
+            assert_eq!(
+                scrub(&text, &[&secret]),
+                "error: bad password '[redacted]' for alice",
+                "{encoding}: {text}"
+            );
+        }
+        // A secret beyond the Basic Multilingual Plane, as a JSON surrogate pair.
+        let emoji = Secret::new("key\u{1f511}pass");
+        assert_eq!(
+            scrub("{\"pw\":\"key\\ud83d\\udd11pass\"}", &[&emoji]),
+            "{\"pw\":\"[redacted]\"}"
+        );
+        // Text that only looks like an escape is left alone.
+        assert_eq!(
+            scrub("100%zz &#; &bogus; \\u12 \\q", &[&secret]),
+            "100%zz &#; &bogus; \\u12 \\q"
         );
     }
 
