@@ -19,20 +19,26 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::config::{Config, Family, Keepalive, Problem, SecretRef};
+use crate::departure::Departure;
 use crate::detect::{self, Detection, Detector, Source, SourceReport};
 use crate::provider::{
     self, IpFamily, Outcome, Provider, Publish, RecordOptions, Scope, UpdateItem, UpdateRequest,
     Verdict,
 };
 use crate::secrets::{self, Secret, SecretSource, SecretStore};
-use crate::state::{Disabled, HistoryEntry, RecordState, StateError, StateStore, Timestamp};
+use crate::state::{
+    Disabled, HistoryEntry, RecordState, SentMarker, StateError, StateStore, Timestamp,
+};
 
 /// The shortest wait after a provider-side failure (dyndns2 `911`, `dnserr`, HTTP 5xx).
 pub const MIN_PROVIDER_BACKOFF: Duration = Duration::from_secs(30 * 60);
 /// The first wait after a network error that never reached the provider.
 pub const NETWORK_FIRST_RETRY: Duration = Duration::from_secs(5 * 60);
-/// The longest back-off.
+/// The longest back-off the engine chooses.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(24 * 3600);
+/// The longest wait a provider may ask for (`wNNN`, `Retry-After`): longer asks are cut to
+/// this, so that a hostile or broken answer cannot park a record for years.
+pub const MAX_PROVIDER_WAIT: Duration = Duration::from_secs(7 * 24 * 3600);
 /// "Update now" is allowed once per this period per record.
 pub const FORCE_INTERVAL: Duration = Duration::from_secs(10 * 60);
 /// Checks triggered by network events: a burst of this many is checked at once (a link
@@ -41,6 +47,8 @@ pub const EVENT_CHECK_BURST: u32 = 3;
 /// ...and after that one per this period (a flapping link); events in between fold into
 /// one check when the next is allowed.
 pub const EVENT_CHECK_GAP: Duration = Duration::from_secs(10);
+/// How long no address may be found before the user is told (once): a blip is not news.
+pub const NO_ADDRESS_NOTICE: Duration = Duration::from_secs(15 * 60);
 /// The keychain service name.
 pub const KEYCHAIN_SERVICE: &str = "dyntray";
 
@@ -323,6 +331,16 @@ pub struct EngineHandle {
     commands: mpsc::Sender<Command>,
     status: watch::Receiver<Status>,
     events: broadcast::Sender<EngineEvent>,
+    exit: watch::Receiver<Option<EngineExit>>,
+}
+
+/// How the engine's task ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineExit {
+    /// It was asked to stop, or every handle was dropped.
+    Stopped,
+    /// It ended by itself (a bug): the host must not go on as if it were running.
+    Crashed(String),
 }
 
 impl EngineHandle {
@@ -462,6 +480,18 @@ impl EngineHandle {
         self.commands.closed().await;
     }
 
+    /// Waits until the engine's task has ended, and says how. A host watches this: an
+    /// engine that crashed leaves a process that answers "the engine has stopped" to
+    /// everything, which must exit with an error instead.
+    pub async fn exited(&self) -> EngineExit {
+        let mut exit = self.exit.clone();
+        match exit.wait_for(Option::is_some).await {
+            Ok(value) => value.clone().unwrap_or(EngineExit::Stopped),
+            // The supervisor is gone without a word: it cannot tell, so say crashed.
+            Err(_) => EngineExit::Crashed("the engine's supervisor ended".into()),
+        }
+    }
+
     /// Stops the engine after the request in flight, if any.
     pub async fn shutdown(&self) {
         let (tx, rx) = oneshot::channel();
@@ -474,7 +504,9 @@ impl EngineHandle {
 /// Starts the engine on the current Tokio runtime.
 pub fn spawn(options: EngineOptions) -> Result<EngineHandle, EngineError> {
     let store = StateStore::open(&options.state_dir)?;
-    let http = http_client();
+    let marker = Arc::new(store.sent_marker()?);
+    let departure = Departure::default();
+    let http = update_client(&departure);
     let (commands, rx) = mpsc::channel(32);
     let (events, _) = broadcast::channel(64);
     let clock = Clock::new(options.clock_start);
@@ -487,6 +519,8 @@ pub fn spawn(options: EngineOptions) -> Result<EngineHandle, EngineError> {
         trigger: "start".into(),
         scheduled: options.scheduled,
         http,
+        departure,
+        marker,
         store,
         clock,
         rng: Rng::seeded(),
@@ -512,11 +546,12 @@ pub fn spawn(options: EngineOptions) -> Result<EngineHandle, EngineError> {
     let (status_tx, status_rx) = watch::channel(engine.snapshot());
     engine.status_tx = Some(status_tx);
     let watch_network = options.watch_network && engine.scheduled;
-    tokio::spawn(engine.run(rx));
+    let exit = supervise(engine.run(rx));
     let handle = EngineHandle {
         commands,
         status: status_rx,
         events,
+        exit,
     };
     if watch_network {
         crate::triggers::spawn(handle.clone());
@@ -587,6 +622,108 @@ fn with_suffix(detected: Ipv6Addr, suffix: Ipv6Addr) -> Ipv6Addr {
 
 /// The HTTP client for providers and address sources: no redirects (a redirect could
 /// carry credentials elsewhere), bounded connect time, rustls.
+/// Runs `task` and reports how it ended: [`EngineExit::Crashed`] with the panic's
+/// message when it panicked.
+pub fn supervise(
+    task: impl std::future::Future<Output = ()> + Send + 'static,
+) -> watch::Receiver<Option<EngineExit>> {
+    let (tx, rx) = watch::channel(None);
+    let running = tokio::spawn(task);
+    tokio::spawn(async move {
+        let exit = match running.await {
+            Ok(()) => EngineExit::Stopped,
+            Err(e) if e.is_panic() => {
+                let payload = e.into_panic();
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic without a message".into());
+                tracing::error!(error = %message, "the engine crashed");
+                EngineExit::Crashed(message)
+            }
+            // Cancelled: the runtime is shutting down with the process.
+            Err(_) => EngineExit::Stopped,
+        };
+        let _ = tx.send(Some(exit));
+    });
+    rx
+}
+
+/// The client every provider's update goes through: no redirects, a connect time-out,
+/// a proxy only for HTTPS to a remote server (see [`update_proxy`]), one connection per
+/// request, and `departure` fired when that connection is open.
+pub fn update_client(departure: &Departure) -> reqwest::Client {
+    update_client_with(departure, &ProxyEnv::from_env())
+}
+
+/// [`update_client`] with the proxy settings given (tests cannot set variables safely).
+pub fn update_client_with(departure: &Departure, proxy_env: &ProxyEnv) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        // A pooled connection would carry a request without a new connection, so the
+        // departure would not fire: updates are rare, each gets its own connection.
+        .pool_max_idle_per_host(0)
+        .connector_layer(departure.layer())
+        .no_proxy();
+    if let Some(proxy) = update_proxy(proxy_env) {
+        builder = builder.proxy(proxy);
+    }
+    builder.build().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "HTTP client set-up failed; using defaults");
+        reqwest::Client::new()
+    })
+}
+
+/// The proxy settings in the environment, as read once when a client is made.
+#[derive(Debug, Clone, Default)]
+pub struct ProxyEnv {
+    /// `HTTPS_PROXY`, else `ALL_PROXY` (either case).
+    pub https: Option<String>,
+    /// `NO_PROXY` (either case).
+    pub no_proxy: Option<String>,
+}
+
+impl ProxyEnv {
+    /// Reads the variables.
+    pub fn from_env() -> Self {
+        let var = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
+        };
+        Self {
+            https: var(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]),
+            no_proxy: var(&["NO_PROXY", "no_proxy"]),
+        }
+    }
+}
+
+/// Addresses that never go through a proxy, whatever `NO_PROXY` says.
+const NEVER_PROXIED: &str = "localhost,127.0.0.0/8,::1";
+
+/// The proxy for updates: the system's HTTPS proxy, for `https://` servers only, never
+/// for loopback. Credentials go to a remote server only over HTTPS, which a proxy
+/// tunnels (CONNECT) without seeing them; plain `http://` goes only to loopback, which
+/// a proxy could only intercept, so it is always direct. `HTTP_PROXY` is not used.
+pub fn update_proxy(env: &ProxyEnv) -> Option<reqwest::Proxy> {
+    let url = env.https.as_deref()?;
+    let no_proxy = match env.no_proxy.as_deref() {
+        Some(list) => format!("{list},{NEVER_PROXIED}"),
+        None => NEVER_PROXIED.to_owned(),
+    };
+    match reqwest::Proxy::https(url) {
+        Ok(proxy) => Some(proxy.no_proxy(reqwest::NoProxy::from_string(&no_proxy))),
+        Err(e) => {
+            tracing::warn!(error = %e, "the HTTPS proxy in the environment is not usable; \
+                updates go direct");
+            None
+        }
+    }
+}
+
+/// A plain client (no redirects, a connect time-out), for the address sources' fallback.
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -611,7 +748,7 @@ impl Clock {
         let start_unix = start_unix.unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as Timestamp)
+                .map(secs)
                 .unwrap_or(0)
         });
         Self {
@@ -621,16 +758,20 @@ impl Clock {
     }
 
     fn now(&self) -> Timestamp {
-        self.start_unix + self.start.elapsed().as_secs() as Timestamp
+        self.start_unix.saturating_add(secs(self.start.elapsed()))
     }
 
-    /// The Tokio instant of a wall-clock time (for timers).
+    /// The Tokio instant of a wall-clock time (for timers); a time too far ahead to
+    /// represent is a year away, which no timer here needs to reach.
     fn instant(&self, at: Timestamp) -> Instant {
-        let delta = at - self.now();
-        if delta <= 0 {
-            Instant::now()
-        } else {
-            Instant::now() + Duration::from_secs(delta as u64)
+        let delta = at.saturating_sub(self.now());
+        let now = Instant::now();
+        match u64::try_from(delta) {
+            Ok(0) | Err(_) => now,
+            Ok(delta) => {
+                let delta = Duration::from_secs(delta).min(Duration::from_secs(366 * 86_400));
+                now.checked_add(delta).unwrap_or(now)
+            }
         }
     }
 }
@@ -704,6 +845,9 @@ enum Reason {
     Touch,
     /// The user asked.
     Forced,
+    /// The last run stopped after this record's request may have reached the provider:
+    /// sent once at start to settle it (a `nochg` to it is expected, not counted).
+    Recovery,
 }
 
 struct Engine {
@@ -717,6 +861,10 @@ struct Engine {
     trigger: String,
     scheduled: bool,
     http: reqwest::Client,
+    /// Fired by `http`'s connector (or a provider's own socket) when an update may leave.
+    departure: Departure,
+    /// Marks the current update as sent when `departure` fires.
+    marker: Arc<SentMarker>,
     store: StateStore,
     clock: Clock,
     rng: Rng,
@@ -755,7 +903,7 @@ impl Engine {
                 () = sleep_until_opt(wake) => self.pass_logged().await,
             }
         }
-        tracing::info!("engine stopped");
+        tracing::debug!("engine stopped");
     }
 
     fn next_wake(&self) -> Option<Instant> {
@@ -861,7 +1009,7 @@ impl Engine {
             }
             Command::NetworkChanged(reason, slept) => {
                 if let Some(slept) = slept {
-                    self.clock.start_unix += slept.as_secs() as Timestamp;
+                    self.clock.start_unix = self.clock.start_unix.saturating_add(secs(slept));
                 }
                 tracing::info!(%reason, "network change: checking the address");
                 if let Some(detector) = &mut self.detector {
@@ -953,8 +1101,14 @@ impl Engine {
             })
             .collect();
         let mut records = Vec::new();
+        let account_index: BTreeMap<&str, usize> = self
+            .accounts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.id.as_str(), i))
+            .collect();
         for r in &config.records {
-            let Some(account) = self.accounts.iter().position(|a| a.id == r.account) else {
+            let Some(&account) = account_index.get(r.account.as_str()) else {
                 continue;
             };
             let families: &[IpFamily] = match r.family {
@@ -1005,7 +1159,9 @@ impl Engine {
                 });
             }
         }
-        // An edited record starts afresh: re-enabled, and its (new) settings sent.
+        // An edited record starts afresh: re-enabled, and its (new) settings sent. All in
+        // one transaction: a file of thousands of records is one write, not thousands.
+        let mut changed = Vec::new();
         for record in &records {
             let Ok(mut state) = self.store.record(&record.key) else {
                 continue;
@@ -1022,10 +1178,11 @@ impl Engine {
                     state.last_address = None;
                     state.offline_active = false;
                 }
-                if let Err(e) = self.store.save(&record.key, &state) {
-                    tracing::error!(error = %e, "cannot save record state");
-                }
+                changed.push((record.key.clone(), state));
             }
+        }
+        if let Err(e) = self.store.save_all(&changed) {
+            tracing::error!(error = %e, "cannot save record state");
         }
         self.records = records;
         let mut detector = match &self.fixed_sources {
@@ -1090,24 +1247,39 @@ impl Engine {
 
     // ---- persistence -----------------------------------------------------------------
 
-    /// Intents left by a run that died between sending and recording: the provider may
-    /// have accepted them, so they are assumed accepted (never resent), and marked.
+    /// Intents left by a run that died before recording their answers (see
+    /// `docs/recovery.md`). One whose connection never opened never left the machine:
+    /// it is sent at the first check, as if the run had not been interrupted. One whose
+    /// connection opened may have reached the provider; none of the providers here can be
+    /// read back, so it is sent once more at start (providers accept one unchanged update
+    /// at a client's start), and its `nochg` is not counted. Both are marked in history.
     fn recover(&mut self) -> Result<(), EngineError> {
         for pending in self.store.take_pending()? {
             let mut state = self.store.record(&pending.record)?;
-            tracing::warn!(record = %pending.record, address = %pending.address,
-                "the last run stopped before the provider's answer was recorded; \
-                 assuming it was accepted");
-            state.last_address = Some(pending.address);
-            state.unconfirmed = true;
+            let answer = if pending.sent {
+                tracing::warn!(record = %pending.record, address = %pending.address,
+                    "the last run stopped after sending an update, before its answer; \
+                     sending it once more to settle it");
+                state.unconfirmed = true;
+                "Dyntray stopped after this update was sent, before the provider's answer \
+                 was recorded; it is sent once more at start to be sure"
+            } else {
+                tracing::warn!(record = %pending.record, address = %pending.address,
+                    "the last run stopped before an update left; sending it now");
+                "Dyntray stopped before this update left the machine; it is sent at the \
+                 next check"
+            };
             let entry = HistoryEntry {
                 at: self.clock.now(),
                 record: pending.record.clone(),
                 address: Some(pending.address.to_string()),
-                answer: "Dyntray stopped before the answer was recorded; assumed accepted \
-                         (use Update now if the name is wrong)"
-                    .into(),
-                classification: "unconfirmed".into(),
+                answer: answer.into(),
+                classification: if pending.sent {
+                    "interrupted"
+                } else {
+                    "not-sent"
+                }
+                .into(),
             };
             self.store.finish(&state, &entry)?;
         }
@@ -1136,12 +1308,7 @@ impl Engine {
         let key = self
             .resolve_key(record)
             .ok_or_else(|| EngineError::NotFound(format!("no record `{record}`")))?;
-        let mut state = self.store.record(&key)?;
-        state.disabled = None;
-        state.backoff_until = None;
-        state.backoff_step = 0;
-        state.consecutive_nochg = 0;
-        self.store.save(&key, &state)?;
+        self.store.re_enable(&key)?;
         tracing::info!(record = %key, "re-enabled by the user");
         Ok(())
     }
@@ -1192,7 +1359,8 @@ impl Engine {
             self.publish_status();
             return Ok(report);
         }
-        self.detect().await;
+        self.secrets_fixed().await;
+        self.detect(forced).await;
         let now = self.clock.now();
 
         // Decide, per record, what to publish and why.
@@ -1212,6 +1380,7 @@ impl Engine {
             if !is_forced && state.backoff_until.is_some_and(|t| t > now) {
                 continue;
             }
+
             let publish = if self.offline && record.has_offline() {
                 if record.offline_native {
                     Publish::Offline
@@ -1236,6 +1405,8 @@ impl Engine {
             };
             let reason = if is_forced {
                 Reason::Forced
+            } else if state.unconfirmed {
+                Reason::Recovery
             } else if !unchanged {
                 Reason::Change
             } else if self.keepalive_due(record, &state, now) {
@@ -1244,6 +1415,10 @@ impl Engine {
                 report.succeeded.push(record.key.clone());
                 continue;
             };
+            if !is_forced && let Some(until) = state.backoff_until {
+                tracing::info!(record = %record.key, since = %crate::time::format_local(until),
+                    "back-off over: trying again");
+            }
             work.entry((
                 record.account,
                 record.family,
@@ -1377,16 +1552,89 @@ impl Engine {
             .collect()
     }
 
-    async fn detect(&mut self) {
+    /// Accounts whose file or environment secret was refused: when the secret there is
+    /// no longer the one refused (its fingerprint differs), the user has fixed it, and
+    /// the records refused for bad credentials are sent again. The keychain needs no
+    /// such check: a new secret reaches it only through `set_secret`, which re-enables.
+    async fn secrets_fixed(&mut self) {
+        let Some(config) = self.config.clone() else {
+            return;
+        };
+        for index in 0..self.accounts.len() {
+            let acc = &self.accounts[index];
+            if matches!(acc.secret, SecretSource::Keychain) {
+                continue;
+            }
+            let key = secret_fingerprint_key(&acc.id);
+            let Some(refused) = self.store.meta::<String>(&key) else {
+                continue;
+            };
+            let (id, source) = (acc.id.clone(), acc.secret.clone());
+            let store = Arc::clone(&self.secrets);
+            let read =
+                tokio::task::spawn_blocking(move || secrets::resolve(store.as_ref(), &id, &source))
+                    .await;
+            let Ok(Ok(secret)) = read else {
+                // Missing or unreadable: the send will say why; nothing to compare.
+                continue;
+            };
+            let Ok(now) = self.store.fingerprint(&secret) else {
+                continue;
+            };
+            if now == refused {
+                continue;
+            }
+            let id = self.accounts[index].id.clone();
+            match credentials_changed(&mut self.store, &config, &id) {
+                Ok(count) => {
+                    tracing::info!(account = %id, source = %self.accounts[index].secret,
+                        records = count, "the refused secret was changed: sending again");
+                    let _ = self.store.remove_meta(&key);
+                    self.notes
+                        .retain(|_, note| !note.contains(&format!("`{id}`")));
+                }
+                Err(e) => tracing::error!(error = %e, "cannot re-enable after a secret change"),
+            }
+        }
+    }
+
+    /// The families with a record that could be sent now (or is forced), each with
+    /// whether one of them allows private addresses. A family whose every record is
+    /// disabled or backing off is not checked: asking its sources would be for nothing.
+    /// The end of a back-off wakes the engine, and re-enabling runs a pass, so the check
+    /// comes back the moment a record can act.
+    fn families_that_can_act(&self, forced: Option<&[String]>) -> Vec<(IpFamily, bool)> {
+        let now = self.clock.now();
+        let mut families: Vec<(IpFamily, bool)> = Vec::new();
+        for record in self.records.iter().filter(|r| r.enabled) {
+            let is_forced = forced.is_some_and(|f| f.contains(&record.key));
+            if !is_forced {
+                let Ok(state) = self.store.record(&record.key) else {
+                    continue;
+                };
+                if state.disabled.is_some() || state.backoff_until.is_some_and(|t| t > now) {
+                    continue;
+                }
+            }
+            match families.iter_mut().find(|(f, _)| *f == record.family) {
+                Some((_, private)) => *private |= record.allow_private,
+                None => families.push((record.family, record.allow_private)),
+            }
+        }
+        families
+    }
+
+    async fn detect(&mut self, forced: Option<&[String]>) {
         let suspended = self.suspended_sources();
+        let families = self.families_that_can_act(forced);
         let Some(mut detector) = self.detector.take() else {
             return;
         };
         detector.set_suspended(suspended);
-        let families = self.families_in_use();
         let now = self.clock.now();
         let trigger = std::mem::replace(&mut self.trigger, "poll".into());
         let mut failures = Vec::new();
+        let checked = families.len();
         for (family, allow_private) in families {
             let detection = detector.check(family, allow_private, now).await;
             if let Some(wait) = detection.retry_after {
@@ -1398,21 +1646,29 @@ impl Engine {
                 Ok(address) => tracing::debug!(family = family.record_type(), %address,
                     agreed = ?detection.agreed, "address checked"),
                 Err(e) => {
-                    tracing::info!(family = family.record_type(), error = %e, "no address");
+                    tracing::warn!(family = family.record_type(), error = %e,
+                        "no address: nothing is updated");
                     failures.push(format!("{}: {e}", family.record_type()));
                 }
+            }
+            let shown = AddressStatus::new(family, &detection, now, &trigger);
+            if let Err(e) = self.store.set_meta(&last_check_key(family), &shown) {
+                tracing::warn!(error = %e, "cannot save the address check");
             }
             self.addresses
                 .insert(family, (detection, now, trigger.clone()));
         }
         self.detector = Some(detector);
-        if failures.is_empty() {
+        if checked == 0 {
+            // Nothing was asked (every record waits): no news either way.
+        } else if failures.is_empty() {
             self.no_address_since = None;
         } else {
             let since = *self.no_address_since.get_or_insert(now);
             // Tell the user once the problem has lasted a while, not on every blip.
-            if now - since >= 15 * 60 && now - since < 15 * 60 + self.poll_interval.as_secs() as i64
-            {
+            let lasted = now.saturating_sub(since);
+            let notice = secs(NO_ADDRESS_NOTICE);
+            if lasted >= notice && lasted < notice.saturating_add(secs(self.poll_interval)) {
                 let _ = self.events.send(EngineEvent::NoAddress {
                     reason: failures.join("; "),
                 });
@@ -1426,7 +1682,7 @@ impl Engine {
         };
         state
             .last_success_at
-            .is_some_and(|t| now - t >= period.as_secs() as Timestamp)
+            .is_some_and(|t| now.saturating_sub(t) >= secs(period))
     }
 
     async fn send(
@@ -1484,12 +1740,24 @@ impl Engine {
                 .collect(),
             allow_plain_http: acc.allow_plain_http,
             extra: acc.extra.clone(),
+            departure: self.departure.clone(),
         };
         let keys: Vec<&str> = request.items.iter().map(|i| i.record.as_str()).collect();
         let now = self.clock.now();
         if let Publish::Address(address) = publish {
-            // The intent first: a crash after this point never leads to a resend.
+            // The intent first; it is marked sent when the connection opens, before the
+            // request can leave (docs/recovery.md).
             self.store.begin(&keys, address, now)?;
+            let (marker, records) = (
+                Arc::clone(&self.marker),
+                keys.iter().map(|k| (*k).to_owned()).collect::<Vec<_>>(),
+            );
+            self.departure.arm(move || {
+                marker.mark_sent(&records).map_err(|e| {
+                    tracing::error!(error = %e, "cannot mark an update as sent; not sending it");
+                    format!("its departure could not be recorded ({e})")
+                })
+            });
         }
         self.updating = keys.iter().map(|k| (*k).to_owned()).collect();
         self.publish_status();
@@ -1497,8 +1765,33 @@ impl Engine {
             names = ?request.items.iter().map(|i| &i.name).collect::<Vec<_>>(),
             publish = ?publish, "sending update");
 
-        let outcomes = provider.update(&self.http, &request).await;
+        let mut outcomes = provider.update(&self.http, &request).await;
+        self.departure.disarm();
+        // A refused file or environment secret: remember which (by fingerprint), so that
+        // the user fixing the file or variable is noticed (see `secrets_fixed`).
+        let acc = &self.accounts[account];
+        if !matches!(acc.secret, SecretSource::Keychain)
+            && outcomes
+                .iter()
+                .any(|o| matches!(o.verdict, Verdict::Fatal { .. }) && is_credential_code(&o.code))
+        {
+            let key = secret_fingerprint_key(&acc.id);
+            match self.store.fingerprint(&request.secret) {
+                Ok(fp) => {
+                    if let Err(e) = self.store.set_meta(&key, &fp) {
+                        tracing::warn!(error = %e, "cannot save the refused secret's fingerprint");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot fingerprint the refused secret"),
+            }
+        }
         self.updating.clear();
+        // The provider's words are shown in terminals and notifications: as text.
+        for outcome in &mut outcomes {
+            outcome.answer = crate::text::visible(&outcome.answer);
+            outcome.code = crate::text::visible(&outcome.code);
+            outcome.advice = outcome.advice.as_deref().map(crate::text::visible);
+        }
         self.apply(account, publish, members, &outcomes, report)
     }
 
@@ -1525,6 +1818,11 @@ impl Engine {
             let mut state = self.store.record(&record.key)?;
             let first_ever = state.last_attempt_at.is_none();
             state.last_attempt_at = Some(now);
+            // One attempt settles an interrupted update, whatever its answer: a transient
+            // failure is retried as an ordinary change, with the nochg rule back on.
+            if reason == Reason::Recovery {
+                state.unconfirmed = false;
+            }
             state.last_answer = Some(outcome.answer.clone());
             self.notes.remove(&record.key);
             match &outcome.verdict {
@@ -1541,12 +1839,16 @@ impl Engine {
                     let counted = outcome.verdict == Verdict::NoChange
                         && reason == Reason::Change
                         && !first_ever;
+                    if reason == Reason::Recovery {
+                        tracing::info!(record = %record.key,
+                            "the update interrupted by the last run is settled");
+                    }
                     if outcome.verdict == Verdict::Success {
                         state.consecutive_nochg = 0;
                         updated.push(record.name.clone());
                         report.succeeded.push(record.key.clone());
                     } else if counted {
-                        state.consecutive_nochg += 1;
+                        state.consecutive_nochg = state.consecutive_nochg.saturating_add(1);
                         if state.consecutive_nochg >= 2 {
                             let advice = "The provider answered nochg twice for an address it \
                                           already had; more would get the host blocked. Check \
@@ -1579,17 +1881,25 @@ impl Engine {
                     retry_after,
                     reached,
                 } => {
-                    state.backoff_step += 1;
+                    state.backoff_step = state.backoff_step.saturating_add(1);
                     let wait = backoff(&mut self.rng, state.backoff_step, *reached, *retry_after);
-                    state.backoff_until = Some(now + wait.as_secs() as Timestamp);
+                    let until = now.saturating_add(secs(wait));
+                    state.backoff_until = Some(until);
+                    tracing::warn!(record = %record.key, code = %outcome.code,
+                        answer = %outcome.answer, until = %crate::time::format_local(until),
+                        "provider trouble: backing off");
                     report
                         .failed
                         .push((record.key.clone(), outcome.answer.clone()));
                 }
                 Verdict::Protocol => {
-                    state.backoff_step += 1;
+                    state.backoff_step = state.backoff_step.saturating_add(1);
                     let wait = backoff(&mut self.rng, state.backoff_step, true, None);
-                    state.backoff_until = Some(now + wait.as_secs() as Timestamp);
+                    let until = now.saturating_add(secs(wait));
+                    state.backoff_until = Some(until);
+                    tracing::warn!(record = %record.key, answer = %outcome.answer,
+                        until = %crate::time::format_local(until),
+                        "an answer the protocol does not allow: backing off");
                     report
                         .failed
                         .push((record.key.clone(), outcome.answer.clone()));
@@ -1604,6 +1914,9 @@ impl Engine {
                         advice: advice.clone(),
                         at: now,
                     });
+                    tracing::error!(record = %record.key, code = %outcome.code,
+                        answer = %outcome.answer, %advice,
+                        "the provider refused: nothing more is sent until you act");
                     if *scope == Scope::Account {
                         account_fatal = Some(outcome.clone());
                     }
@@ -1625,8 +1938,10 @@ impl Engine {
             };
             // Persisted before anything else happens (invariant 1).
             self.store.finish(&state, &entry)?;
-            tracing::info!(record = %record.key, verdict = outcome.verdict.label(),
-                code = %outcome.code, answer = %outcome.answer, "provider answered");
+            if matches!(outcome.verdict, Verdict::Success | Verdict::NoChange) {
+                tracing::info!(record = %record.key, verdict = outcome.verdict.label(),
+                    code = %outcome.code, answer = %outcome.answer, "provider answered");
+            }
         }
 
         // An account-level refusal stops every record of the account.
@@ -1683,7 +1998,7 @@ impl Engine {
             let Some(since) = state.last_reminded_at.or(state.last_success_at) else {
                 continue;
             };
-            if now - since >= period.as_secs() as Timestamp {
+            if now.saturating_sub(since) >= secs(period) {
                 let name = self.accounts[record.account].provider.descriptor().name;
                 let _ = self.events.send(EngineEvent::Reminder {
                     name: record.name.clone(),
@@ -1739,7 +2054,7 @@ impl Engine {
                 continue;
             }
             if let Some(at) = state.last_forced_at {
-                let next = at + FORCE_INTERVAL.as_secs() as Timestamp;
+                let next = at.saturating_add(secs(FORCE_INTERVAL));
                 if next > now {
                     if record.is_some() {
                         return Err(EngineError::TooSoon(format!(
@@ -1757,7 +2072,7 @@ impl Engine {
             }
             allowed.push(key);
         }
-        self.detect().await;
+        self.detect(Some(&allowed)).await;
         for key in &allowed {
             if let Some(record) = self.records.iter().find(|r| &r.key == key)
                 && let (Ok(address), Ok(state)) = (self.address_for(record), self.store.record(key))
@@ -1790,12 +2105,16 @@ impl Engine {
             let note = self.notes.get(&record.key).cloned().or_else(|| {
                 if state.unconfirmed {
                     Some(
-                        "Dyntray stopped before the provider's answer was recorded; \
-                          assumed accepted"
+                        "Dyntray stopped while an update was under way; it is sent once \
+                         more to be sure"
                             .into(),
                     )
-                } else {
+                } else if self.addresses.contains_key(&record.family) {
                     self.address_for(record).err()
+                } else {
+                    // Not checked by this process (dyntrayd status without a running
+                    // instance): no news is not a problem.
+                    None
                 }
             });
             let phase = if !record.enabled {
@@ -1808,7 +2127,7 @@ impl Engine {
                 Phase::Error
             } else if state.backoff_until.is_some_and(|t| t > now) {
                 Phase::BackingOff
-            } else if state.last_success_at.is_some() || state.unconfirmed {
+            } else if state.last_success_at.is_some() && !state.unconfirmed {
                 Phase::Ok
             } else {
                 Phase::Pending
@@ -1830,13 +2149,19 @@ impl Engine {
                 has_offline: record.has_offline(),
             });
         }
-        let addresses = self
-            .addresses
-            .iter()
-            .map(|(family, (detection, at, trigger))| {
-                AddressStatus::new(*family, detection, *at, trigger)
-            })
-            .collect();
+        // This process's checks; a family it has not checked yet shows the last stored.
+        let mut addresses: Vec<AddressStatus> = Vec::new();
+        for family in [IpFamily::V4, IpFamily::V6] {
+            match self.addresses.get(&family) {
+                Some((detection, at, trigger)) => {
+                    addresses.push(AddressStatus::new(family, detection, *at, trigger));
+                }
+                None if self.records.iter().any(|r| r.family == family) => {
+                    addresses.extend(self.store.meta(&last_check_key(family)));
+                }
+                None => {}
+            }
+        }
         let summary = if self.config_error.is_some() {
             Summary::Attention
         } else if self.paused {
@@ -1856,10 +2181,9 @@ impl Engine {
             Summary::Ok
         };
         let next_check_at = (self.scheduled && self.config.is_some()).then(|| {
-            now + self
-                .next_check
-                .saturating_duration_since(Instant::now())
-                .as_secs() as Timestamp
+            now.saturating_add(secs(
+                self.next_check.saturating_duration_since(Instant::now()),
+            ))
         });
         Status {
             summary,
@@ -1904,9 +2228,25 @@ fn backoff(rng: &mut Rng, step: u32, reached: bool, asked: Option<Duration>) -> 
             .saturating_mul(1 << doublings)
             .min(MAX_BACKOFF)
     };
-    let base = base.max(asked.unwrap_or_default());
-    let jitter = base.mul_f64(0.1 * rng.fraction());
-    base + jitter
+    // A provider's ask is honoured up to a week: a longer one is an error or hostile.
+    let base = base.max(asked.unwrap_or_default().min(MAX_PROVIDER_WAIT));
+    let jitter = Duration::from_secs_f64(base.as_secs_f64() * 0.1 * rng.fraction());
+    base.saturating_add(jitter)
+}
+
+/// Whole seconds of a duration as a timestamp difference, saturating.
+fn secs(duration: Duration) -> Timestamp {
+    Timestamp::try_from(duration.as_secs()).unwrap_or(Timestamp::MAX)
+}
+
+/// The meta key of the fingerprint of an account's refused secret.
+fn secret_fingerprint_key(account: &str) -> String {
+    format!("refused_secret/{account}")
+}
+
+/// The meta key of a family's last address check.
+fn last_check_key(family: IpFamily) -> String {
+    format!("last_check/{}", family.record_type())
 }
 
 fn record_key(account: &str, name: &str, family: IpFamily) -> String {
@@ -2074,8 +2414,10 @@ pub fn check_against_registry(config: &Config) -> Vec<Problem> {
             });
         }
     }
+    let accounts: BTreeMap<&str, &crate::config::Account> =
+        config.accounts.iter().map(|a| (a.id.as_str(), a)).collect();
     for (i, record) in config.records.iter().enumerate() {
-        let Some(account) = config.accounts.iter().find(|a| a.id == record.account) else {
+        let Some(account) = accounts.get(record.account.as_str()) else {
             continue;
         };
         let Some(provider) = provider::lookup(&account.provider) else {
@@ -2183,6 +2525,39 @@ mod tests {
             with_suffix(detected, suffix),
             "2a00:1:2:3::1234".parse::<Ipv6Addr>().unwrap()
         );
+    }
+
+    #[tokio::test]
+    async fn a_task_that_panics_is_reported_as_crashed() {
+        let mut exit = supervise(async { panic!("the back-off overflowed") });
+        let ended = exit.wait_for(Option::is_some).await.unwrap().clone();
+        assert_eq!(
+            ended,
+            Some(EngineExit::Crashed("the back-off overflowed".into()))
+        );
+        let mut exit = supervise(async {});
+        let ended = exit.wait_for(Option::is_some).await.unwrap().clone();
+        assert_eq!(ended, Some(EngineExit::Stopped));
+    }
+
+    #[test]
+    fn waits_from_outside_are_bounded() {
+        let mut rng = Rng(12345);
+        for asked in [
+            Duration::MAX,
+            Duration::from_secs(u64::MAX),
+            MAX_PROVIDER_WAIT * 3,
+        ] {
+            let wait = backoff(&mut rng, u32::MAX, true, Some(asked));
+            assert!(wait >= MAX_PROVIDER_WAIT, "{wait:?}");
+            assert!(wait <= MAX_PROVIDER_WAIT.mul_f64(1.1), "{wait:?}");
+        }
+        assert_eq!(secs(Duration::MAX), Timestamp::MAX);
+        let clock = Clock::new(Some(Timestamp::MAX - 5));
+        assert_eq!(clock.now(), Timestamp::MAX - 5);
+        // A time far beyond anything representable is not a panic.
+        let _ = clock.instant(Timestamp::MAX);
+        let _ = clock.instant(Timestamp::MIN);
     }
 
     #[test]

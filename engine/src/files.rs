@@ -12,13 +12,26 @@ use std::path::Path;
 /// The largest config file read (10,000 records take about 1 MB).
 pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
 
-/// The largest secret file read.
-pub const MAX_SECRET_BYTES: u64 = 64 << 10;
-
 /// Reads `path` when it is a regular file of at most `cap` bytes. Anything else is an
 /// error that says what the path is; a FIFO or a device is never opened for reading in a
 /// way that could block.
 pub fn read_regular(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
+    let (file, meta) = open_regular(path)?;
+    if meta.len() > cap {
+        return Err(too_large(cap));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    // The file may grow while it is read: the cap holds for what is read, not the size.
+    file.take(cap.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > cap {
+        return Err(too_large(cap));
+    }
+    Ok(bytes)
+}
+
+/// Opens `path` for reading when it is a regular file, without ever waiting in the open,
+/// and returns its metadata for further checks (a secret file's owner and mode).
+pub fn open_regular(path: &Path) -> io::Result<(fs::File, fs::Metadata)> {
     let mut options = fs::OpenOptions::new();
     options.read(true);
     #[cfg(unix)]
@@ -36,16 +49,7 @@ pub fn read_regular(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
             format!("not a regular file ({})", kind_of(&meta)),
         ));
     }
-    if meta.len() > cap {
-        return Err(too_large(cap));
-    }
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    // The file may grow while it is read: the cap holds for what is read, not the size.
-    file.take(cap.saturating_add(1)).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > cap {
-        return Err(too_large(cap));
-    }
-    Ok(bytes)
+    Ok((file, meta))
 }
 
 fn too_large(cap: u64) -> io::Error {

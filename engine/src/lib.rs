@@ -7,9 +7,10 @@
 
 pub mod config;
 pub mod control;
+pub mod departure;
 pub mod detect;
-pub mod files;
 pub mod engine;
+pub mod files;
 pub mod logging;
 pub mod netwatch;
 pub mod paths;

@@ -18,9 +18,8 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;
-use std::fs::OpenOptions;
 use std::io::Read;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -485,20 +484,7 @@ fn read_secret_file(account: &str, path: &Path) -> Result<Secret, SecretError> {
         path: path.to_owned(),
         source,
     };
-    // `custom_flags` takes the C `int`; the flag is a small positive constant.
-    let nonblock = rustix::fs::OFlags::NONBLOCK.bits() as i32;
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(nonblock)
-        .open(path)
-        .map_err(io_err)?;
-    let meta = file.metadata().map_err(io_err)?;
-    if !meta.file_type().is_file() {
-        return Err(io_err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a regular file",
-        )));
-    }
+    let (file, meta) = crate::files::open_regular(path).map_err(io_err)?;
     if meta.uid() != rustix::process::geteuid().as_raw() {
         return Err(SecretError::FileNotOwned {
             account: account.to_owned(),
@@ -765,14 +751,17 @@ fn decoded_matches(text: &str, needle: &[u8]) -> Vec<(usize, usize)> {
     'start: for first in 0..units.len() {
         let mut k = 0;
         let mut u = first;
+        // Whether some unit was read as other than itself (`%40`, or `+` as a space).
+        let mut decoded_any = false;
         while k < needle.len() {
-            let Some((_, unit)) = units.get(u) else {
+            let Some((start, unit)) = units.get(u) else {
                 continue 'start;
             };
             let decoded = &unit.bytes[..unit.len];
             let rest = &needle[k..];
             if rest.starts_with(decoded) {
                 k += decoded.len();
+                decoded_any |= bytes.get(*start..unit.end) != Some(decoded);
             } else if unit.alternative.is_some_and(|b| rest.first() == Some(&b)) {
                 k += 1;
             } else {
@@ -780,10 +769,9 @@ fn decoded_matches(text: &str, needle: &[u8]) -> Vec<(usize, usize)> {
             }
             u += 1;
         }
-        // Only a match that decoded something is new: the plain one is found already,
-        // and an encoded one is never shorter than its decoding.
+        // Only a match that decoded something is new: the plain one is found already.
         let end = units[u - 1].1.end;
-        if end - units[first].0 > needle.len() {
+        if decoded_any {
             found.push((units[first].0, end));
         }
     }
@@ -917,6 +905,7 @@ fn decode_at(bytes: &[u8], i: usize) -> Unit {
                 }
             }
             Some(c @ (b'/' | b'\\' | b'"' | b'\'')) => return byte_unit(i + 2, c, None),
+            Some(b't') => return byte_unit(i + 2, b'\t', None),
             _ => {}
         },
         _ => {}
@@ -1169,7 +1158,7 @@ mod tests {
             // A FIFO without writer must not hang the open.
             let err = resolve_file(&path).unwrap_err();
             assert!(
-                matches!(&err, SecretError::Io { source, .. } if source.to_string() == "not a regular file"),
+                matches!(&err, SecretError::Io { source, .. } if source.to_string().starts_with("not a regular file")),
                 "{err:?}"
             );
         }
@@ -1497,6 +1486,7 @@ mod tests {
             ("percent, lower", "p%40ss%20w%2frd%2b%c3%a91"),
             ("percent, mixed case", "p%40ss%20w%2frd%2B%C3%a91"),
             ("percent, form spaces", "p%40ss+w%2Frd%2B%C3%A91"),
+            ("+ for the space, the rest as is", "p@ss+w/rd+\u{e9}1"),
             (
                 "percent, every byte",
                 "%70%40%73%73%20%77%2F%72%64%2B%C3%A9%31",
@@ -1531,6 +1521,9 @@ mod tests {
                 "{encoding}: {text}"
             );
         }
+        // A tab, JSON-escaped.
+        let tabbed = Secret::new("tab\there");
+        assert_eq!(scrub("pw=tab\\there;", &[&tabbed]), "pw=[redacted];");
         // A secret beyond the Basic Multilingual Plane, as a JSON surrogate pair.
         let emoji = Secret::new("key\u{1f511}pass");
         assert_eq!(

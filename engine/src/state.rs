@@ -1,12 +1,13 @@
 //! The state store: per-record state and the update history, in SQLite.
 //!
 //! Every change is one transaction, so a crash leaves either the old or the new state,
-//! never half of each. Before a request goes out its *intent* (record, address) is
-//! written; an intent still present at the next start means the process died between
-//! sending and recording the answer (see [`StateStore::take_pending`]).
+//! never half of each. An update's life is recorded in phases: its *intent* (record,
+//! address) before anything happens, *sent* once the connection that carries it is open
+//! (the request may reach the provider from then on), and the answer. An intent still
+//! present at the next start says how far the dead process got (see
+//! [`StateStore::take_pending`] and `docs/recovery.md`).
 
 use std::net::IpAddr;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -15,7 +16,7 @@ use serde::{Deserialize, Serialize};
 /// Seconds since the Unix epoch (the store's time unit).
 pub type Timestamp = i64;
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// Why the state store failed.
 #[derive(Debug, thiserror::Error)]
@@ -92,8 +93,9 @@ pub struct RecordState {
     pub last_reminded_at: Option<Timestamp>,
     /// The record's settings when it was last disabled or updated; an edit changes it.
     pub fingerprint: Option<String>,
-    /// The last accepted address is assumed, not confirmed: the engine stopped between
-    /// sending it and reading the answer.
+    /// The last run stopped after a request for this record may have reached the
+    /// provider, before its answer was recorded: the next update is sent once at start
+    /// to settle it, and a `nochg` to it does not count against the record.
     pub unconfirmed: bool,
     /// The provider's offline mode is what was last published.
     pub offline_active: bool,
@@ -114,15 +116,17 @@ pub struct HistoryEntry {
     pub classification: String,
 }
 
-/// An update that was sent but whose answer was never recorded.
+/// An update whose answer was never recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pending {
     /// The record key.
     pub record: String,
-    /// The address that was sent.
+    /// The address it was for.
     pub address: IpAddr,
-    /// When.
+    /// When it was intended.
     pub at: Timestamp,
+    /// Whether its connection had opened: the provider may have it.
+    pub sent: bool,
 }
 
 /// The open state database.
@@ -133,28 +137,27 @@ pub struct StateStore {
 }
 
 impl StateStore {
-    /// Opens (creating when missing) `<dir>/state.sqlite3`.
+    /// Opens (creating when missing) `<dir>/state.sqlite3`. The directory is made (or
+    /// made again) owner-only, and so are the database and its journal files: the history
+    /// says where this machine is.
     pub fn open(dir: &Path) -> Result<Self, StateError> {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|source| StateError::Dir {
-                path: dir.to_path_buf(),
-                source,
-            })?;
+        let dir_err = |source| StateError::Dir {
+            path: dir.to_path_buf(),
+            source,
+        };
+        crate::files::ensure_private_dir(dir).map_err(dir_err)?;
         let path = dir.join("state.sqlite3");
+        create_private_file(&path).map_err(dir_err)?;
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut journal = path.clone().into_os_string();
+            journal.push(suffix);
+            crate::files::make_private(Path::new(&journal)).map_err(dir_err)?;
+        }
+        let conn = connect(&path)?;
         let err = |source| StateError::Sqlite {
             path: path.clone(),
             source,
         };
-        let conn = Connection::open(&path).map_err(err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(err)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(err)?;
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .map_err(err)?;
@@ -190,7 +193,59 @@ impl StateStore {
             )
             .map_err(err)?;
         }
+        if version < 2 {
+            // Version 2: an intent records whether its request may have left. Intents of
+            // version 1 are taken as sent, the cautious reading (settled at start).
+            conn.execute_batch(
+                "BEGIN;
+                 ALTER TABLE pending ADD COLUMN sent INTEGER NOT NULL DEFAULT 1;
+                 CREATE TABLE IF NOT EXISTS meta (
+                     key TEXT PRIMARY KEY,
+                     value TEXT NOT NULL
+                 );
+                 PRAGMA user_version = 2;
+                 COMMIT;",
+            )
+            .map_err(err)?;
+        }
         Ok(Self { conn, path })
+    }
+
+    /// A second connection to this database for [`SentMarker::mark_sent`], which runs
+    /// outside the engine's task, at the moment an update's connection opens.
+    pub fn sent_marker(&self) -> Result<SentMarker, StateError> {
+        Ok(SentMarker {
+            conn: std::sync::Mutex::new(connect(&self.path)?),
+            path: self.path.clone(),
+        })
+    }
+
+    /// A stored value of the engine's own (JSON), by key.
+    pub fn meta<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
+        let json: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                params![key],
+                |row| row.get(0),
+            )
+            .optional()
+            .ok()
+            .flatten();
+        json.and_then(|j| serde_json::from_str(&j).ok())
+    }
+
+    /// Stores a value of the engine's own (JSON), by key.
+    pub fn set_meta<T: Serialize>(&mut self, key: &str, value: &T) -> Result<(), StateError> {
+        let json = serde_json::to_string(value).unwrap_or_else(|_| "null".into());
+        self.conn
+            .execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, json],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     /// The database file.
@@ -236,6 +291,31 @@ impl StateStore {
         Ok(())
     }
 
+    /// Saves several records' states in one transaction.
+    pub fn save_all(&mut self, states: &[(String, RecordState)]) -> Result<(), StateError> {
+        if states.is_empty() {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let err = |source| StateError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        {
+            let mut stmt = tx
+                .prepare(
+                    "INSERT INTO record_state (record, state) VALUES (?1, ?2)
+                     ON CONFLICT(record) DO UPDATE SET state = excluded.state",
+                )
+                .map_err(err)?;
+            for (record, state) in states {
+                stmt.execute(params![record, encode(state)]).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
     /// Records the intent to send `address` for these records, before the request goes out.
     pub fn begin(
         &mut self,
@@ -249,7 +329,8 @@ impl StateStore {
         })?;
         for record in records {
             tx.execute(
-                "INSERT OR REPLACE INTO pending (record, address, at) VALUES (?1, ?2, ?3)",
+                "INSERT OR REPLACE INTO pending (record, address, at, sent)
+                 VALUES (?1, ?2, ?3, 0)",
                 params![record, address.to_string(), at],
             )
             .map_err(|e| StateError::Sqlite {
@@ -295,8 +376,8 @@ impl StateStore {
         tx.commit().map_err(err)
     }
 
-    /// Intents left by a process that stopped between sending and recording; removes
-    /// them from the store.
+    /// Intents left by a process that stopped before recording their answers, each with
+    /// how far it got; removes them from the store.
     pub fn take_pending(&mut self) -> Result<Vec<Pending>, StateError> {
         let path = self.path.clone();
         let err = |source| StateError::Sqlite {
@@ -306,7 +387,7 @@ impl StateStore {
         let tx = self.conn.transaction().map_err(err)?;
         let pending = {
             let mut stmt = tx
-                .prepare("SELECT record, address, at FROM pending ORDER BY record")
+                .prepare("SELECT record, address, at, sent FROM pending ORDER BY record")
                 .map_err(err)?;
             let rows = stmt
                 .query_map([], |row| {
@@ -314,17 +395,19 @@ impl StateStore {
                         row.get::<_, String>(0)?,
                         row.get::<_, String>(1)?,
                         row.get::<_, i64>(2)?,
+                        row.get::<_, bool>(3)?,
                     ))
                 })
                 .map_err(err)?;
             let mut pending = Vec::new();
             for row in rows {
-                let (record, address, at) = row.map_err(err)?;
+                let (record, address, at, sent) = row.map_err(err)?;
                 if let Ok(address) = address.parse() {
                     pending.push(Pending {
                         record,
                         address,
                         at,
+                        sent,
                     });
                 }
             }
@@ -363,6 +446,124 @@ impl StateStore {
     }
 }
 
+/// The meta key of the random key that secret fingerprints are made with.
+const FINGERPRINT_KEY: &str = "secret_fingerprint_key";
+
+impl StateStore {
+    /// A fingerprint of a secret: HMAC-SHA-256 under a random key made once for this
+    /// store, 128 bits in hex. It tells whether a secret changed without storing the
+    /// secret. The key lives in this database, so it is a per-installation salt: it
+    /// defeats precomputed tables and makes fingerprints differ between installations,
+    /// but someone holding the whole (owner-only) database could still test guesses
+    /// against it, as they could against the secret file the same user owns.
+    pub fn fingerprint(&mut self, secret: &crate::secrets::Secret) -> Result<String, StateError> {
+        use hmac::Mac;
+        let key: Vec<u8> = match self
+            .meta::<String>(FINGERPRINT_KEY)
+            .and_then(|hex| data_encoding::HEXLOWER.decode(hex.as_bytes()).ok())
+        {
+            Some(key) if key.len() == 32 => key,
+            _ => {
+                let mut key = vec![0u8; 32];
+                getrandom::fill(&mut key).map_err(|e| StateError::Dir {
+                    path: self.path.clone(),
+                    source: std::io::Error::other(format!("no random numbers: {e}")),
+                })?;
+                self.set_meta(FINGERPRINT_KEY, &data_encoding::HEXLOWER.encode(&key))?;
+                key
+            }
+        };
+        let mut mac =
+            hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).map_err(|e| StateError::Dir {
+                path: self.path.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        mac.update(secret.expose().as_bytes());
+        let digest = mac.finalize().into_bytes();
+        Ok(data_encoding::HEXLOWER.encode(&digest[..16]))
+    }
+
+    /// Removes a stored value of the engine's own.
+    pub fn remove_meta(&mut self, key: &str) -> Result<(), StateError> {
+        self.conn
+            .execute("DELETE FROM meta WHERE key = ?1", params![key])
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Lets a disabled or backing-off record be sent again (the user acted). Returns
+    /// whether it was disabled.
+    pub fn re_enable(&mut self, record: &str) -> Result<bool, StateError> {
+        let mut state = self.record(record)?;
+        let was = state.disabled.is_some();
+        state.disabled = None;
+        state.backoff_until = None;
+        state.backoff_step = 0;
+        state.consecutive_nochg = 0;
+        self.save(record, &state)?;
+        Ok(was)
+    }
+}
+
+/// Marks the intents of one update as sent, from outside the engine's task (see
+/// [`crate::departure`]): its own connection to the database, written synchronously so the
+/// mark is on disk before the request can be.
+#[derive(Debug)]
+pub struct SentMarker {
+    conn: std::sync::Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl SentMarker {
+    /// The requests for these records may reach the provider from now on.
+    pub fn mark_sent(&self, records: &[String]) -> Result<(), StateError> {
+        let err = |source| StateError::Sqlite {
+            path: self.path.clone(),
+            source,
+        };
+        let mut conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let tx = conn.transaction().map_err(err)?;
+        for record in records {
+            tx.execute(
+                "UPDATE pending SET sent = 1 WHERE record = ?1",
+                params![record],
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)
+    }
+}
+
+/// One connection with the settings every user of the database needs.
+fn connect(path: &Path) -> Result<Connection, StateError> {
+    let err = |source| StateError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    };
+    let conn = Connection::open(path).map_err(err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(err)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(err)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(err)?;
+    Ok(conn)
+}
+
+/// Creates `path` owner-only when missing (SQLite gives its journal files the database's
+/// mode), and makes an existing one owner-only.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    drop(options.open(path)?);
+    crate::files::make_private(path)
+}
+
 fn encode(state: &RecordState) -> String {
     // Plain data with string keys: serializing cannot fail; an empty object would only
     // lose state, never crash.
@@ -379,24 +580,19 @@ pub struct StateLock {
 impl StateLock {
     /// Takes the lock, or fails with [`StateError::Busy`] when another engine has it.
     pub fn acquire(dir: &Path) -> Result<Self, StateError> {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|source| StateError::Dir {
-                path: dir.to_path_buf(),
-                source,
-            })?;
+        crate::files::ensure_private_dir(dir).map_err(|source| StateError::Dir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let path = dir.join("lock");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|source| StateError::Dir {
-                path: path.clone(),
-                source,
-            })?;
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(&path).map_err(|source| StateError::Dir {
+            path: path.clone(),
+            source,
+        })?;
         match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => Ok(Self { _file: file }),
             Err(rustix::io::Errno::WOULDBLOCK) => Err(StateError::Busy(dir.to_path_buf())),
@@ -447,23 +643,139 @@ mod tests {
         let ip: IpAddr = "198.51.100.4".parse().unwrap();
         {
             let mut store = StateStore::open(dir.path()).unwrap();
-            store.begin(&["a", "b"], ip, 5).unwrap();
+            store.begin(&["a", "b", "c"], ip, 5).unwrap();
+            // "a" and "b" got a connection; "c" did not.
+            store
+                .sent_marker()
+                .unwrap()
+                .mark_sent(&["a".into(), "b".into()])
+                .unwrap();
             store
                 .finish(&RecordState::default(), &entry("a", 6, "success"))
                 .unwrap();
-            // dropped without finishing "b": the process died
+            // dropped without finishing "b" and "c": the process died
         }
         let mut store = StateStore::open(dir.path()).unwrap();
         let pending = store.take_pending().unwrap();
         assert_eq!(
             pending,
-            vec![Pending {
-                record: "b".into(),
-                address: ip,
-                at: 5
-            }]
+            vec![
+                Pending {
+                    record: "b".into(),
+                    address: ip,
+                    at: 5,
+                    sent: true,
+                },
+                Pending {
+                    record: "c".into(),
+                    address: ip,
+                    at: 5,
+                    sent: false,
+                }
+            ]
         );
         assert!(store.take_pending().unwrap().is_empty());
+    }
+
+    /// A database as version 1 wrote it, with an intent and a record.
+    fn write_version_1(dir: &Path) {
+        let conn = Connection::open(dir.join("state.sqlite3")).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE record_state (record TEXT PRIMARY KEY, state TEXT NOT NULL);
+             CREATE TABLE history (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL,
+                 record TEXT NOT NULL, address TEXT, answer TEXT NOT NULL,
+                 classification TEXT NOT NULL);
+             CREATE INDEX history_record ON history (record, id);
+             CREATE TABLE pending (record TEXT PRIMARY KEY, address TEXT NOT NULL,
+                 at INTEGER NOT NULL);
+             INSERT INTO record_state VALUES ('home/a.example.org/A',
+                 '{\"last_address\":\"81.2.69.160\",\"last_success_at\":100}');
+             INSERT INTO history (at, record, address, answer, classification)
+                 VALUES (100, 'home/a.example.org/A', '81.2.69.160', 'good 81.2.69.160', 'success');
+             INSERT INTO pending VALUES ('home/a.example.org/A', '81.2.69.161', 200);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_version_1_database_is_carried_over() {
+        let dir = tempfile::tempdir().unwrap();
+        write_version_1(dir.path());
+        let mut store = StateStore::open(dir.path()).unwrap();
+        let state = store.record("home/a.example.org/A").unwrap();
+        assert_eq!(state.last_address, Some("81.2.69.160".parse().unwrap()));
+        assert_eq!(store.history(None, 10).unwrap().len(), 1);
+        // Its intent is taken as sent: settled at start, never dropped.
+        assert_eq!(
+            store.take_pending().unwrap(),
+            vec![Pending {
+                record: "home/a.example.org/A".into(),
+                address: "81.2.69.161".parse().unwrap(),
+                at: 200,
+                sent: true,
+            }]
+        );
+        store.set_meta("k", &5u32).unwrap();
+        drop(store);
+        let store = StateStore::open(dir.path()).unwrap();
+        assert_eq!(store.meta::<u32>("k"), Some(5));
+    }
+
+    #[test]
+    fn secret_fingerprints_are_keyed_per_store() {
+        use crate::secrets::Secret;
+        let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut a = StateStore::open(one.path()).unwrap();
+        let mut b = StateStore::open(two.path()).unwrap();
+        let secret = Secret::new("hunter2-hunter2");
+        let fp = a.fingerprint(&secret).unwrap();
+        assert_eq!(fp.len(), 32);
+        assert_eq!(a.fingerprint(&secret).unwrap(), fp, "stable in one store");
+        assert_ne!(a.fingerprint(&Secret::new("hunter2-hunter3")).unwrap(), fp);
+        assert_ne!(
+            b.fingerprint(&secret).unwrap(),
+            fp,
+            "another installation, another key"
+        );
+        drop(a);
+        let mut a = StateStore::open(one.path()).unwrap();
+        assert_eq!(
+            a.fingerprint(&secret).unwrap(),
+            fp,
+            "the key survives a restart"
+        );
+    }
+
+    #[test]
+    fn files_are_owner_only_even_in_an_open_directory() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        std::fs::create_dir(&state).unwrap();
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // As an older version left them: world-readable.
+        write_version_1(&state);
+        std::fs::set_permissions(
+            state.join("state.sqlite3"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        let mut store = StateStore::open(&state).unwrap();
+        store
+            .begin(&["a"], "81.2.69.160".parse().unwrap(), 1)
+            .unwrap();
+        let _lock = StateLock::acquire(&state).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&state), 0o700);
+        for name in [
+            "state.sqlite3",
+            "state.sqlite3-wal",
+            "state.sqlite3-shm",
+            "lock",
+        ] {
+            assert_eq!(mode(&state.join(name)), 0o600, "{name}");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! one per retry: the engine only reports these events.
 
 use dyntray_engine::engine::{EngineEvent, EngineHandle};
+use dyntray_engine::text::{markup_escaped, visible};
 use notify_rust::{Notification, Timeout, Urgency};
 use tokio::sync::broadcast;
 
@@ -37,12 +38,40 @@ pub(crate) async fn follow(
     }
 }
 
+/// Says that the engine stopped by itself and the tray is quitting (shown before the
+/// process exits with an error, so it is shown synchronously).
+pub(crate) fn engine_crashed(message: &str) {
+    let body = markup_escaped(&visible(&format!(
+        "Its engine failed ({message}). No names are updated until Dyntray is started again; \
+         the log says more."
+    )));
+    let shown = Notification::new()
+        .appname("Dyntray")
+        .icon("dialog-error")
+        .summary("Dyntray stopped working")
+        .body(&body)
+        .urgency(Urgency::Critical)
+        .timeout(Timeout::Never)
+        .show();
+    if let Err(e) = shown {
+        tracing::warn!(error = %e, "cannot show a desktop notification");
+    }
+}
+
 /// The notification for an event, if it deserves one.
 fn render(event: &EngineEvent, notify_success: bool) -> Option<Notification> {
     let mut n = Notification::new();
     n.appname("Dyntray")
         .icon("network-transmit-receive")
         .action("default", "Open Settings");
+    render_text(&mut n, event, notify_success)?;
+    // Servers may read the body as markup; what comes from a provider is text.
+    n.body = markup_escaped(&visible(&n.body));
+    n.summary = visible(&n.summary);
+    Some(n)
+}
+
+fn render_text(n: &mut Notification, event: &EngineEvent, notify_success: bool) -> Option<()> {
     match event {
         EngineEvent::Updated {
             names,
@@ -88,7 +117,7 @@ fn render(event: &EngineEvent, notify_success: bool) -> Option<Notification> {
         }
         _ => return None,
     }
-    Some(n)
+    Some(())
 }
 
 #[cfg(test)]
@@ -130,5 +159,30 @@ mod tests {
         assert_eq!(n.summary, "dyndns refused a.example.org");
         assert!(n.body.contains("\u{201c}abuse\u{201d}"));
         assert!(n.body.contains("Unblock it"));
+    }
+
+    #[test]
+    fn provider_words_are_text_not_markup() {
+        let refused = EngineEvent::Refused {
+            names: vec!["a.example.org".into()],
+            provider: "dyndns2".into(),
+            code: "badauth".into(),
+            answer: "<a href=\"https://evil.example/login\">log in again</a>\x1b[2J".into(),
+            advice: "Fix the password & re-enable it.".into(),
+        };
+        let n = render(&refused, true).unwrap();
+        assert!(!n.body.contains("<a"), "{}", n.body);
+        assert!(
+            n.body
+                .contains("&lt;a href=\"https://evil.example/login\"&gt;log in again&lt;/a&gt;"),
+            "{}",
+            n.body
+        );
+        assert!(
+            n.body.contains("\\x1b[2J") && !n.body.contains('\x1b'),
+            "{}",
+            n.body
+        );
+        assert!(n.body.contains("password &amp; re-enable"), "{}", n.body);
     }
 }

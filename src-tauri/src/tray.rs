@@ -16,7 +16,7 @@ use dyntray_engine::control::{
     Event, Request, engine_request, forward_engine,
 };
 use dyntray_engine::engine::{
-    self, EngineHandle, EngineOptions, KEYCHAIN_SERVICE, Phase, Status, Summary,
+    self, EngineExit, EngineHandle, EngineOptions, KEYCHAIN_SERVICE, Phase, Status, Summary,
 };
 use dyntray_engine::secrets::KeychainStore;
 use dyntray_engine::state::StateLock;
@@ -33,6 +33,8 @@ enum UiMsg {
     SettingsExited(u32),
     Status(Box<Status>),
     Notice(String),
+    /// The engine's task ended by itself: say so and exit with an error.
+    EngineCrashed(String),
     Quit,
 }
 
@@ -259,6 +261,15 @@ pub(crate) fn run() -> ExitCode {
             let _ = ui.send(UiMsg::Quit);
         });
     }
+    {
+        // An engine that ended by itself leaves a tray that updates nothing: never that.
+        let (ui, engine) = (ui_tx.clone(), engine.clone());
+        runtime.spawn(async move {
+            if let EngineExit::Crashed(message) = engine.exited().await {
+                let _ = ui.send(UiMsg::EngineCrashed(message));
+            }
+        });
+    }
 
     let menu = TrayMenu::new();
     let tray = match TrayIconBuilder::new()
@@ -307,6 +318,7 @@ pub(crate) fn run() -> ExitCode {
         ui: ui_tx,
         status,
         notice: None,
+        crashed: None,
     };
     app.render();
     while let Ok(msg) = ui_rx.recv() {
@@ -318,6 +330,14 @@ pub(crate) fn run() -> ExitCode {
     tracing::info!("quitting");
     let _ = app.events.send(Event::Shutdown);
     app.settings.stop();
+    if let Some(message) = app.crashed.take() {
+        drop(app);
+        let _ = stop_tx.send(());
+        runtime.shutdown_timeout(Duration::from_secs(2));
+        eprintln!("dyntray: the engine stopped unexpectedly: {message}");
+        drop(log);
+        return ExitCode::FAILURE;
+    }
     // The "Quit" click arrived as a D-Bus call that the tray thread answers just after
     // handing it to us: give that reply a moment to leave before the connection closes.
     std::thread::sleep(Duration::from_millis(100));
@@ -487,6 +507,8 @@ struct TrayApp {
     status: Status,
     /// A short message for the status line (e.g. why "Update now" was refused).
     notice: Option<String>,
+    /// Why the engine stopped by itself, once it has.
+    crashed: Option<String>,
 }
 
 impl TrayApp {
@@ -494,6 +516,12 @@ impl TrayApp {
     fn handle(&mut self, msg: UiMsg) -> bool {
         match msg {
             UiMsg::Quit => return false,
+            UiMsg::EngineCrashed(message) => {
+                tracing::error!(error = %message, "the engine stopped unexpectedly; quitting");
+                crate::notify::engine_crashed(&message);
+                self.crashed = Some(message);
+                return false;
+            }
             UiMsg::OpenSettings => self.settings.open(&self.events),
             UiMsg::SettingsExited(pid) => self.settings.exited(pid),
             UiMsg::Status(status) => {

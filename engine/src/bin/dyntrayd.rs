@@ -15,12 +15,13 @@ use dyntray_engine::control::{
 };
 use dyntray_engine::detect;
 use dyntray_engine::engine::{
-    self, AddressStatus, EngineError, EngineHandle, EngineOptions, KEYCHAIN_SERVICE, PassReport,
-    Status,
+    self, AddressStatus, EngineError, EngineExit, EngineHandle, EngineOptions, KEYCHAIN_SERVICE,
+    PassReport, RecordStatus, Status,
 };
 use dyntray_engine::provider::{IpFamily, REGISTRY};
 use dyntray_engine::secrets::{KeychainStore, Secret, SecretSource, SecretStore};
 use dyntray_engine::state::{HistoryEntry, StateLock, StateStore};
+use dyntray_engine::text::visible;
 use dyntray_engine::{logging, paths, time};
 use tokio::sync::{Notify, broadcast};
 
@@ -42,11 +43,14 @@ COMMANDS:
                             and the address that would be published (exit 1: none)
     secret set ACCOUNT      Store ACCOUNT's secret in the keychain (read from stdin)
     secret delete ACCOUNT   Remove ACCOUNT's secret from the keychain
+    enable RECORD|--all     Send a record the provider refused again, once you have fixed
+                            what it said (a name, or its key such as home/a.example.org/A)
     info                    Version and file locations of the running instance
     stop                    Ask the running instance to exit
 
-status and history ask the running instance when there is one, else read the state
-store directly.
+status, history and enable ask the running instance when there is one, else use the
+state store directly. A changed `file:` or `env:` secret is noticed by itself: records
+refused for bad credentials are sent again at the next check.
 
 OPTIONS:
     --config PATH       Config file (default: $XDG_CONFIG_HOME/dyntray/config.toml)
@@ -83,6 +87,7 @@ enum Command {
     Ip(Option<IpFamily>),
     SecretSet(String),
     SecretDelete(String),
+    Enable(Option<String>),
     Info,
     Stop,
     Help,
@@ -108,6 +113,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Short('h') | Long("help") => flag_command = Some(Command::Help),
             Short('V') | Long("version") => flag_command = Some(Command::Version),
             Long("markdown") => words.push("--markdown".into()),
+            Long("all") => words.push("--all".into()),
             Short('4') => words.push("-4".into()),
             Short('6') => words.push("-6".into()),
             Value(word) => words.push(word.string()?),
@@ -134,6 +140,13 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         (None, ["secret", "delete", account]) => Command::SecretDelete((*account).to_owned()),
         (None, ["secret", ..]) => {
             return Err(bad("usage: dyntrayd secret set|delete ACCOUNT".into()));
+        }
+        (None, ["enable", "--all"]) => Command::Enable(None),
+        (None, ["enable", record]) if !record.starts_with('-') => {
+            Command::Enable(Some((*record).to_owned()))
+        }
+        (None, ["enable", ..]) => {
+            return Err(bad("usage: dyntrayd enable RECORD|--all".into()));
         }
         (None, ["info"]) => Command::Info,
         (None, ["stop"]) => Command::Stop,
@@ -234,16 +247,17 @@ async fn dispatch(args: Args) -> Result<ExitCode> {
         Command::CheckConfig => check_config(&paths.config),
         Command::Ip(family) => show_addresses(&paths, family).await,
         Command::Status => {
-            let status = match ControlClient::connect(&paths.socket).await {
-                Ok(client) => client.call::<Status>(Request::Status).await?,
-                Err(_) => offline_status(&paths)?,
+            let status = match running(&paths.socket).await? {
+                Some(client) => client.call::<Status>(Request::Status).await?,
+                None => offline_status(&paths).await?,
             };
             print_status(&status);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Enable(record) => enable(&paths, record.as_deref()).await,
         Command::History(record) => {
-            let entries: Vec<HistoryEntry> = match ControlClient::connect(&paths.socket).await {
-                Ok(client) => {
+            let entries: Vec<HistoryEntry> = match running(&paths.socket).await? {
+                Some(client) => {
                     client
                         .call(Request::History {
                             record,
@@ -251,7 +265,7 @@ async fn dispatch(args: Args) -> Result<ExitCode> {
                         })
                         .await?
                 }
-                Err(_) => offline_history(&paths, record.as_deref())?,
+                None => offline_history(&paths, record.as_deref())?,
             };
             print_history(&entries);
             Ok(ExitCode::SUCCESS)
@@ -275,18 +289,76 @@ async fn connect(socket: &Path) -> Result<ControlClient> {
     Ok(ControlClient::connect(socket).await?)
 }
 
+/// The running instance, `None` when there is none. Something at the socket that is not
+/// this user's own is an error, never silently passed over.
+async fn running(socket: &Path) -> Result<Option<ControlClient>> {
+    match ControlClient::connect(socket).await {
+        Ok(client) => Ok(Some(client)),
+        Err(e) if e.code == ErrorCode::NotRunning => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `dyntrayd enable RECORD|--all`: records the provider refused may be sent again.
+async fn enable(paths: &Paths, record: Option<&str>) -> Result<ExitCode> {
+    let client = running(&paths.socket).await?;
+    let status = match &client {
+        Some(client) => client.call::<Status>(Request::Status).await?,
+        None => offline_status(paths).await?,
+    };
+    let chosen: Vec<&RecordStatus> = status
+        .records
+        .iter()
+        .filter(|r| match record {
+            Some(wanted) => r.key == wanted || r.name == wanted,
+            None => r.disabled.is_some() || r.next_attempt_at.is_some(),
+        })
+        .collect();
+    if chosen.is_empty() {
+        match record {
+            Some(wanted) => bail!("no record `{wanted}` (dyntrayd status lists them)"),
+            None => {
+                println!("no record is disabled or waiting");
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    }
+    let keys: Vec<String> = chosen.iter().map(|r| r.key.clone()).collect();
+    match client {
+        Some(client) => {
+            for key in &keys {
+                client
+                    .call::<()>(Request::ReEnable {
+                        record: key.clone(),
+                    })
+                    .await?;
+                println!("enabled {key}; the running instance sends it now if it must");
+            }
+        }
+        None => {
+            let _lock = StateLock::acquire(&paths.state_dir)?;
+            let mut store = StateStore::open(&paths.state_dir)?;
+            for key in &keys {
+                store.re_enable(key)?;
+                println!("enabled {key}; it is sent at the next check");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `dyntrayd ip`: every source of each family asked now, benched ones too. A running
 /// instance answers itself, so a provider's check-IP is still asked at most every 10
 /// minutes and not while that provider refuses the account; without one, a detector
 /// built from the config asks.
 async fn show_addresses(paths: &Paths, only: Option<IpFamily>) -> Result<ExitCode> {
-    let reports = match ControlClient::connect(&paths.socket).await {
-        Ok(client) => {
+    let reports = match running(&paths.socket).await? {
+        Some(client) => {
             client
                 .call::<Vec<AddressStatus>>(Request::AskSources { family: only })
                 .await?
         }
-        Err(_) => match ask_here(paths, only).await? {
+        None => match ask_here(paths, only).await? {
             Ok(reports) => reports,
             Err(code) => return Ok(code),
         },
@@ -357,7 +429,8 @@ fn print_detection(found: &AddressStatus) {
                 "not asked: asked too recently, and the network changed since".to_owned()
             }
             (_, _, detect::SourceState::Skipped) => "not asked: the check took too long".to_owned(),
-            (_, Some(error), _) => format!("failed: {error}"),
+            // A LAN device's or a command's words: shown as text.
+            (_, Some(error), _) => format!("failed: {}", visible(error)),
             (Some(address), None, _) if source.cached => {
                 format!("{address} (remembered: asked at most every 10 minutes)")
             }
@@ -375,7 +448,7 @@ fn print_detection(found: &AddressStatus) {
         (Some(address), _) => println!("  => {address} would be published"),
         (None, why) => println!(
             "  => no address: {}",
-            why.as_deref().unwrap_or("no source answered")
+            visible(why.as_deref().unwrap_or("no source answered"))
         ),
     }
 }
@@ -441,7 +514,7 @@ async fn secret_set(paths: &Paths, account: &str) -> Result<ExitCode> {
     let secret = Secret::new(input.strip_suffix('\n').unwrap_or(&input));
     drop(input);
     // A running engine stores it and re-enables records refused for bad credentials.
-    if let Ok(client) = ControlClient::connect(&paths.socket).await {
+    if let Some(client) = running(&paths.socket).await? {
         client
             .call::<()>(Request::SetSecret {
                 account: account.to_owned(),
@@ -485,10 +558,12 @@ fn start_engine(paths: &Paths, scheduled: bool) -> Result<EngineHandle> {
     })?)
 }
 
-fn offline_status(paths: &Paths) -> Result<Status> {
+async fn offline_status(paths: &Paths) -> Result<Status> {
     let _lock = StateLock::acquire(&paths.state_dir)?;
     let handle = start_engine(paths, false)?;
-    Ok(handle.status())
+    let status = handle.status();
+    handle.shutdown().await;
+    Ok(status)
 }
 
 /// History straight from the state store; a record may be named by its name (all its
@@ -536,7 +611,7 @@ async fn once(paths: &Paths) -> Result<ExitCode> {
         println!("ok      {key}");
     }
     for (key, why) in &report.failed {
-        println!("FAILED  {key}: {why}");
+        println!("FAILED  {key}: {}", visible(why));
     }
     println!("{} request(s) sent", report.requests);
     Ok(if report.failed.is_empty() {
@@ -607,16 +682,28 @@ async fn run(paths: &Paths) -> Result<ExitCode> {
         quit: Notify::new(),
     });
     tracing::info!(socket = %paths.socket.display(), "dyntrayd running");
+    // An engine that ended by itself must end the process with an error, so that a
+    // service manager restarts it; it must not linger answering "stopped".
+    let crashed: Arc<std::sync::OnceLock<String>> = Arc::default();
     let stop = {
-        let daemon = Arc::clone(&daemon);
+        let (daemon, engine, crashed) = (Arc::clone(&daemon), engine.clone(), crashed.clone());
         async move {
             tokio::select! {
                 () = daemon.quit.notified() => {}
                 () = dyntray_engine::signals::terminated() => {}
+                exit = engine.exited() => {
+                    if let EngineExit::Crashed(message) = exit {
+                        let _ = crashed.set(message);
+                    }
+                }
             }
         }
     };
     server.serve(Arc::clone(&daemon), stop).await;
+    if let Some(message) = crashed.get() {
+        let _ = daemon.events.send(Event::Shutdown);
+        bail!("the engine stopped unexpectedly ({message}); exiting so that it can be restarted");
+    }
     // The request in flight finishes and is persisted before the engine stops.
     engine.shutdown().await;
     let _ = daemon.events.send(Event::Shutdown);
@@ -659,9 +746,13 @@ fn print_status(status: &Status) {
         println!("offline mode is on");
     }
     for address in &status.addresses {
+        let when = address
+            .checked_at
+            .map(|t| format!(" (checked {})", time::format_local(t)))
+            .unwrap_or_default();
         match (&address.address, &address.error) {
-            (Some(a), _) => println!("address {}: {a}", address.family),
-            (None, Some(e)) => println!("address {}: none ({e})", address.family),
+            (Some(a), _) => println!("address {}: {a}{when}", address.family),
+            (None, Some(e)) => println!("address {}: none{when}: {}", address.family, visible(e)),
             _ => {}
         }
     }
@@ -684,11 +775,26 @@ fn print_status(status: &Status) {
             format!("{:?}", record.phase).to_lowercase(),
             address
         );
+        // Stored text is shown as text, whatever an older version let into the store.
         if let Some(disabled) = &record.disabled {
-            println!("    refused: {} ({})", disabled.answer, disabled.code);
-            println!("    {}", disabled.advice);
-        } else if let Some(note) = &record.note {
-            println!("    {note}");
+            println!(
+                "    refused: {} ({})",
+                visible(&disabled.answer),
+                visible(&disabled.code)
+            );
+            println!("    {}", visible(&disabled.advice));
+            println!("    after fixing it: dyntrayd enable {}", record.key);
+        } else {
+            if let (Some(answer), Some(at)) = (&record.last_answer, record.last_attempt_at) {
+                println!(
+                    "    last answer: {} ({})",
+                    visible(answer),
+                    time::format_local(at)
+                );
+            }
+            if let Some(note) = &record.note {
+                println!("    {}", visible(note));
+            }
         }
         if let Some(next) = record.next_attempt_at {
             println!("    next attempt not before {}", time::format_local(next));
@@ -707,7 +813,7 @@ fn print_history(entries: &[HistoryEntry]) {
             entry.classification,
             entry.record,
             entry.address.as_deref().unwrap_or("-"),
-            entry.answer
+            visible(&entry.answer)
         );
     }
 }

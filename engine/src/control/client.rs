@@ -105,6 +105,9 @@ async fn run_connection(
     let mut next_id: u64 = 1;
     let mut buf = Vec::new();
     let mut requests_open = true;
+    // An error without an id that came when nothing was pending (a server turning the
+    // connection away): what the requests still to come fail with.
+    let mut closing: Option<ControlError> = None;
 
     loop {
         reader.set_limit((MAX_MESSAGE_BYTES as u64 + 1).saturating_sub(buf.len() as u64));
@@ -182,11 +185,15 @@ async fn run_connection(
                     None => {
                         // An error without an id answers the oldest request (the server
                         // could not read its id); the server closes after it.
-                        if let Err(error) = outcome
-                            && let Some(oldest) = pending.keys().min().copied()
-                            && let Some(waiter) = pending.remove(&oldest)
-                        {
-                            let _ = waiter.send(Err(error));
+                        if let Err(error) = outcome {
+                            match pending.keys().min().copied() {
+                                Some(oldest) => {
+                                    if let Some(waiter) = pending.remove(&oldest) {
+                                        let _ = waiter.send(Err(error));
+                                    }
+                                }
+                                None => closing = Some(error),
+                            }
                         }
                     }
                 }
@@ -194,7 +201,7 @@ async fn run_connection(
         }
     }
     for (_, waiter) in pending.drain() {
-        let _ = waiter.send(Err(disconnected()));
+        let _ = waiter.send(Err(closing.clone().unwrap_or_else(disconnected)));
     }
 }
 

@@ -195,16 +195,26 @@ fn prepare_private_dir(dir: &Path) -> Result<(), BindError> {
     }
 }
 
-/// Tells a connection over the limit why it is closed.
-async fn refuse_busy(mut stream: UnixStream, max: usize) {
+/// Tells a connection over the limit why it is closed: its first request (read for a
+/// second, at most 4 KiB) gets the answer by id, so that the client's call fails with
+/// it rather than with a closed connection.
+async fn refuse_busy(stream: UnixStream, max: usize) {
+    let (read, mut write) = stream.into_split();
+    let mut first = Vec::new();
+    let mut reader = BufReader::new(read).take(4096);
+    let _ =
+        tokio::time::timeout(Duration::from_secs(1), reader.read_until(b'\n', &mut first)).await;
+    let id = serde_json::from_slice::<serde_json::Value>(&first)
+        .ok()
+        .and_then(|v| v.get("id")?.as_u64());
     let line = error_reply(
-        None,
+        id,
         ControlError::new(
             ErrorCode::Busy,
             format!("Dyntray is serving {max} connections already; try again shortly"),
         ),
     ) + "\n";
-    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(line.as_bytes())).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), write.write_all(line.as_bytes())).await;
 }
 
 async fn serve_connection<H: ControlHandler>(

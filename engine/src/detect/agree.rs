@@ -345,7 +345,9 @@ impl Detector {
                         vote(&mut votes, &mut agreed, address, i, needed);
                     }
                     Err(e) => {
-                        tracing::info!(source = %slot.source.label(),
+                        // The check's own line says it when no address comes of it: one
+                        // line per failed check, not one per source as well.
+                        tracing::debug!(source = %slot.source.label(),
                             family = family.record_type(), error = %e, "address source failed");
                         states[i] = SourceState::Failed;
                         failed_now.push(i);

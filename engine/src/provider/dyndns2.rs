@@ -535,6 +535,7 @@ mod tests {
             items: items(2),
             allow_plain_http: false,
             extra: Default::default(),
+            departure: Default::default(),
         };
         let url = update_url(&request, &STANDARD).unwrap();
         assert_eq!(

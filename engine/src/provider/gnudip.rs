@@ -19,6 +19,7 @@
 //! Codes: `0` success (for request code 2 followed by `:address`), `1` invalid login,
 //! `2` success of an offline request. Anything else is shown verbatim and backed off.
 
+use crate::departure::Departure;
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
@@ -470,6 +471,7 @@ pub async fn update(
                         &request.secret,
                         domain,
                         gnudip_request,
+                        &request.departure,
                     )
                     .await
                 }
@@ -587,6 +589,7 @@ async fn tcp_exchange(
     secret: &Secret,
     domain: &str,
     request: Request,
+    departure: &Departure,
 ) -> Result<Answer, Failure> {
     let connect = TcpStream::connect((host, port));
     let stream = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
@@ -628,6 +631,9 @@ async fn tcp_exchange(
         line.push_str(&address.to_string());
     }
     line.push('\n');
+    departure
+        .fire()
+        .map_err(|e| Failure::transient("not-sent", e.to_string(), false))?;
     conn.stream
         .write_all(line.as_bytes())
         .await
@@ -1161,6 +1167,7 @@ mod tests {
             &secret,
             "yi.org",
             Request::ConnectionAddress,
+            &Departure::default(),
         )
         .await
         .ok()
@@ -1181,6 +1188,7 @@ mod tests {
             &secret,
             "yi.org",
             Request::Set("81.2.69.160".parse().unwrap()),
+            &Departure::default(),
         )
         .await
         .ok()

@@ -327,6 +327,9 @@ pub struct UpdateRequest {
     /// Account settings only some protocols use, by config key (RFC 2136: `zone`, `ttl`,
     /// `algorithm`); empty for the others.
     pub extra: std::collections::BTreeMap<String, String>,
+    /// Fired by a provider that opens its own connection, just before the update's first
+    /// byte is written to it (HTTP providers need not: the engine's client fires it).
+    pub departure: crate::departure::Departure,
 }
 
 /// Who a fatal answer applies to.

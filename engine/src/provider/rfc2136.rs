@@ -8,6 +8,7 @@
 //! error, for a refused signature) is classified; a NOERROR answer counts only when its own
 //! TSIG signature checks out.
 
+use crate::departure::Departure;
 use std::collections::BTreeMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -386,6 +387,8 @@ enum Failure {
     Network(String),
     /// An answer that is not a DNS answer to our message.
     Garbled(String),
+    /// Stopped before sending (its departure could not be recorded).
+    NotSent(String),
 }
 
 fn io_failure(error: &io::Error) -> Failure {
@@ -405,7 +408,12 @@ fn truncated(answer: &[u8]) -> bool {
     answer.len() >= 3 && answer[2] & 0x02 != 0
 }
 
-async fn exchange_udp(server: SocketAddr, bytes: &[u8], id: u16) -> Result<Vec<u8>, Failure> {
+async fn exchange_udp(
+    server: SocketAddr,
+    bytes: &[u8],
+    id: u16,
+    departure: &Departure,
+) -> Result<Vec<u8>, Failure> {
     let local: SocketAddr = if server.is_ipv4() {
         (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
     } else {
@@ -416,6 +424,9 @@ async fn exchange_udp(server: SocketAddr, bytes: &[u8], id: u16) -> Result<Vec<u
         // Connected, so that only the server's datagrams arrive and a closed port is
         // reported (ICMP) instead of waited out.
         socket.connect(server).await.map_err(|e| io_failure(&e))?;
+        departure
+            .fire()
+            .map_err(|e| Failure::NotSent(e.to_string()))?;
         socket.send(bytes).await.map_err(|e| io_failure(&e))?;
         let mut buffer = vec![0; UDP_BUFFER];
         loop {
@@ -432,7 +443,12 @@ async fn exchange_udp(server: SocketAddr, bytes: &[u8], id: u16) -> Result<Vec<u
         .unwrap_or(Err(Failure::Timeout))
 }
 
-async fn exchange_tcp(server: SocketAddr, bytes: &[u8], id: u16) -> Result<Vec<u8>, Failure> {
+async fn exchange_tcp(
+    server: SocketAddr,
+    bytes: &[u8],
+    id: u16,
+    departure: &Departure,
+) -> Result<Vec<u8>, Failure> {
     let len = u16::try_from(bytes.len())
         .map_err(|_| Failure::Garbled("the update is too long for one message".to_owned()))?;
     let exchange = async {
@@ -442,6 +458,9 @@ async fn exchange_tcp(server: SocketAddr, bytes: &[u8], id: u16) -> Result<Vec<u
         let mut framed = Vec::with_capacity(bytes.len() + 2);
         framed.extend_from_slice(&len.to_be_bytes());
         framed.extend_from_slice(bytes);
+        departure
+            .fire()
+            .map_err(|e| Failure::NotSent(e.to_string()))?;
         stream
             .write_all(&framed)
             .await
@@ -470,10 +489,15 @@ async fn exchange_tcp(server: SocketAddr, bytes: &[u8], id: u16) -> Result<Vec<u
 }
 
 /// One exchange with one server address: UDP, then TCP when the answer was truncated.
-async fn exchange(server: SocketAddr, bytes: &[u8], id: u16) -> Result<Vec<u8>, Failure> {
-    let answer = exchange_udp(server, bytes, id).await?;
+async fn exchange(
+    server: SocketAddr,
+    bytes: &[u8],
+    id: u16,
+    departure: &Departure,
+) -> Result<Vec<u8>, Failure> {
+    let answer = exchange_udp(server, bytes, id, departure).await?;
     if truncated(&answer) {
-        exchange_tcp(server, bytes, id).await
+        exchange_tcp(server, bytes, id, departure).await
     } else {
         Ok(answer)
     }
@@ -564,8 +588,12 @@ fn classify(
                 "tsig-badkey",
                 "BADKEY",
                 format!(
-                    "The server does not know TSIG key `{key}` with this algorithm: check the \
-                     key name (`username`) and `algorithm` against the server's `key` statement."
+                    "The server did not accept TSIG key `{key}`, for one of two reasons. It may \
+                     not know a key of this name and algorithm: check the key name \
+                     (`username`) and `algorithm` against the server's `key` statement. Or it \
+                     knows the key but the rules of zone `{zone}` do not let it update (BIND's \
+                     `update-policy` or `allow-update`, Knot's `acl`): some servers, Knot among \
+                     them, answer BADKEY for that too."
                 ),
             ),
             TsigError::BadTime => (
@@ -723,7 +751,7 @@ pub async fn update(request: &UpdateRequest) -> Vec<Outcome> {
         }
     }
     if !inside.is_empty() {
-        let sent = send(&settings, &names, address, &inside).await;
+        let sent = send(&settings, &names, address, &inside, &request.departure).await;
         let mut sent = sent.into_iter();
         for slot in outcomes.iter_mut().filter(|o| o.is_none()) {
             *slot = sent.next();
@@ -737,6 +765,7 @@ async fn send(
     names: &[Name],
     address: IpAddr,
     items: &[UpdateItem],
+    departure: &Departure,
 ) -> Vec<Outcome> {
     let mut message = update_message(&settings.zone, names, address, settings.ttl);
     let now = SystemTime::now()
@@ -778,11 +807,12 @@ async fn send(
     let mut last = Failure::Network(format!("{} has no address", settings.host));
     for server in servers {
         tracing::debug!(%server, names = names.len(), "sending DNS UPDATE");
-        match exchange(server, &bytes, id).await {
+        match exchange(server, &bytes, id, departure).await {
             Ok(answer) => {
                 let c = classify(&answer, verifier.as_mut(), settings, &server.to_string());
                 return Outcome::for_all(items, c.verdict, &c.code, &c.answer, c.advice.as_deref());
             }
+            Err(Failure::NotSent(e)) => return transient(items, "not-sent", &e, false),
             Err(failure) => last = failure,
         }
     }
@@ -801,6 +831,7 @@ async fn send(
             true,
         ),
         Failure::Network(e) => transient(items, "network", &format!("{server}: {e}"), true),
+        Failure::NotSent(e) => transient(items, "not-sent", &e, false),
         Failure::Garbled(e) => Outcome::for_all(
             items,
             Verdict::Protocol,
@@ -835,6 +866,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
+            departure: Departure::default(),
         }
     }
 
@@ -1076,6 +1108,25 @@ mod tests {
         }
         let c = classify(b"\x00\x07\x80", None, &settings, "s");
         assert_eq!((c.verdict, c.code.as_str()), (Verdict::Protocol, "garbled"));
+
+        // BADKEY is also what Knot answers for a known key that the zone's ACL does not
+        // allow: the advice names both causes, and the zone.
+        let c = classify(
+            &answer(ResponseCode::NotAuth, Some(TsigError::BadKey)),
+            None,
+            &settings,
+            "127.0.0.1:53",
+        );
+        let advice = c.advice.unwrap_or_default();
+        for cause in [
+            "`username`",
+            "`algorithm`",
+            "update-policy",
+            "`acl`",
+            "example.test",
+        ] {
+            assert!(advice.contains(cause), "{cause}: {advice}");
+        }
     }
 
     /// A server on one port: UDP answers truncated (and a stray datagram first), TCP answers
@@ -1112,9 +1163,14 @@ mod tests {
         let mut message = Message::query();
         message.metadata.op_code = OpCode::Update;
         let id = message.metadata.id;
-        let got = exchange(server, &message.to_vec().unwrap(), id)
-            .await
-            .unwrap_or_else(|_| panic!("no answer"));
+        let got = exchange(
+            server,
+            &message.to_vec().unwrap(),
+            id,
+            &Departure::default(),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("no answer"));
         let back = Message::from_vec(&got).unwrap();
         assert_eq!(back.metadata.response_code, ResponseCode::Refused);
     }
@@ -1135,7 +1191,7 @@ mod tests {
     async fn a_silent_server_times_out() {
         let silent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let server = silent.local_addr().unwrap();
-        let result = exchange(server, &[0; 12], 1).await;
+        let result = exchange(server, &[0; 12], 1, &Departure::default()).await;
         assert!(matches!(result, Err(Failure::Timeout)));
         drop(silent);
     }

@@ -460,7 +460,12 @@ async fn connections_are_capped_and_slow_or_idle_ones_are_closed() {
         slow.push(stream);
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
-    // A fifth is told why it is turned away.
+    // A fifth is told why it is turned away: its call fails with that, by its id.
+    let fifth = ControlClient::connect(&socket).await.unwrap();
+    let err = fifth.app_info().await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::Busy, "{}", err.message);
+    assert!(err.message.contains("4 connections"), "{}", err.message);
+    // A raw client that says nothing still gets the reason.
     let (_, line) = read_line(UnixStream::connect(&socket).unwrap()).await;
     let line = line.expect("a busy answer");
     assert!(line.contains(r#""code":"busy""#), "{line}");

@@ -21,9 +21,15 @@ const V6: &str = "2a00:1450:4001:81b::200e";
 #[derive(Default)]
 pub struct Manual {
     addresses: Mutex<BTreeMap<IpFamily, Result<IpAddr, String>>>,
+    asked: std::sync::atomic::AtomicUsize,
 }
 
 impl Manual {
+    /// How many times the source was asked.
+    pub fn asked(&self) -> usize {
+        self.asked.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     pub fn set(&self, address: &str) {
         let ip: IpAddr = address.parse().unwrap();
         self.addresses
@@ -54,6 +60,7 @@ impl Source for Manual {
     }
 
     fn ask(&self, family: IpFamily) -> BoxFuture<'_, Result<Vec<IpAddr>, SourceError>> {
+        self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let result = self.addresses.lock().unwrap().get(&family).cloned();
         Box::pin(async move {
             match result {
@@ -347,64 +354,341 @@ async fn record_level_fatal_answers_disable_only_that_record() {
     assert_eq!(rig.provider.seen()[1].hostnames(), ["a.example.org"]);
 }
 
+/// Runs an engine on a runtime of its own and tears that runtime down (a crash, as far
+/// as the state store can tell) once `crash_when` says so.
+async fn crash_engine(rig: &Rig, crash_when: impl Fn(&EngineHandle) -> bool + Send + 'static) {
+    let dir = rig.dir.path().to_path_buf();
+    let (config, secrets, source) = (rig.config_path(), rig.secrets.clone(), rig.source.clone());
+    let crashed_engine = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let engine = engine::spawn(EngineOptions {
+                config_path: config,
+                state_dir: dir.join("state"),
+                secrets,
+                sources: Some(vec![source]),
+                scheduled: false,
+                watch_network: false,
+                clock_start: Some(1_800_000_000),
+            })
+            .unwrap();
+            engine.check_now().await.unwrap();
+            while !crash_when(&engine) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        drop(runtime);
+    });
+    let crashed = tokio::task::spawn_blocking(move || crashed_engine.join());
+    crashed.await.unwrap().unwrap();
+}
+
 #[tokio::test]
-async fn a_crash_between_request_and_answer_never_resends() {
+async fn a_crash_after_the_request_left_settles_it_once_at_start() {
     let rig = Rig::new().await;
     rig.config("dyndns", &records(&["a.example.org"]));
-    // The provider takes the request and has not answered when the engine dies.
-    rig.provider.script([Reply::hang()]);
-    {
-        // The engine runs on its own runtime, which is torn down mid-request: a crash.
-        let dir = rig.dir.path().to_path_buf();
-        let (config, secrets, source) =
-            (rig.config_path(), rig.secrets.clone(), rig.source.clone());
-        let provider = rig.provider.clone();
-        let crashed_engine = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let engine = engine::spawn(EngineOptions {
-                    config_path: config,
-                    state_dir: dir.join("state"),
-                    secrets,
-                    sources: Some(vec![source]),
-                    scheduled: false,
-                    watch_network: false,
-                    clock_start: Some(1_800_000_000),
-                })
-                .unwrap();
-                engine.check_now().await.unwrap();
-                while provider.count() == 0 {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-            });
-            drop(runtime);
-        });
-        let crashed = tokio::task::spawn_blocking(move || crashed_engine.join());
-        crashed.await.unwrap().unwrap();
-    }
-    assert_eq!(rig.provider.count(), 1);
+    // An earlier update went through, so a nochg from now on would count.
+    rig.source.set(V4_NEW);
+    rig.provider.script([Reply::ok(&format!("good {V4_NEW}"))]);
     let engine = rig.engine();
-    let report = engine.run_once().await.unwrap();
-    assert_eq!(
-        report.requests, 0,
-        "the address sent before the crash is not resent"
-    );
+    assert_eq!(engine.run_once().await.unwrap().requests, 1);
+    engine.shutdown().await;
+    rig.source.set(V4);
+    // The provider takes the next request and has not answered when the engine dies.
+    rig.provider.script([Reply::hang()]);
+    let provider = rig.provider.clone();
+    crash_engine(&rig, move |_| provider.count() > 1).await;
+    assert_eq!(rig.provider.count(), 2);
+
+    // The provider may have it: sent once more at start, and its nochg is expected.
+    rig.provider.script([Reply::ok(&format!("nochg {V4}"))]);
+    let engine = rig.engine();
     let status = engine.status();
-    assert_eq!(status.records[0].address, Some(V4.parse().unwrap()));
+    assert_eq!(status.records[0].phase, Phase::Pending);
     assert!(
         status.records[0]
             .note
             .as_deref()
             .unwrap()
-            .contains("stopped before")
+            .contains("sent once more"),
+        "{:?}",
+        status.records[0].note
+    );
+    let report = engine.run_once().await.unwrap();
+    assert_eq!(report.requests, 1, "sent once at start to settle it");
+    assert_eq!(rig.provider.seen()[2].param("myip"), Some(V4));
+    assert_eq!(phase(&engine, "a.example.org"), Phase::Ok);
+    let history = engine.history(None, 10).await.unwrap();
+    let classes: Vec<&str> = history.iter().map(|h| h.classification.as_str()).collect();
+    assert_eq!(classes, ["nochg", "interrupted", "success"]);
+    assert!(history[1].answer.contains("sent once more at start"));
+
+    // Settled: nothing more, and that nochg did not count towards disabling the record
+    // (two nochg to changes in a row do).
+    assert_eq!(engine.run_once().await.unwrap().requests, 0);
+    rig.source.set(V4_NEW);
+    rig.provider.script([Reply::ok(&format!("nochg {V4_NEW}"))]);
+    assert_eq!(engine.run_once().await.unwrap().requests, 1);
+    assert_eq!(
+        phase(&engine, "a.example.org"),
+        Phase::Ok,
+        "one nochg to a real change is not yet abuse"
+    );
+}
+
+#[tokio::test]
+async fn a_crash_before_the_request_left_sends_it_after_restart() {
+    let rig = Rig::new().await;
+    // A server whose accept queue is full: a connection to it waits for its handshake,
+    // as one to a slow TLS server does, and nothing of the request leaves.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let filler = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let text = format!(
+        "version = 1\n\n[detect]\nipv4 = []\nipv6 = []\n\n[[account]]\nid = \"home\"\n\
+         provider = \"dyndns\"\nusername = \"alice\"\nsecret = \"keychain\"\n\
+         server = \"http://127.0.0.1:{port}\"\n\n{}",
+        records(&["a.example.org"])
+    );
+    std::fs::write(rig.config_path(), text).unwrap();
+    crash_engine(&rig, |engine| {
+        engine.status().records.first().map(|r| r.phase) == Some(Phase::Updating)
+    })
+    .await;
+    drop((filler, listener));
+
+    // The same server, answering now.
+    let provider = FakeProvider::start_on(port).await.unwrap();
+    provider.script([Reply::ok(&format!("good {V4}"))]);
+    let engine = rig.engine();
+    let report = engine.run_once().await.unwrap();
+    assert_eq!(report.requests, 1, "an update that never left is sent");
+    assert_eq!(provider.seen()[0].param("myip"), Some(V4));
+    assert_eq!(phase(&engine, "a.example.org"), Phase::Ok);
+    let history = engine.history(None, 10).await.unwrap();
+    let classes: Vec<&str> = history.iter().map(|h| h.classification.as_str()).collect();
+    assert_eq!(classes, ["success", "not-sent"]);
+    assert_eq!(engine.run_once().await.unwrap().requests, 0);
+}
+
+#[tokio::test]
+async fn updates_use_the_https_proxy_only_for_remote_https() {
+    use dyntray_engine::departure::Departure;
+    use dyntray_engine::engine::ProxyEnv;
+    use tokio::io::AsyncReadExt;
+    // A proxy and a server, both on loopback: nothing leaves the machine (through a
+    // proxy the client does not even resolve the remote name).
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = server.local_addr().unwrap().port();
+    let env = ProxyEnv {
+        https: Some(format!("http://{}", proxy.local_addr().unwrap())),
+        no_proxy: None,
+    };
+    let client = engine::update_client_with(&Departure::default(), &env);
+    let wait = Duration::from_secs(5);
+
+    // HTTPS to a remote server: through the proxy, as a tunnel it cannot look into.
+    let remote = tokio::spawn(
+        client
+            .get("https://members.example.org/nic/update?hostname=a")
+            .timeout(wait)
+            .send(),
+    );
+    let (mut tunnel, _) = tokio::time::timeout(wait, proxy.accept())
+        .await
+        .expect("the proxy was asked")
+        .unwrap();
+    let mut head = vec![0; 256];
+    let n = tunnel.read(&mut head).await.unwrap();
+    let head = String::from_utf8_lossy(&head[..n]).into_owned();
+    assert!(
+        head.starts_with("CONNECT members.example.org:443 "),
+        "{head}"
+    );
+    assert!(!head.contains("hostname"), "{head}");
+    drop(tunnel);
+    let _ = remote.await;
+
+    // Loopback, over HTTPS or plain HTTP, by address or by name: straight to the server.
+    for url in [
+        format!("https://127.0.0.1:{port}/"),
+        format!("http://127.0.0.1:{port}/"),
+        format!("https://localhost:{port}/"),
+    ] {
+        let request = tokio::spawn(client.get(&url).timeout(wait).send());
+        let accepted = tokio::time::timeout(wait, server.accept()).await;
+        assert!(accepted.is_ok(), "{url} did not reach the server");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), proxy.accept())
+                .await
+                .is_err(),
+            "{url} went through the proxy"
+        );
+        drop(accepted);
+        request.abort();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_huge_wait_answer_is_cut_to_a_week_and_the_engine_lives_on() {
+    // u64::MAX seconds overflowed the back-off and killed the engine's task; 2^63 wrapped
+    // the timestamp into the past, so there was no back-off at all.
+    for wait in ["w18446744073709551615", "w9223372036854775808"] {
+        let rig = Rig::new().await;
+        rig.config("dyndns", &records(&["a.example.org"]));
+        rig.provider.script([Reply::ok(wait)]);
+        let engine = rig.engine();
+        let report = engine.run_once().await.unwrap();
+        assert_eq!(report.requests, 1, "{wait}");
+        let status = engine.status();
+        let record = &status.records[0];
+        assert_eq!(record.phase, Phase::BackingOff, "{wait}");
+        let until = record.next_attempt_at.unwrap() - 1_800_000_000;
+        let week = 7 * 24 * 3600;
+        assert!(
+            (week..=week + week / 10 + 1).contains(&until),
+            "{wait}: waits {until} s"
+        );
+        assert_eq!(engine.run_once().await.unwrap().requests, 0, "{wait}");
+        assert_eq!(rig.provider.count(), 1, "{wait}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn sources_rest_while_no_record_can_be_sent() {
+    let rig = Rig::new().await;
+    rig.config("dyndns", &records(&["a.example.org"]));
+    let engine = rig.engine_at(true, 1_800_000_000);
+
+    // Backing off after a provider error: the polls in the next 30 minutes ask nothing.
+    rig.provider.script([Reply::ok("911")]);
+    engine.run_once().await.unwrap();
+    assert_eq!(phase(&engine, "a.example.org"), Phase::BackingOff);
+    let asked = rig.source.asked();
+    tokio::time::sleep(Duration::from_secs(29 * 60)).await;
+    assert_eq!(
+        rig.source.asked(),
+        asked,
+        "asked while nothing could be sent"
+    );
+    // At the end of the back-off the address is checked at once, and sent.
+    rig.provider.script([Reply::ok("badauth")]);
+    let until = engine.status().records[0].next_attempt_at.unwrap();
+    let left = (until - 1_800_000_000 - 29 * 60 + 1) as u64;
+    tokio::time::sleep(Duration::from_secs(left)).await;
+    assert_eq!(rig.source.asked(), asked + 1);
+    assert_eq!(rig.provider.count(), 2);
+
+    // Disabled: an hour of polls asks nothing; re-enabling checks at once.
+    assert_eq!(phase(&engine, "a.example.org"), Phase::Disabled);
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    assert_eq!(rig.source.asked(), asked + 1, "asked for a disabled record");
+    rig.provider.script([Reply::ok(&format!("good {V4}"))]);
+    engine.re_enable("a.example.org".into()).await.unwrap();
+    assert_eq!(rig.source.asked(), asked + 2);
+    assert_eq!(phase(&engine, "a.example.org"), Phase::Ok);
+    // Healthy again: every poll asks.
+    tokio::time::sleep(Duration::from_secs(301)).await;
+    assert_eq!(rig.source.asked(), asked + 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn provider_words_are_stored_as_text() {
+    let rig = Rig::new().await;
+    rig.config("dyndns", &records(&["a.example.org"]));
+    // An answer that would clear a terminal, retitle it, and hide itself behind a CR.
+    rig.provider
+        .script([Reply::ok("badauth \x1b[2J\x1b]0;pwned\x07\rall fine")]);
+    let engine = rig.engine();
+    engine.run_once().await.unwrap();
+    let status = engine.status();
+    let disabled = status.records[0].disabled.clone().unwrap();
+    let history = engine.history(None, 1).await.unwrap();
+    for text in [
+        disabled.answer.as_str(),
+        status.records[0].last_answer.as_deref().unwrap(),
+        history[0].answer.as_str(),
+    ] {
+        assert!(!text.chars().any(char::is_control), "{text:?}");
+        assert!(
+            text.contains("\\x1b[2J") && text.contains("\\r"),
+            "{text:?}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fixed_secret_file_is_noticed_and_the_refused_records_go_again() {
+    use std::os::unix::fs::PermissionsExt;
+    let rig = Rig::new().await;
+    let file = rig.dir.path().join("home.secret");
+    std::fs::write(&file, "wrong-p@ss\n").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    rig.config("dyndns", &records(&["a.example.org", "b.example.org"]));
+    let text = std::fs::read_to_string(rig.config_path()).unwrap().replace(
+        "secret = \"keychain\"",
+        &format!("secret = \"file:{}\"", file.display()),
+    );
+    std::fs::write(rig.config_path(), text).unwrap();
+    rig.provider.script([Reply::ok("badauth")]);
+    let engine = rig.engine();
+    engine.run_once().await.unwrap();
+    assert_eq!(phase(&engine, "a.example.org"), Phase::Disabled);
+
+    // The same file: still refused, nothing sent, across a restart too.
+    assert_eq!(engine.run_once().await.unwrap().requests, 0);
+    engine.shutdown().await;
+    let engine = rig.engine();
+    assert_eq!(engine.run_once().await.unwrap().requests, 0);
+
+    // The user fixes the file: noticed at the next check, without any command.
+    std::fs::write(&file, "right-p@ss\n").unwrap();
+    rig.provider
+        .script([Reply::ok(&format!("good {V4}\ngood {V4}"))]);
+    let report = engine.run_once().await.unwrap();
+    assert_eq!(report.requests, 1);
+    assert_eq!(basic_auth(&rig.provider.seen()[1]).unwrap().1, "right-p@ss");
+    assert_eq!(phase(&engine, "a.example.org"), Phase::Ok);
+    assert_eq!(phase(&engine, "b.example.org"), Phase::Ok);
+    // The fingerprint is not the secret, nor any simple form of it.
+    let db = std::fs::read(rig.dir.path().join("state/state.sqlite3")).unwrap();
+    let db = String::from_utf8_lossy(&db);
+    assert!(!db.contains("p@ss"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn status_without_a_running_engine_shows_what_is_stored() {
+    let rig = Rig::new().await;
+    rig.config("dyndns", &records(&["a.example.org"]));
+    rig.provider.script([Reply::ok(&format!("good {V4}"))]);
+    let engine = rig.engine();
+    engine.run_once().await.unwrap();
+    engine.shutdown().await;
+
+    // Another engine that checks nothing (dyntrayd status with no instance running).
+    let engine = rig.engine();
+    let status = engine.status();
+    let record = &status.records[0];
+    assert_eq!(record.phase, Phase::Ok);
+    assert_eq!(
+        record.note, None,
+        "a healthy record is not 'no address checked yet'"
     );
     assert_eq!(
-        engine.history(None, 1).await.unwrap()[0].classification,
-        "unconfirmed"
+        record.last_answer.as_deref(),
+        Some(format!("good {V4}").as_str())
     );
+    assert!(record.last_attempt_at.is_some());
+    let address = status.addresses.first().expect("the stored address check");
+    assert_eq!(address.family, "A");
+    assert_eq!(address.address, Some(V4.parse().unwrap()));
+    assert_eq!(address.checked_at, Some(1_800_000_000));
 }
 
 #[tokio::test(start_paused = true)]

@@ -235,3 +235,198 @@ async fn run_serves_status_and_stops_cleanly_on_sigterm() {
     assert!(!daemon.user.socket().exists());
     let _ = bin("dyntrayd");
 }
+
+/// Waits for a command, killing it after `limit` (a test must fail, not hang).
+fn output_within(mut command: Command, limit: Duration) -> Output {
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("still running after {limit:?}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loopback_updates_never_go_through_a_proxy() {
+    let daemon = Daemon::new("e2e-proxy").await;
+    daemon
+        .provider
+        .script([Reply::ok(&format!("good {V4}\n").repeat(3))]);
+    // A "proxy" that counts whoever comes to it (and would see Basic credentials).
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    proxy.set_nonblocking(true).unwrap();
+    let mut command = daemon.user.command("dyntrayd");
+    command.arg("once");
+    for var in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+    ] {
+        command.env(var, &proxy_url);
+    }
+    let once = output_within(command, Duration::from_secs(30));
+    assert!(once.status.success(), "{}", text(&once));
+    assert_eq!(
+        daemon.requests(),
+        1,
+        "the update went straight to the server"
+    );
+    assert!(
+        proxy.accept().is_err(),
+        "the proxy was asked: credentials to loopback went through it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_path_that_is_not_a_file_is_refused_at_once() {
+    let daemon = Daemon::new("e2e-fifo").await;
+    let fifo = daemon.user.config_file().with_file_name("fifo.toml");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for (path, kind) in [
+        (fifo.to_str().unwrap(), "named pipe"),
+        ("/dev/zero", "a device"),
+    ] {
+        let mut command = daemon.user.command("dyntrayd");
+        command.args(["--config", path, "check-config"]);
+        let checked = output_within(command, Duration::from_secs(10));
+        assert_eq!(checked.status.code(), Some(2), "{path}: {}", text(&checked));
+        let out = text(&checked);
+        assert!(out.contains(path) && out.contains(kind), "{out}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_are_errors_in_the_log_and_back_off_is_a_warning_with_its_end() {
+    let daemon = Daemon::new("e2e-logs").await;
+    daemon.provider.script([Reply::ok("911")]);
+    let once = daemon.run(&["once"]);
+    let log = String::from_utf8_lossy(&once.stderr).into_owned();
+    let warned: Vec<&str> = log.lines().filter(|l| l.contains("backing off")).collect();
+    assert_eq!(warned.len(), 3, "one line per record: {log}");
+    assert!(
+        warned
+            .iter()
+            .all(|l| l.contains(" WARN ") && l.contains("until=")),
+        "{log}"
+    );
+    assert!(
+        !log.contains('\x1b'),
+        "no colours in a log that is not a terminal: {log}"
+    );
+
+    // A failed address check is one line, not one per source and one more.
+    let daemon = Daemon::new("e2e-logs-check").await;
+    daemon.echo.always(Reply::status(503, "busy"));
+    let once = daemon.run(&["once"]);
+    let log = String::from_utf8_lossy(&once.stderr).into_owned();
+    let failed: Vec<&str> = log.lines().filter(|l| l.contains("no address")).collect();
+    assert_eq!(failed.len(), 1, "{log}");
+    assert!(
+        failed[0].contains(" WARN ") && failed[0].contains("503"),
+        "{log}"
+    );
+    assert!(!log.contains("address source failed"), "{log}");
+
+    let daemon = Daemon::new("e2e-logs-fatal").await;
+    daemon.provider.script([Reply::ok("badauth")]);
+    let once = daemon.run(&["once"]);
+    let log = String::from_utf8_lossy(&once.stderr).into_owned();
+    let refused: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("the provider refused"))
+        .collect();
+    assert_eq!(refused.len(), 3, "{log}");
+    assert!(
+        refused
+            .iter()
+            .all(|l| l.contains("ERROR") && l.contains("badauth")),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enable_sends_a_refused_record_again_without_the_keychain() {
+    let daemon = Daemon::new("e2e-enable").await;
+    daemon.provider.script([Reply::ok(&"nohost\n".repeat(3))]);
+    let refused = daemon.run(&["once"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    let status = text(&daemon.run(&["status"]));
+    assert!(
+        status.contains("dyntrayd enable e2e-enable/a.example.org/A"),
+        "{status}"
+    );
+
+    let unknown = daemon.run(&["enable", "nosuch.example.org"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(text(&unknown).contains("no record `nosuch.example.org`"));
+
+    // The user fixed the name at the provider: one name, then the rest.
+    let one = daemon.run(&["enable", "a.example.org"]);
+    assert!(one.status.success(), "{}", text(&one));
+    assert!(text(&one).contains("enabled e2e-enable/a.example.org/A"));
+    let status = text(&daemon.run(&["status"]));
+    assert_eq!(status.matches("refused: nohost").count(), 2, "{status}");
+    let all = daemon.run(&["enable", "--all"]);
+    assert!(all.status.success(), "{}", text(&all));
+    let status = text(&daemon.run(&["status"]));
+    assert!(!status.contains("refused"), "{status}");
+
+    daemon
+        .provider
+        .script([Reply::ok(&format!("good {V4}\n").repeat(3))]);
+    let ok = daemon.run(&["once"]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    assert_eq!(daemon.requests(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_history_and_once_print_provider_words_as_text() {
+    let daemon = Daemon::new("e2e-escapes").await;
+    // A hostile answer: clear the screen, set the title, and hide it behind a CR.
+    daemon.provider.script([Reply::ok(
+        &"good 81.2.69.160 \x1b[2J\x1b]0;owned\x07\rgood\n".repeat(3),
+    )]);
+    let once = daemon.run(&["once"]);
+    for output in [once, daemon.run(&["status"]), daemon.run(&["history"])] {
+        let all = text(&output);
+        assert!(!all.contains('\x1b') && !all.contains('\r'), "{all:?}");
+    }
+    let history = text(&daemon.run(&["history"]));
+    assert!(
+        history.contains("\\x1b[2J\\x1b]0;owned\\x07\\rgood"),
+        "{history}"
+    );
+
+    // Without a running instance, a healthy record shows its last answer and the last
+    // address check, not "no address checked yet".
+    let status = text(&daemon.run(&["status"]));
+    assert!(status.contains("last answer: good 81.2.69.160"), "{status}");
+    assert!(
+        status.contains(&format!("address A: {V4} (checked ")),
+        "{status}"
+    );
+    assert!(!status.contains("no address checked yet"), "{status}");
+}
