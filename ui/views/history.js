@@ -15,6 +15,8 @@ const RESULTS = /** @type {Record<string, string>} */ ({
   fatal: "Refused",
   protocol: "Unexpected answer",
   unconfirmed: "Unconfirmed",
+  interrupted: "Interrupted, sent again",
+  "not-sent": "Interrupted before sending",
 });
 
 /** Names by record key, from the last status. */
