@@ -319,7 +319,16 @@ async fn a_socket_of_another_user_gets_nothing() {
     std::os::unix::fs::chown(&squat, Some(OTHER_UID), Some(OTHER_UID)).unwrap();
     let socket = squat.join("control.sock");
     let log = squat.join("received");
-    let mut squatter = std::process::Command::new(std::env::current_exe().unwrap())
+    // The squatter runs this test binary, from a place it can reach whatever the
+    // checkout's directories allow (CI's clone may live under a private home).
+    let exe = base.path().join("squatter");
+    let me = std::env::current_exe().unwrap();
+    if std::fs::hard_link(&me, &exe).is_err() {
+        std::fs::copy(&me, &exe).unwrap();
+    }
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut squatter = std::process::Command::new(&exe)
+        .current_dir(base.path())
         .args(["--exact", "control::squatter_process", "--ignored"])
         .env("DYNTRAY_SQUATTER_SOCKET", &socket)
         .env("DYNTRAY_SQUATTER_LOG", &log)
