@@ -140,21 +140,32 @@ export function providers() {
   return call("providers");
 }
 
+/** The revision of the config file this window last read or wrote. */
+let revision = "";
+
 /**
- * The config as it is on disk (plain data; secrets are only references).
+ * The config as it is on disk (plain data; secrets are only references). Remembers its
+ * revision: the window's next edit is based on it.
  * @returns {Promise<any>}
  */
-export function getConfig() {
-  return call("get_config");
+export async function getConfig() {
+  const read = /** @type {{config: any, revision: string}} */ (await call("read_config"));
+  revision = read.revision;
+  return read.config;
 }
 
 /**
- * Saves a whole config. A refusal carries every problem by key in `problems`.
- * @param {any} config
+ * Applies one edit to the config file, based on the revision this window last saw; a
+ * change made since (by hand, in another window) makes it fail with code `stale`,
+ * and nothing is overwritten. Other refusals carry every problem by key in `problems`.
+ * The edits: `{op: "set_general", key, value}`, `{op: "upsert_account", id, account}`,
+ * `{op: "remove_account", id}`, `{op: "upsert_record", id: {account, name} | null,
+ * record}`, `{op: "remove_record", id: {account, name}}`.
+ * @param {any} edit
  * @returns {Promise<void>}
  */
-export function saveConfig(config) {
-  return call("save_config", { config });
+export async function editConfig(edit) {
+  revision = /** @type {string} */ (await call("edit_config", { revision, edit }));
 }
 
 /**

@@ -657,27 +657,8 @@ impl Config {
         if !self.accounts.is_empty() {
             let mut accounts = ArrayOfTables::new();
             for a in &self.accounts {
-                let mut t = Table::new();
+                let mut t = account_table(a);
                 t.decor_mut().set_prefix("\n");
-                t.insert("id", toml_edit::value(a.id.as_str()));
-                t.insert("provider", toml_edit::value(a.provider.as_str()));
-                t.insert("username", toml_edit::value(a.username.as_str()));
-                t.insert("secret", toml_edit::value(secret_text(&a.secret)));
-                if let Some(server) = &a.server {
-                    t.insert("server", toml_edit::value(server.as_str()));
-                }
-                if let Some(keepalive) = &a.keepalive {
-                    t.insert("keepalive", toml_edit::value(keepalive.to_string()));
-                }
-                if let Some(zone) = &a.zone {
-                    t.insert("zone", toml_edit::value(zone.as_str()));
-                }
-                if let Some(ttl) = a.ttl {
-                    t.insert("ttl", toml_edit::value(i64::from(ttl)));
-                }
-                if let Some(algorithm) = &a.algorithm {
-                    t.insert("algorithm", toml_edit::value(algorithm.as_str()));
-                }
                 accounts.push(t);
             }
             doc.insert("account", Item::ArrayOfTables(accounts));
@@ -686,38 +667,8 @@ impl Config {
         if !self.records.is_empty() {
             let mut records = ArrayOfTables::new();
             for r in &self.records {
-                let mut t = Table::new();
+                let mut t = record_table(r);
                 t.decor_mut().set_prefix("\n");
-                t.insert("name", toml_edit::value(r.name.as_str()));
-                if r.group {
-                    t.insert("group", toml_edit::value(true));
-                }
-                t.insert("account", toml_edit::value(r.account.as_str()));
-                t.insert("family", toml_edit::value(r.family.as_str()));
-                if let Some(wildcard) = r.wildcard {
-                    t.insert("wildcard", toml_edit::value(wildcard));
-                }
-                if let Some(mx) = &r.mx {
-                    t.insert("mx", toml_edit::value(mx.as_str()));
-                }
-                if let Some(backup_mx) = r.backup_mx {
-                    t.insert("backup_mx", toml_edit::value(backup_mx));
-                }
-                if let Some(address) = r.offline_address {
-                    t.insert("offline_address", toml_edit::value(address.to_string()));
-                }
-                if r.offline_mode {
-                    t.insert("offline_mode", toml_edit::value(true));
-                }
-                if r.allow_private {
-                    t.insert("allow_private", toml_edit::value(true));
-                }
-                if !r.enabled {
-                    t.insert("enabled", toml_edit::value(false));
-                }
-                if let Some(suffix) = r.ipv6_suffix {
-                    t.insert("ipv6_suffix", toml_edit::value(suffix.to_string()));
-                }
                 records.push(t);
             }
             doc.insert("record", Item::ArrayOfTables(records));
@@ -758,6 +709,78 @@ impl Config {
         }
         write_atomic(&target, text.as_bytes()).map_err(io_err)
     }
+}
+
+/// An account as a TOML table, keys in the order a person would write them.
+pub(crate) fn account_table(a: &Account) -> Table {
+    let mut t = Table::new();
+    t.insert("id", toml_edit::value(a.id.as_str()));
+    t.insert("provider", toml_edit::value(a.provider.as_str()));
+    t.insert("username", toml_edit::value(a.username.as_str()));
+    t.insert("secret", toml_edit::value(secret_text(&a.secret)));
+    if let Some(server) = &a.server {
+        t.insert("server", toml_edit::value(server.as_str()));
+    }
+    if let Some(keepalive) = &a.keepalive {
+        t.insert("keepalive", toml_edit::value(keepalive.to_string()));
+    }
+    if let Some(zone) = &a.zone {
+        t.insert("zone", toml_edit::value(zone.as_str()));
+    }
+    if let Some(ttl) = a.ttl {
+        t.insert("ttl", toml_edit::value(i64::from(ttl)));
+    }
+    if let Some(algorithm) = &a.algorithm {
+        t.insert("algorithm", toml_edit::value(algorithm.as_str()));
+    }
+    t
+}
+
+/// A record as a TOML table; keys left at their defaults are not written.
+pub(crate) fn record_table(r: &Record) -> Table {
+    let mut t = Table::new();
+    t.insert("name", toml_edit::value(r.name.as_str()));
+    if r.group {
+        t.insert("group", toml_edit::value(true));
+    }
+    t.insert("account", toml_edit::value(r.account.as_str()));
+    t.insert("family", toml_edit::value(r.family.as_str()));
+    if let Some(wildcard) = r.wildcard {
+        t.insert("wildcard", toml_edit::value(wildcard));
+    }
+    if let Some(mx) = &r.mx {
+        t.insert("mx", toml_edit::value(mx.as_str()));
+    }
+    if let Some(backup_mx) = r.backup_mx {
+        t.insert("backup_mx", toml_edit::value(backup_mx));
+    }
+    if let Some(address) = r.offline_address {
+        t.insert("offline_address", toml_edit::value(address.to_string()));
+    }
+    if r.offline_mode {
+        t.insert("offline_mode", toml_edit::value(true));
+    }
+    if r.allow_private {
+        t.insert("allow_private", toml_edit::value(true));
+    }
+    if !r.enabled {
+        t.insert("enabled", toml_edit::value(false));
+    }
+    if let Some(suffix) = r.ipv6_suffix {
+        t.insert("ipv6_suffix", toml_edit::value(suffix.to_string()));
+    }
+    t
+}
+
+/// Writes config text atomically at `path` (a symlink's target), creating the directory
+/// owner-only when missing.
+pub(crate) fn write_text(path: &Path, text: &str) -> Result<(), ConfigError> {
+    let io_err = |source| ConfigError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let target = resolve_symlink(path).map_err(io_err)?;
+    write_atomic(&target, text.as_bytes()).map_err(io_err)
 }
 
 fn spaced(mut table: Table) -> Item {

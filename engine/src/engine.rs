@@ -71,6 +71,9 @@ pub enum EngineError {
     /// The state store or the keychain failed.
     #[error("{0}")]
     Storage(String),
+    /// An edit was based on an older revision of the config than the file's.
+    #[error("{0}")]
+    Stale(String),
     /// The engine has stopped.
     #[error("the engine has stopped")]
     Stopped,
@@ -278,6 +281,15 @@ pub enum EngineEvent {
     },
 }
 
+/// The config with the revision of the file it was read from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigRead {
+    /// The config (defaults when there is no file).
+    pub config: Config,
+    /// The file's revision: what an edit based on this read must name.
+    pub revision: String,
+}
+
 /// What "Update now" did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpdateNowReport {
@@ -310,7 +322,12 @@ enum Command {
     ReEnable(String, oneshot::Sender<Result<(), EngineError>>),
     Reload(oneshot::Sender<Result<(), EngineError>>),
     GetConfig(oneshot::Sender<Result<Config, EngineError>>),
-    SaveConfig(Box<Config>, oneshot::Sender<Result<(), EngineError>>),
+    ReadConfig(oneshot::Sender<Result<ConfigRead, EngineError>>),
+    EditConfig(
+        String,
+        Box<crate::config_edit::ConfigEdit>,
+        oneshot::Sender<Result<String, EngineError>>,
+    ),
     History(
         Option<String>,
         u32,
@@ -423,10 +440,22 @@ impl EngineHandle {
         self.ask(Command::GetConfig).await
     }
 
-    /// Validates and saves a whole new config (atomically), then applies it. Refused with
-    /// [`EngineError::Invalid`] listing every problem; the file is then untouched.
-    pub async fn save_config(&self, config: Config) -> Result<(), EngineError> {
-        self.ask(|tx| Command::SaveConfig(Box::new(config), tx))
+    /// The config as it is on disk, with the revision an edit must be based on.
+    pub async fn read_config(&self) -> Result<ConfigRead, EngineError> {
+        self.ask(Command::ReadConfig).await
+    }
+
+    /// Applies one edit to the config file in place and then the config, if the file is
+    /// still at `revision`; answers the file's new revision. Refused with
+    /// [`EngineError::Stale`] when the file changed since `revision` was read, and with
+    /// [`EngineError::Invalid`] listing every problem when the result is not valid: the
+    /// file is untouched either way.
+    pub async fn edit_config(
+        &self,
+        revision: String,
+        edit: crate::config_edit::ConfigEdit,
+    ) -> Result<String, EngineError> {
+        self.ask(|tx| Command::EditConfig(revision, Box::new(edit), tx))
             .await
     }
 
@@ -987,8 +1016,11 @@ impl Engine {
                 };
                 let _ = reply.send(result);
             }
-            Command::SaveConfig(config, reply) => {
-                let result = self.save_config(*config);
+            Command::ReadConfig(reply) => {
+                let _ = reply.send(self.read_config());
+            }
+            Command::EditConfig(revision, edit, reply) => {
+                let result = self.edit_config(&revision, &edit);
                 self.publish_status();
                 if result.is_ok() {
                     self.pass_logged().await;
@@ -1220,21 +1252,69 @@ impl Engine {
         self.next_check = Instant::now();
     }
 
-    fn save_config(&mut self, config: Config) -> Result<(), EngineError> {
+    /// The config file's bytes, `None` when there is none.
+    fn config_bytes(&self) -> Result<Option<Vec<u8>>, EngineError> {
+        match crate::files::read_regular(&self.config_path, crate::files::MAX_CONFIG_BYTES) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(EngineError::Config(format!(
+                "cannot read {}: {e}",
+                self.config_path.display()
+            ))),
+        }
+    }
+
+    fn read_config(&self) -> Result<ConfigRead, EngineError> {
+        let bytes = self.config_bytes()?;
+        let revision = crate::config_edit::revision(bytes.as_deref());
+        let config = match &bytes {
+            None => Config::default(),
+            Some(_) => Config::load(&self.config_path)
+                .map_err(|e| EngineError::Config(e.to_string()))?
+                .unwrap_or_default(),
+        };
+        Ok(ConfigRead { config, revision })
+    }
+
+    fn edit_config(
+        &mut self,
+        revision: &str,
+        edit: &crate::config_edit::ConfigEdit,
+    ) -> Result<String, EngineError> {
+        let bytes = self.config_bytes()?;
+        if crate::config_edit::revision(bytes.as_deref()) != revision {
+            return Err(EngineError::Stale(
+                "The config changed since you opened this form (by hand, or in another \
+                 window): it has been read again; make your change once more."
+                    .into(),
+            ));
+        }
+        let text = match &bytes {
+            None => String::new(),
+            Some(bytes) => String::from_utf8(bytes.clone()).map_err(|_| {
+                EngineError::Config(format!(
+                    "{} is not UTF-8 text; fix it by hand first, it is not overwritten",
+                    self.config_path.display()
+                ))
+            })?,
+        };
+        let edited = crate::config_edit::apply(&text, edit).map_err(|e| match e {
+            crate::config_edit::EditError::NotFound(m) => EngineError::NotFound(m),
+            other => EngineError::Config(other.to_string()),
+        })?;
+        let config = Config::parse(&edited).map_err(EngineError::Invalid)?;
         let problems = check_against_registry(&config);
         if !problems.is_empty() {
             return Err(EngineError::Invalid(problems));
         }
-        config.save(&self.config_path).map_err(|e| match e {
-            crate::config::ConfigError::Rejected { problems, .. } => EngineError::Invalid(problems),
-            other => EngineError::Config(other.to_string()),
-        })?;
-        tracing::info!(path = %self.config_path.display(), "config saved");
+        crate::config::write_text(&self.config_path, &edited)
+            .map_err(|e| EngineError::Config(e.to_string()))?;
+        tracing::info!(path = %self.config_path.display(), "config edited");
         self.load_config();
-        match &self.config_error {
-            Some(e) => Err(EngineError::Config(e.clone())),
-            None => Ok(()),
+        if let Some(e) = &self.config_error {
+            return Err(EngineError::Config(e.clone()));
         }
+        Ok(crate::config_edit::revision(Some(edited.as_bytes())))
     }
 
     fn resolve_key(&self, record: &str) -> Option<String> {

@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod config_edit;
 pub mod control;
 pub mod departure;
 pub mod detect;

@@ -99,30 +99,32 @@ async fn providers(control: State<'_, Control>) -> Result<serde_json::Value, Con
     control.client().await?.call(Request::Providers).await
 }
 
-/// The config as it is on disk.
+/// The config as it is on disk, with the revision an edit must name.
 #[tauri::command]
 #[tracing::instrument(skip_all)]
-async fn get_config(control: State<'_, Control>) -> Result<serde_json::Value, ControlError> {
-    control.client().await?.call(Request::GetConfig).await
+async fn read_config(control: State<'_, Control>) -> Result<serde_json::Value, ControlError> {
+    control.client().await?.call(Request::ReadConfig).await
 }
 
-/// Validates and saves a whole config; a refusal lists every problem by key.
+/// Applies one edit to the config file in place, if it is still at `revision`; answers
+/// the new revision. A refusal is `stale` (read again) or lists every problem by key.
 #[tauri::command]
-#[tracing::instrument(skip_all)]
-async fn save_config(
+#[tracing::instrument(skip(control, edit))]
+async fn edit_config(
     control: State<'_, Control>,
-    config: serde_json::Value,
-) -> Result<(), ControlError> {
-    let config = serde_json::from_value(config).map_err(|e| {
+    revision: String,
+    edit: serde_json::Value,
+) -> Result<String, ControlError> {
+    let edit = serde_json::from_value(edit).map_err(|e| {
         ControlError::new(
             ErrorCode::InvalidParams,
-            format!("the form sent a bad config: {e}"),
+            format!("the form sent a bad edit: {e}"),
         )
     })?;
     control
         .client()
         .await?
-        .call(Request::SaveConfig { config })
+        .call(Request::EditConfig { revision, edit })
         .await
 }
 
@@ -170,8 +172,8 @@ pub(crate) fn build<R: Runtime>(builder: tauri::Builder<R>, socket: PathBuf) -> 
             update_now,
             history,
             providers,
-            get_config,
-            save_config,
+            read_config,
+            edit_config,
             set_secret,
             autostart,
             set_autostart

@@ -7,7 +7,7 @@
  * @typedef {import("../ipc.js").Descriptor} Descriptor
  * @typedef {import("../ipc.js").FieldSpec} FieldSpec
  */
-import { getConfig, providers, saveConfig, setSecret, status, updateNow } from "../ipc.js";
+import { editConfig, getConfig, providers, setSecret, status, updateNow } from "../ipc.js";
 
 /** @type {Descriptor[]} */
 let registry = [];
@@ -137,21 +137,31 @@ function openEditor(title, fields, onSave) {
 }
 
 /**
- * Saves `next`; on refusal shows the problems and keeps the form as typed.
+ * Sends one edit, and on success takes `next` as the config; on refusal shows the
+ * problems and keeps the form as typed. When the file changed since it was read (by
+ * hand, in another window), the config is read again and the lists redrawn: the user
+ * sees what is there now and makes the change once more; nothing was overwritten.
+ * @param {any} edit
  * @param {any} next
  * @param {string} prefix
  * @returns {Promise<boolean>}
  */
-async function save(next, prefix) {
+async function save(edit, next, prefix) {
   for (const slot of $("editor-fields").querySelectorAll(".problem")) {
     slot.textContent = "";
   }
   try {
-    await saveConfig(next);
+    await editConfig(edit);
     config = next;
     return true;
   } catch (error) {
-    const e = /** @type {{message: string, problems?: any[]}} */ (error);
+    const e = /** @type {{code: string, message: string, problems?: any[]}} */ (error);
+    if (e.code === "stale") {
+      config = await getConfig();
+      renderAccounts();
+      $("editor-error").textContent = e.message;
+      return false;
+    }
     const rest = e.problems && e.problems.length > 0 ? showProblems(e.problems, prefix) : [e.message];
     $("editor-error").textContent =
       rest.length > 0 ? rest.join("\n") : "Not saved: see the fields marked above.";
@@ -231,7 +241,8 @@ function editAccount(index) {
       } else {
         next.account.push(account);
       }
-      if (!(await save(next, `account[${at}]`))) {
+      const edit = { op: "upsert_account", id: existing?.id ?? null, account };
+      if (!(await save(edit, next, `account[${at}]`))) {
         return;
       }
       if (typed !== "") {
@@ -315,7 +326,8 @@ function editRecord(index) {
       } else {
         next.record.push(record);
       }
-      if (await save(next, `record[${at}]`)) {
+      const id = existing ? { account: existing.account, name: existing.name } : null;
+      if (await save({ op: "upsert_record", id, record }, next, `record[${at}]`)) {
         closeEditor();
         renderAccounts();
       }
@@ -331,12 +343,19 @@ function editRecord(index) {
  */
 async function remove(kind, index) {
   const next = structuredClone(config);
-  next[kind].splice(index, 1);
+  const [gone] = next[kind].splice(index, 1);
+  const edit = kind === "account"
+    ? { op: "remove_account", id: gone.id }
+    : { op: "remove_record", id: { account: gone.account, name: gone.name } };
   try {
-    await saveConfig(next);
+    await editConfig(edit);
     config = next;
     renderAccounts();
   } catch (error) {
+    if (/** @type {{code: string}} */ (error).code === "stale") {
+      config = await getConfig();
+      renderAccounts();
+    }
     $("editor").hidden = false;
     $("editor-title").textContent = "Not removed";
     $("editor-fields").replaceChildren();

@@ -3,7 +3,7 @@
  * The General card: poll interval, success notifications, offline on quit, start at
  * login. Each change is saved at once (through the engine, which validates it).
  */
-import { autostart, getConfig, saveConfig, setAutostart } from "../ipc.js";
+import { autostart, editConfig, getConfig, setAutostart } from "../ipc.js";
 
 /** @param {string} id */
 const $ = (id) => /** @type {HTMLInputElement} */ (document.getElementById(id));
@@ -21,18 +21,22 @@ function message(text, kind) {
 }
 
 /**
- * Saves one change to `[general]`, re-reading the config first so other edits stay.
+ * Saves one change to `[general]`: that key only, in the file as it is (comments kept).
+ * When the file changed since this window read it, the window reads it again and the
+ * user is asked to make the change once more.
  * @param {string} key
  * @param {unknown} value
  */
 async function saveGeneral(key, value) {
   try {
-    const config = await getConfig();
-    config.general = { ...(config.general ?? {}), [key]: value };
-    await saveConfig(config);
+    await editConfig({ op: "set_general", key, value });
     message("Saved.", "ok");
   } catch (error) {
-    message(/** @type {{message: string}} */ (error).message, "error");
+    const e = /** @type {{code: string, message: string}} */ (error);
+    if (e.code === "stale") {
+      await loadGeneral();
+    }
+    message(e.message, "error");
   }
 }
 

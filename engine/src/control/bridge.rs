@@ -42,16 +42,16 @@ pub async fn engine_request(
             .map_err(engine_error)
             .map(null),
         Request::Reload => engine.reload().await.map_err(engine_error).map(null),
-        Request::GetConfig => engine
-            .config()
+        Request::ReadConfig => engine
+            .read_config()
             .await
             .map_err(engine_error)
             .and_then(|c| to_value(&c)),
-        Request::SaveConfig { config } => engine
-            .save_config(*config)
+        Request::EditConfig { revision, edit } => engine
+            .edit_config(revision, edit)
             .await
             .map_err(engine_error)
-            .map(null),
+            .and_then(|r| to_value(&r)),
         Request::SetSecret { account, secret } => engine
             .set_secret(account, secret)
             .await
@@ -108,6 +108,7 @@ fn engine_error(error: EngineError) -> ControlError {
             ErrorCode::InvalidParams
         }
         EngineError::Stopped => ErrorCode::NotRunning,
+        EngineError::Stale(_) => ErrorCode::Stale,
         _ => ErrorCode::Failed,
     };
     let mut control = ControlError::new(code, error.to_string());

@@ -90,13 +90,18 @@ pub enum Request {
     },
     /// Read the config file again.
     Reload,
-    /// The config as it is on disk. Answers [`crate::config::Config`].
-    GetConfig,
-    /// Validate and save a whole new config; refused with `invalid_params` and every
-    /// problem in `problems`.
-    SaveConfig {
-        /// The new config.
-        config: Box<crate::config::Config>,
+    /// The config as it is on disk with its revision, for a form that will edit it.
+    /// Answers [`crate::engine::ConfigRead`].
+    ReadConfig,
+    /// Apply one edit to the config file in place (comments and layout kept). Refused
+    /// with `stale` when `revision` is not the file's any more (it changed since it was
+    /// read), and with `invalid_params` and every problem when the result is not a valid
+    /// config. Answers the new revision.
+    EditConfig {
+        /// The revision the edit is based on ([`Request::ReadConfig`]).
+        revision: String,
+        /// The edit.
+        edit: crate::config_edit::ConfigEdit,
     },
     /// Store an account's secret in the keychain (never echoed back).
     SetSecret {
@@ -131,8 +136,8 @@ impl Request {
         "set_offline",
         "re_enable",
         "reload",
-        "get_config",
-        "save_config",
+        "read_config",
+        "edit_config",
         "set_secret",
         "ask_sources",
     ];
@@ -258,6 +263,9 @@ pub enum ErrorCode {
     Busy,
     /// The host failed doing it; the message says why.
     Failed,
+    /// An edit was based on a revision of the config that is not the file's any more:
+    /// read it again and redo the edit.
+    Stale,
 }
 
 /// One line from client to server.
@@ -312,7 +320,10 @@ mod tests {
             "set_offline" => serde_json::json!({"offline": true}),
             "re_enable" => serde_json::json!({"record": "a"}),
             "set_secret" => serde_json::json!({"account": "a", "secret": "s3cret"}),
-            "save_config" => serde_json::json!({"config": {"version": 1}}),
+            "edit_config" => serde_json::json!({
+                "revision": "none",
+                "edit": {"op": "remove_account", "id": "a"}
+            }),
             _ => serde_json::Value::Null,
         };
         for method in Request::METHODS {

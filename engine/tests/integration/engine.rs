@@ -931,38 +931,149 @@ async fn timeouts_huge_answers_and_refused_connections_back_off_with_their_reaso
 
 #[tokio::test(start_paused = true)]
 async fn config_edits_are_validated_saved_and_applied() {
+    use dyntray_engine::config_edit::{ConfigEdit, RecordId};
+    use dyntray_engine::engine::EngineError;
     let rig = Rig::new().await;
     rig.config("dyndns", &records(&["a.example.org"]));
     rig.provider
         .always(Reply::ok(&format!("good {V4}\ngood {V4}")));
     let engine = rig.engine();
-    let mut config = engine.config().await.unwrap();
-    assert_eq!(config.records.len(), 1);
+    let read = engine.read_config().await.unwrap();
+    assert_eq!(read.config.records.len(), 1);
 
-    // An option the provider lacks is refused with the problem's key; the file stays.
+    // An edit whose result is not a valid config is refused with the problem's key;
+    // the file stays as it was.
     let before = std::fs::read_to_string(rig.config_path()).unwrap();
-    let mut bad = config.clone();
-    bad.accounts[0].provider = "noip".into();
-    bad.records[0].wildcard = Some(true);
-    match engine.save_config(bad).await {
-        Err(dyntray_engine::engine::EngineError::Invalid(problems)) => {
-            assert_eq!(problems[0].key, "record[0].wildcard", "{problems:?}");
+    let bad = read.config.records[0].clone();
+    let mut broken = bad.clone();
+    broken.name = "not a host name!".into();
+    match engine
+        .edit_config(
+            read.revision.clone(),
+            ConfigEdit::UpsertRecord {
+                id: Some(RecordId {
+                    account: "home".into(),
+                    name: "a.example.org".into(),
+                }),
+                record: Box::new(broken),
+            },
+        )
+        .await
+    {
+        Err(EngineError::Invalid(problems)) => {
+            assert_eq!(problems[0].key, "record[0].name", "{problems:?}");
         }
         other => panic!("expected Invalid, got {other:?}"),
     }
+    let revision = read.revision;
     assert_eq!(std::fs::read_to_string(rig.config_path()).unwrap(), before);
 
     // A good edit is written and applied: the new name goes out.
-    let mut added = config.records[0].clone();
+    let mut added = bad.clone();
     added.name = "b.example.org".into();
-    config.records.push(added);
-    engine.save_config(config).await.unwrap();
+    engine
+        .edit_config(
+            revision,
+            ConfigEdit::UpsertRecord {
+                id: None,
+                record: Box::new(added),
+            },
+        )
+        .await
+        .unwrap();
     let saved = std::fs::read_to_string(rig.config_path()).unwrap();
     assert!(saved.contains("b.example.org"));
     assert!(!saved.contains("s3cr3t"));
     assert_eq!(engine.status().records.len(), 2);
     let last = rig.provider.seen().pop().unwrap();
     assert_eq!(last.hostnames(), ["a.example.org", "b.example.org"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_edit_never_reverts_a_change_made_since_the_form_was_read() {
+    use dyntray_engine::config_edit::ConfigEdit;
+    use dyntray_engine::engine::EngineError;
+    let rig = Rig::new().await;
+    rig.config("dyndns", &records(&["a.example.org"]));
+    // The user's own comments, around and inside the tables.
+    let hand = format!(
+        "# Written by hand. Keep this.\n{}\n# A note at the end.\n",
+        std::fs::read_to_string(rig.config_path())
+            .unwrap()
+            .replace("account = \"home\"\n", "account = \"home\"   # my line\n")
+    );
+    std::fs::write(rig.config_path(), &hand).unwrap();
+    rig.provider.always(Reply::ok(&format!("good {V4}")));
+    let engine = rig.engine();
+
+    // Two windows open on the same file.
+    let first = engine.read_config().await.unwrap();
+    let second = engine.read_config().await.unwrap();
+    // The first changes General.
+    let after_general = engine
+        .edit_config(
+            first.revision.clone(),
+            ConfigEdit::SetGeneral {
+                key: "poll_interval".into(),
+                value: "10m".into(),
+            },
+        )
+        .await
+        .unwrap();
+    // The second, opened before, adds a name: refused, not a silent revert of 10m.
+    let mut record = first.config.records[0].clone();
+    record.name = "b.example.org".into();
+    let add = |record: &dyntray_engine::config::Record| ConfigEdit::UpsertRecord {
+        id: None,
+        record: Box::new(record.clone()),
+    };
+    match engine.edit_config(second.revision, add(&record)).await {
+        Err(EngineError::Stale(message)) => {
+            assert!(message.contains("changed since you opened"), "{message}");
+        }
+        other => panic!("expected Stale, got {other:?}"),
+    }
+    let text = std::fs::read_to_string(rig.config_path()).unwrap();
+    assert!(text.contains("poll_interval = \"10m\""), "{text}");
+    assert!(!text.contains("b.example.org"));
+
+    // The first window goes on from its new revision: both changes stay, and every
+    // byte outside the edited tables is the user's.
+    engine
+        .edit_config(after_general, add(&record))
+        .await
+        .unwrap();
+    let text = std::fs::read_to_string(rig.config_path()).unwrap();
+    assert!(
+        text.starts_with("# Written by hand. Keep this.\nversion = 1\n"),
+        "{text}"
+    );
+    assert!(text.contains("account = \"home\"   # my line\n"), "{text}");
+    assert!(text.contains("# A note at the end.\n"), "{text}");
+    assert!(text.contains("poll_interval = \"10m\""));
+    assert_eq!(engine.status().records.len(), 2);
+
+    // A hand edit while a form is open: the form's next edit is refused too.
+    let open = engine.read_config().await.unwrap();
+    std::fs::write(
+        rig.config_path(),
+        format!("{text}# edited by hand meanwhile\n"),
+    )
+    .unwrap();
+    let mut third = record.clone();
+    third.name = "c.example.org".into();
+    assert!(matches!(
+        engine.edit_config(open.revision, add(&third)).await,
+        Err(EngineError::Stale(_))
+    ));
+    let reread = engine.read_config().await.unwrap();
+    engine
+        .edit_config(reread.revision, add(&third))
+        .await
+        .unwrap();
+    let text = std::fs::read_to_string(rig.config_path()).unwrap();
+    assert!(text.contains("# edited by hand meanwhile\n"), "{text}");
+    assert!(text.contains("c.example.org"));
 }
 
 #[tokio::test(start_paused = true)]

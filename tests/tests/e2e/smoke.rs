@@ -499,6 +499,28 @@ fn settings_form_adds_an_account_and_a_name() {
     });
     assert!(!entry.exists());
 
+    // Saves never undo each other or a hand edit. The file is edited by hand while the
+    // window is open: the window's next save is refused, nothing is overwritten, and
+    // after the window has read the file again the same save goes through, keeping the
+    // hand edit, General's change and the earlier name.
+    let text = std::fs::read_to_string(user.config_file()).unwrap();
+    std::fs::write(user.config_file(), format!("# My own note.\n{text}")).unwrap();
+    driver.click("#add-record");
+    driver.wait_text("#editor-title", |t| t == "Add a name");
+    driver.type_into("#editor-fields input[name=name]", "late.example.org");
+    driver.click("#editor-save");
+    driver.wait_text("#editor-error", |t| t.contains("changed since you opened"));
+    let config = std::fs::read_to_string(user.config_file()).unwrap();
+    assert!(!config.contains("late.example.org"), "{config}");
+    driver.click("#editor-save");
+    let config = wait_for("the second save", Duration::from_secs(10), || {
+        let text = std::fs::read_to_string(user.config_file()).unwrap();
+        text.contains("late.example.org").then_some(text)
+    });
+    assert!(config.starts_with("# My own note.\n"), "{config}");
+    assert!(config.contains("notify_success = false"), "{config}");
+    assert!(config.contains("form.example.org"), "{config}");
+
     driver.close_window();
     click(&item, "Quit");
     assert!(tray.wait_exit(Duration::from_secs(10)).success());
