@@ -54,7 +54,7 @@ export async function appInfo() {
  *             disabled: Disabled | null, next_attempt_at: number | null,
  *             note: string | null, has_offline: boolean }} RecordStatus
  * @typedef {{ summary: string, paused: boolean, offline: boolean, config_path: string,
- *             config_error: string | null, records: RecordStatus[],
+ *             config_error: string | null, config_warning?: string | null, records: RecordStatus[],
  *             addresses: AddressStatus[], next_check_at: number | null }} Status
  * @typedef {{ source: string, kind: string, state: string, address: string | null,
  *             error: string | null, asked_at: number | null, cached: boolean,

@@ -84,6 +84,7 @@ fn main() {
             sources: Some(Vec::new()),
             scheduled: false,
             watch_network: false,
+            watch_config: false,
             clock_start: None,
         })
         .expect("the engine starts");

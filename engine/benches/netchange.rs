@@ -240,6 +240,7 @@ async fn start_engine(
         sources: None,
         scheduled: true,
         watch_network: true,
+        watch_config: false,
         clock_start: None,
     })
     .expect("the engine starts");

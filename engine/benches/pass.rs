@@ -171,6 +171,7 @@ async fn bench() {
         sources: Some(vec![source.clone()]),
         scheduled: false,
         watch_network: false,
+        watch_config: false,
         clock_start: None,
     })
     .expect("the engine starts");

@@ -101,6 +101,9 @@ pub struct EngineOptions {
     /// Check the address when the network changes or the machine wakes up (only with
     /// `scheduled`).
     pub watch_network: bool,
+    /// Read the config file again when it changes or on SIGHUP (hand edits reach the
+    /// running engine; only with `scheduled`).
+    pub watch_config: bool,
     /// The wall-clock time the engine's clock starts at (tests); `None` = now.
     pub clock_start: Option<Timestamp>,
 }
@@ -230,6 +233,9 @@ pub struct Status {
     pub config_path: PathBuf,
     /// The config's problems, if it could not be used.
     pub config_error: Option<String>,
+    /// A hand edit that is not applied (the running config stays), and why.
+    #[serde(default)]
+    pub config_warning: Option<String>,
     /// Detected addresses.
     pub addresses: Vec<AddressStatus>,
     /// Every record.
@@ -266,6 +272,11 @@ pub enum EngineEvent {
         answer: String,
         /// What to do.
         advice: String,
+    },
+    /// A hand edit of the config file was not applied; the running config stays.
+    ConfigRejected {
+        /// What is wrong, and where.
+        message: String,
     },
     /// No valid address could be found.
     NoAddress {
@@ -335,6 +346,7 @@ enum Command {
     ),
     SetSecret(String, Secret, oneshot::Sender<Result<(), EngineError>>),
     NetworkChanged(String, Option<Duration>),
+    ConfigFileChanged(String),
     AskSources(
         Option<IpFamily>,
         oneshot::Sender<Result<Vec<AddressStatus>, EngineError>>,
@@ -484,6 +496,13 @@ impl EngineHandle {
             .await;
     }
 
+    /// The config file may have changed (`why`: the watcher, SIGHUP). A file that is the
+    /// one applied is nothing; a valid new one is applied; an invalid one is reported
+    /// (status, event, log) while the running config stays in force.
+    pub async fn config_file_changed(&self, why: String) {
+        let _ = self.commands.send(Command::ConfigFileChanged(why)).await;
+    }
+
     /// Asks every address source of `family` (or of each family in use) now, whatever
     /// its bench; minimum intervals and suspensions hold (`dyntrayd ip`).
     pub async fn ask_sources(
@@ -557,6 +576,8 @@ pub fn spawn(options: EngineOptions) -> Result<EngineHandle, EngineError> {
         accounts: Vec::new(),
         config: None,
         config_error: None,
+        config_warning: None,
+        applied_revision: None,
         addresses: BTreeMap::new(),
         notes: BTreeMap::new(),
         updating: Vec::new(),
@@ -575,6 +596,8 @@ pub fn spawn(options: EngineOptions) -> Result<EngineHandle, EngineError> {
     let (status_tx, status_rx) = watch::channel(engine.snapshot());
     engine.status_tx = Some(status_tx);
     let watch_network = options.watch_network && engine.scheduled;
+    let watch_config = options.watch_config && engine.scheduled;
+    let config_path = engine.config_path.clone();
     let exit = supervise(engine.run(rx));
     let handle = EngineHandle {
         commands,
@@ -584,6 +607,9 @@ pub fn spawn(options: EngineOptions) -> Result<EngineHandle, EngineError> {
     };
     if watch_network {
         crate::triggers::spawn(handle.clone());
+    }
+    if watch_config {
+        crate::confwatch::spawn(config_path, handle.clone());
     }
     Ok(handle)
 }
@@ -901,6 +927,10 @@ struct Engine {
     accounts: Vec<AccountRt>,
     config: Option<Config>,
     config_error: Option<String>,
+    /// A hand edit that could not be applied: the running config stays in force.
+    config_warning: Option<String>,
+    /// The revision of the file the running config came from.
+    applied_revision: Option<String>,
     addresses: BTreeMap<IpFamily, (Detection, Timestamp, String)>,
     notes: BTreeMap<String, String>,
     updating: Vec<String>,
@@ -1058,6 +1088,14 @@ impl Engine {
                     }
                 }
             }
+            Command::ConfigFileChanged(why) => {
+                if self.config_file_changed(&why) {
+                    self.publish_status();
+                    self.pass_logged().await;
+                } else {
+                    self.publish_status();
+                }
+            }
             Command::SetSecret(account, secret, reply) => {
                 let result = self.set_secret(&account, &secret);
                 self.publish_status();
@@ -1072,7 +1110,76 @@ impl Engine {
 
     // ---- config ----------------------------------------------------------------------
 
+    /// See [`EngineHandle::config_file_changed`]; `true` when a new config was applied.
+    fn config_file_changed(&mut self, why: &str) -> bool {
+        let revision = match self.config_bytes() {
+            Ok(bytes) => crate::config_edit::revision(bytes.as_deref()),
+            Err(e) => e.to_string(),
+        };
+        if self.applied_revision.as_deref() == Some(revision.as_str()) {
+            // The file we applied (or wrote ourselves): nothing new.
+            return false;
+        }
+        let running = self.config.is_some();
+        let (config, error) = self.read_checked();
+        match (config, error) {
+            (Some(config), _) => {
+                tracing::info!(%why, path = %self.config_path.display(), "config file changed: applied");
+                self.config_error = None;
+                self.config_warning = None;
+                self.applied_revision = Some(revision);
+                self.apply_config(config);
+                true
+            }
+            (None, Some(error)) if running => {
+                let message = format!(
+                    "Your edit of {} is not applied; the settings from before stay in force \
+                     until it is fixed. {error}",
+                    self.config_path.display()
+                );
+                tracing::error!(%why, error = %error, "config file changed but is not usable; \
+                    the running config stays");
+                if self.config_warning.as_deref() != Some(message.as_str()) {
+                    let _ = self.events.send(EngineEvent::ConfigRejected {
+                        message: message.clone(),
+                    });
+                }
+                self.config_warning = Some(message);
+                false
+            }
+            (None, _) => {
+                self.load_config();
+                self.config.is_some()
+            }
+        }
+    }
+
+    /// The config file read and checked: the config, or why it cannot be used.
+    fn read_checked(&self) -> (Option<Config>, Option<String>) {
+        let loaded = match Config::load(&self.config_path) {
+            Ok(Some(config)) => Ok(config),
+            Ok(None) => Ok(Config::default()),
+            Err(e) => Err(e.to_string()),
+        };
+        match loaded.and_then(|c| {
+            let problems = check_against_registry(&c);
+            if problems.is_empty() {
+                Ok(c)
+            } else {
+                Err(format_problems(&self.config_path, &problems))
+            }
+        }) {
+            Ok(config) => (Some(config), None),
+            Err(e) => (None, Some(e)),
+        }
+    }
+
     fn load_config(&mut self) {
+        self.applied_revision = self
+            .config_bytes()
+            .ok()
+            .map(|bytes| crate::config_edit::revision(bytes.as_deref()));
+        self.config_warning = None;
         let loaded = match Config::load(&self.config_path) {
             Ok(Some(config)) => Ok(config),
             Ok(None) => Ok(Config::default()),
@@ -2242,7 +2349,7 @@ impl Engine {
                 None => {}
             }
         }
-        let summary = if self.config_error.is_some() {
+        let summary = if self.config_error.is_some() || self.config_warning.is_some() {
             Summary::Attention
         } else if self.paused {
             Summary::Paused
@@ -2271,6 +2378,7 @@ impl Engine {
             offline: self.offline,
             config_path: self.config_path.clone(),
             config_error: self.config_error.clone(),
+            config_warning: self.config_warning.clone(),
             addresses,
             records,
             next_check_at,
@@ -2563,6 +2671,7 @@ impl Default for Status {
             offline: false,
             config_path: PathBuf::new(),
             config_error: None,
+            config_warning: None,
             addresses: Vec::new(),
             records: Vec::new(),
             next_check_at: None,

@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod config_edit;
+pub mod confwatch;
 pub mod control;
 pub mod departure;
 pub mod detect;

@@ -107,6 +107,11 @@ fn render_text(n: &mut Notification, event: &EngineEvent, notify_success: bool) 
                 .urgency(Urgency::Critical)
                 .timeout(Timeout::Never);
         }
+        EngineEvent::ConfigRejected { message } => {
+            n.summary("Config file not applied")
+                .body(message)
+                .urgency(Urgency::Critical);
+        }
         EngineEvent::NoAddress { reason } => {
             n.summary("No public address found")
                 .body(&format!("Nothing is updated until one is found: {reason}"))

@@ -204,6 +204,7 @@ pub(crate) fn run() -> ExitCode {
             sources: None,
             scheduled: true,
             watch_network: true,
+            watch_config: true,
             clock_start: None,
         })
     };

@@ -173,8 +173,9 @@ export function showStatus(status) {
   const empty = status.records.length === 0 && !status.config_error;
   firstRun.hidden = !empty;
   card.hidden = empty;
-  configError.hidden = !status.config_error;
-  configError.textContent = status.config_error ?? "";
+  const configProblem = status.config_error ?? status.config_warning ?? null;
+  configError.hidden = !configProblem;
+  configError.textContent = configProblem ?? "";
   body.replaceChildren(...status.records.map(row));
   /** @type {string[]} */
   const parts = [];

@@ -554,6 +554,7 @@ fn start_engine(paths: &Paths, scheduled: bool) -> Result<EngineHandle> {
         sources: None,
         scheduled,
         watch_network: scheduled,
+        watch_config: scheduled,
         clock_start: None,
     })?)
 }
@@ -738,6 +739,9 @@ fn print_providers() {
 fn print_status(status: &Status) {
     if let Some(error) = &status.config_error {
         println!("config: {error}");
+    }
+    if let Some(warning) = &status.config_warning {
+        println!("config: {warning}");
     }
     if status.paused {
         println!("updates are paused");

@@ -109,6 +109,7 @@ impl Echoes {
             sources: None,
             scheduled,
             watch_network: false,
+            watch_config: false,
             clock_start: Some(1_800_000_000),
         })
         .unwrap()

@@ -117,6 +117,7 @@ impl Rig {
             secrets: self.secrets.clone(),
             sources: Some(vec![self.source.clone()]),
             watch_network: false,
+            watch_config: false,
             scheduled,
             clock_start: Some(clock_start),
         })
@@ -372,6 +373,7 @@ async fn crash_engine(rig: &Rig, crash_when: impl Fn(&EngineHandle) -> bool + Se
                 sources: Some(vec![source]),
                 scheduled: false,
                 watch_network: false,
+                watch_config: false,
                 clock_start: Some(1_800_000_000),
             })
             .unwrap();
@@ -917,6 +919,7 @@ async fn timeouts_huge_answers_and_refused_connections_back_off_with_their_reaso
         sources: Some(vec![rig.source.clone()]),
         scheduled: false,
         watch_network: false,
+        watch_config: false,
         clock_start: Some(1_800_000_000),
     })
     .unwrap();
@@ -1104,4 +1107,79 @@ async fn no_address_for_a_while_is_reported_once() {
     }
     assert!(events.try_recv().is_err(), "told once, not on every check");
     assert_eq!(rig.provider.count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hand_edits_reach_the_running_engine_and_a_bad_one_keeps_the_config() {
+    let rig = Rig::new().await;
+    rig.config("dyndns", &records(&["a.example.org"]));
+    rig.provider
+        .always(Reply::ok(&format!("good {V4}\ngood {V4}")));
+    let engine = engine::spawn(EngineOptions {
+        config_path: rig.config_path(),
+        state_dir: rig.dir.path().join("state"),
+        secrets: rig.secrets.clone(),
+        sources: Some(vec![rig.source.clone()]),
+        scheduled: true,
+        watch_network: false,
+        watch_config: true,
+        clock_start: None,
+    })
+    .unwrap();
+    let mut events = engine.subscribe();
+    let wait = |what: &str, ok: &dyn Fn(&dyntray_engine::engine::Status) -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let status = engine.status();
+            if ok(&status) {
+                return status;
+            }
+            assert!(std::time::Instant::now() < deadline, "{what}: {status:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait("the first config", &|s| s.records.len() == 1);
+
+    // A name added by hand, the way an editor saves: a new file renamed over the old.
+    let good = format!(
+        "{}[[record]]\nname = \"b.example.org\"\naccount = \"home\"\n",
+        std::fs::read_to_string(rig.config_path()).unwrap()
+    );
+    let temp = rig.dir.path().join(".config.toml.swp");
+    std::fs::write(&temp, &good).unwrap();
+    std::fs::rename(&temp, rig.config_path()).unwrap();
+    wait("the hand edit applied", &|s| s.records.len() == 2);
+
+    // A broken edit: the running config stays, and the user is told what and where.
+    std::fs::write(rig.config_path(), format!("{good}[[record]\n")).unwrap();
+    let status = wait("the broken edit reported", &|s| s.config_warning.is_some());
+    let warning = status.config_warning.unwrap();
+    assert!(
+        warning.contains("config.toml")
+            && warning.contains("line")
+            && warning.contains("stay in force"),
+        "{warning}"
+    );
+    assert_eq!(status.records.len(), 2, "the running config stays");
+    assert!(status.config_error.is_none());
+    let told = loop {
+        match tokio::time::timeout(Duration::from_secs(5), events.recv()).await {
+            Ok(Ok(dyntray_engine::engine::EngineEvent::ConfigRejected { message })) => {
+                break message;
+            }
+            Ok(Ok(_)) => continue,
+            other => panic!("no ConfigRejected event: {other:?}"),
+        }
+    };
+    assert_eq!(told, warning);
+
+    // Fixed: applied, and the warning goes.
+    std::fs::write(
+        rig.config_path(),
+        format!("{good}[[record]]\nname = \"c.example.org\"\naccount = \"home\"\n"),
+    )
+    .unwrap();
+    let status = wait("the fix applied", &|s| s.records.len() == 3);
+    assert!(status.config_warning.is_none());
+    engine.shutdown().await;
 }

@@ -70,6 +70,7 @@ fn interface_changes_in_a_namespace_reach_the_provider() {
                 sources: None,
                 scheduled: true,
                 watch_network: true,
+                watch_config: false,
                 clock_start: None,
             })
             .unwrap();

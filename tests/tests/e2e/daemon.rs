@@ -430,3 +430,56 @@ async fn status_history_and_once_print_provider_words_as_text() {
     );
     assert!(!status.contains("no address checked yet"), "{status}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_makes_dyntrayd_read_its_config_again() {
+    let daemon = Daemon::new("e2e-hup").await;
+    daemon
+        .provider
+        .always(Reply::ok(&format!("good {V4}\n").repeat(4)));
+    // The config lives behind a symlink, in a directory the watcher does not see: only
+    // SIGHUP can tell dyntrayd that it changed.
+    let link = daemon.user.config_file();
+    let elsewhere = link.parent().unwrap().parent().unwrap().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let real = elsewhere.join("dyntray.toml");
+    std::fs::rename(&link, &real).unwrap();
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let mut child = daemon
+        .user
+        .command("dyntrayd")
+        .arg("run")
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the first update", Duration::from_secs(10), || {
+        (daemon.requests() == 1).then_some(())
+    });
+    let before = std::fs::read_to_string(&real).unwrap();
+    std::fs::write(
+        &real,
+        format!("{before}\n[[record]]\nname = \"d.example.org\"\naccount = \"e2e-hup\"\n"),
+    )
+    .unwrap();
+    Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = wait_for("the new name", Duration::from_secs(10), || {
+        let t = text(&daemon.run(&["status"]));
+        t.contains("d.example.org").then_some(t)
+    });
+    assert!(status.contains("a.example.org"), "{status}");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "SIGHUP must not end it"
+    );
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let exit = wait_for("dyntrayd to exit", Duration::from_secs(10), || {
+        child.try_wait().unwrap()
+    });
+    assert!(exit.success(), "{exit:?}");
+}

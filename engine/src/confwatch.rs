@@ -1,0 +1,170 @@
+//! Hand edits reach the running engine: the config file is watched, and SIGHUP asks for
+//! a reload as daemons do. The engine decides what a change means (a file that is the
+//! same as the one applied is nothing; a bad one keeps the running config).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::engine::EngineHandle;
+
+/// Changes closer together than this are one (an editor writes, renames, chmods).
+const SETTLE: Duration = Duration::from_millis(300);
+
+/// Watches `path` (through its directory, so that an editor's write-and-rename is seen)
+/// and the SIGHUP signal until the engine stops; each change asks the engine to read
+/// the file again.
+pub fn spawn(path: PathBuf, engine: EngineHandle) {
+    {
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+                tracing::info!("SIGHUP cannot be watched; the config file still is");
+                return;
+            };
+            loop {
+                tokio::select! {
+                    got = hangups.recv() => if got.is_none() { break },
+                    () = engine.stopped() => break,
+                }
+                engine.config_file_changed("SIGHUP".into()).await;
+            }
+        });
+    }
+    match watcher(&path) {
+        Ok(changes) => {
+            tokio::spawn(follow(changes, engine));
+        }
+        Err(e) => tracing::info!(path = %path.display(), error = %e,
+            "the config file is not watched; send SIGHUP after editing it"),
+    }
+}
+
+#[cfg(target_os = "linux")]
+type Changes = inotify::Watch;
+
+#[cfg(target_os = "linux")]
+fn watcher(path: &Path) -> std::io::Result<Changes> {
+    inotify::Watch::new(path)
+}
+
+#[cfg(target_os = "linux")]
+async fn follow(mut changes: Changes, engine: EngineHandle) {
+    loop {
+        tokio::select! {
+            changed = changes.next() => {
+                if !changed {
+                    break;
+                }
+                // Let the editor finish, then take every event so far as one change.
+                tokio::time::sleep(SETTLE).await;
+                changes.drain();
+                engine.config_file_changed("the file changed".into()).await;
+            }
+            () = engine.stopped() => break,
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+type Changes = ();
+
+#[cfg(not(target_os = "linux"))]
+fn watcher(_path: &Path) -> std::io::Result<Changes> {
+    Err(std::io::Error::other(
+        "file watching is built for Linux only",
+    ))
+}
+
+#[cfg(not(target_os = "linux"))]
+async fn follow(_changes: Changes, _engine: EngineHandle) {}
+
+#[cfg(target_os = "linux")]
+mod inotify {
+    use std::ffi::OsStr;
+    use std::mem::MaybeUninit;
+    use std::os::fd::OwnedFd;
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
+
+    use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
+    use tokio::io::unix::AsyncFd;
+
+    /// An inotify watch on a file's directory, reporting events about that file.
+    pub(super) struct Watch {
+        fd: AsyncFd<OwnedFd>,
+        name: Vec<u8>,
+    }
+
+    impl Watch {
+        pub(super) fn new(path: &Path) -> std::io::Result<Self> {
+            let dir = match path.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => parent,
+                _ => Path::new("."),
+            };
+            let name = path
+                .file_name()
+                .map(OsStr::as_bytes)
+                .unwrap_or_default()
+                .to_vec();
+            let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)?;
+            inotify::add_watch(
+                &fd,
+                dir,
+                WatchFlags::CLOSE_WRITE
+                    | WatchFlags::MOVED_TO
+                    | WatchFlags::MOVED_FROM
+                    | WatchFlags::CREATE
+                    | WatchFlags::DELETE
+                    | WatchFlags::ATTRIB,
+            )?;
+            // `AsyncFd::new` is deprecated because a caller could close or swap the fd while
+            // it is registered; here the OwnedFd moves into the AsyncFd, which owns it
+            // until it is dropped, and nothing else can reach it. The safe replacement
+            // (`register`) is `unsafe`, which this crate forbids.
+            #[allow(deprecated)]
+            let fd = AsyncFd::new(fd)?;
+            Ok(Self { fd, name })
+        }
+
+        /// Waits for an event about the file; `false` when the watch broke.
+        pub(super) async fn next(&mut self) -> bool {
+            loop {
+                let Ok(mut ready) = self.fd.readable().await else {
+                    return false;
+                };
+                match read_events(ready.get_inner(), &self.name) {
+                    Ok(found) => {
+                        ready.clear_ready();
+                        if found {
+                            return true;
+                        }
+                    }
+                    Err(_) => return false,
+                }
+            }
+        }
+
+        /// Takes the events waiting, whatever they are about.
+        pub(super) fn drain(&mut self) {
+            let _ = read_events(self.fd.get_ref(), &self.name);
+        }
+    }
+
+    /// Reads the waiting events; whether one was about the file `name`.
+    fn read_events(fd: &OwnedFd, name: &[u8]) -> std::io::Result<bool> {
+        let mut buf = [MaybeUninit::<u8>::uninit(); 4096];
+        let mut reader = inotify::Reader::new(fd, &mut buf);
+        let mut found = false;
+        loop {
+            match reader.next() {
+                Ok(event) => {
+                    found |= event.file_name().is_some_and(|n| n.to_bytes() == name);
+                }
+                Err(rustix::io::Errno::WOULDBLOCK) => return Ok(found),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
