@@ -2,7 +2,7 @@
 //! providers; callers hold an [`EngineHandle`] (commands in over `mpsc`, status out over
 //! `watch`, events over `broadcast`). No lock is shared and none is held across `.await`.
 //!
-//! The per-record state machine follows the providers' rules (design.md, invariants 1-5):
+//! The per-record state machine follows the providers' rules (docs/architecture.md, rules 1-5):
 //! an update only when the detected address differs from the one the provider last
 //! accepted, that address persisted before anything else happens, every answer
 //! classified, fatal answers disabling the record (or the account) until the user acts,

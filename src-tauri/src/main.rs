@@ -1,5 +1,5 @@
 //! `dyntray`: the tray process. It hosts the engine and the control API and starts the
-//! settings window (`dyntray-settings`) on demand. It links no WebKit (design.md).
+//! settings window (`dyntray-settings`) on demand. It links no WebKit (docs/architecture.md).
 
 // --help and --version answer on standard output, like any command.
 #![allow(clippy::print_stdout)]

@@ -1,7 +1,7 @@
 //! The detector: asks a family's sources in the user's order until enough of them agree
 //! on one valid address, and keeps each source's health (spacing, bench, last answer).
 //!
-//! Rules (design.md invariants 2 and 5):
+//! Rules (docs/architecture.md, rules 2 and 5):
 //! - every candidate is validated (family, public range unless private addresses are
 //!   allowed); an invalid answer is a failed answer;
 //! - `agree` sources (default 2, or all of them when fewer are configured) must name the

@@ -1,6 +1,6 @@
 //! Finding the public address: sources of several families behind one [`Source`] trait,
 //! asked in the user's order until enough of them agree ([`Detector`], in `agree.rs`),
-//! every candidate validated before it can be published (design.md invariants 2 and 5).
+//! every candidate validated before it can be published (docs/architecture.md, rules 2 and 5).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
