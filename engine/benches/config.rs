@@ -6,7 +6,7 @@
 //!
 //!     nice -n 10 cargo bench -p dyntray-engine --bench config
 // A bench binary: standard output is where the figures go.
-#![allow(clippy::print_stdout)]
+#![allow(clippy::print_stdout, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

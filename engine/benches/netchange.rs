@@ -22,7 +22,7 @@
 //!
 //!     nice -n 10 cargo bench -p dyntray-engine --bench netchange
 // A bench binary: standard output is where the figures go.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+#![allow(clippy::print_stdout, clippy::print_stderr, clippy::expect_used)]
 
 use std::net::IpAddr;
 use std::path::Path;

@@ -4,7 +4,7 @@
 //!
 //!     nice -n 10 cargo bench -p dyntray-engine --bench pass
 // A bench binary: standard output is where the figures go.
-#![allow(clippy::print_stdout)]
+#![allow(clippy::print_stdout, clippy::expect_used)]
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};

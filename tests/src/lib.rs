@@ -2,7 +2,7 @@
 //! server and UPnP router on 127.0.0.1. The end-to-end tests themselves live in `tests/e2e/`.
 
 // Test support: a failed unwrap here is a failed test, which is what it should be.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod fake_dns;
 pub mod fake_igd;

@@ -335,6 +335,73 @@ mod tests {
     }
 
     #[test]
+    fn every_request_is_listed_and_every_listed_method_is_a_request() {
+        let all = [
+            Request::AppInfo,
+            Request::OpenSettings,
+            Request::Quit,
+            Request::Subscribe,
+            Request::Status,
+            Request::History {
+                record: None,
+                limit: None,
+            },
+            Request::Providers,
+            Request::CheckNow,
+            Request::UpdateNow { record: None },
+            Request::Pause { paused: true },
+            Request::SetOffline { offline: true },
+            Request::ReEnable { record: "a".into() },
+            Request::Reload,
+            Request::ReadConfig,
+            Request::EditConfig {
+                revision: "none".into(),
+                edit: crate::config_edit::ConfigEdit::RemoveAccount { id: "a".into() },
+            },
+            Request::SetSecret {
+                account: "a".into(),
+                secret: crate::secrets::Secret::new("s3cret"),
+            },
+            Request::AskSources { family: None },
+        ];
+        // A new variant stops this match from compiling until it is in `all` above.
+        for request in &all {
+            match request {
+                Request::AppInfo
+                | Request::OpenSettings
+                | Request::Quit
+                | Request::Subscribe
+                | Request::Status
+                | Request::History { .. }
+                | Request::Providers
+                | Request::CheckNow
+                | Request::UpdateNow { .. }
+                | Request::Pause { .. }
+                | Request::SetOffline { .. }
+                | Request::ReEnable { .. }
+                | Request::Reload
+                | Request::ReadConfig
+                | Request::EditConfig { .. }
+                | Request::SetSecret { .. }
+                | Request::AskSources { .. } => {}
+            }
+        }
+        let mut named: Vec<String> = all
+            .iter()
+            .map(|r| {
+                serde_json::to_value(r).unwrap()["method"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        named.sort();
+        let mut listed: Vec<String> = Request::METHODS.iter().map(|m| (*m).to_owned()).collect();
+        listed.sort();
+        assert_eq!(named, listed, "Request::METHODS and the variants differ");
+    }
+
+    #[test]
     fn every_event_round_trips() {
         let events = [
             Event::ShowSettings,

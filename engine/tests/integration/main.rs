@@ -1,5 +1,7 @@
 //! The engine's integration tests (one binary, one module per area).
-#![allow(clippy::unwrap_used)]
+// Helpers shared by the modules of one test binary: `pub` there reaches nothing outside.
+#![allow(unreachable_pub)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod contract;
 mod control;

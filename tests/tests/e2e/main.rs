@@ -2,7 +2,9 @@
 //! D-Bus session bus, gnome-keyring, dunst, a window manager). Run them through
 //! `make test` or `scripts/headless-session.sh cargo test -p dyntray-tests`.
 
-#![allow(clippy::unwrap_used)]
+// Helpers shared by the modules of one test binary: `pub` there reaches nothing outside.
+#![allow(unreachable_pub)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod address;
 mod daemon;
