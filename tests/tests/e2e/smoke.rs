@@ -104,8 +104,8 @@ fn tray_settings_handoff_and_quit() {
     assert_eq!(version, info.version);
     let config = driver.text("#fact-config");
     assert_eq!(config, info.config_path.display().to_string());
-    let connection = driver.text("#connection");
-    assert_eq!(connection, format!("Connected to Dyntray {}", info.version));
+    let connected = format!("Connected to Dyntray {}", info.version);
+    driver.wait_text("#connection", |t| t == connected);
     driver.screenshot(&artifacts_dir().join("settings.png"));
     driver.close_window();
     wait_for(
@@ -202,6 +202,9 @@ fn the_tray_shows_each_record_and_the_providers_refusal() {
 
     provider.script([Reply::ok("good 81.2.69.160")]);
     let _desktop = crate::desktop_lock();
+    // Notifications of earlier tests may still be on screen: the one clicked below must
+    // be this test's.
+    let _ = tool("dunstctl", &["close-all"]);
     let mut tray = user.spawn("dyntray");
     let item = tray_item(tray.pid());
     let line = wait_for(
@@ -414,7 +417,8 @@ fn settings_form_adds_an_account_and_a_name() {
     driver.choose("#editor-fields select[name=wildcard]", "true");
     driver.click("#editor-save");
     driver.wait_text("#records .phase", |t| t == "Up to date");
-    assert_eq!(driver.text("#records .name"), "form.example.org");
+    // The list may be redrawn by a status event in between: wait for the name too.
+    driver.wait_text("#records .name", |t| t == "form.example.org");
 
     // Exactly one update, with the typed secret; the config has no secret; the keychain has it.
     let seen = provider.seen();
