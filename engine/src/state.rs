@@ -194,21 +194,25 @@ impl StateStore {
             .map_err(err)?;
         }
         if version < 2 {
-            // Version 2: an intent records whether its request may have left. Intents of
-            // version 1 are taken as sent, the cautious reading (settled at start).
-            conn.execute_batch(
-                "BEGIN;
-                 ALTER TABLE pending ADD COLUMN sent INTEGER NOT NULL DEFAULT 1;
-                 CREATE TABLE IF NOT EXISTS meta (
-                     key TEXT PRIMARY KEY,
-                     value TEXT NOT NULL
-                 );
-                 PRAGMA user_version = 2;
-                 COMMIT;",
-            )
-            .map_err(err)?;
+            migrate_to_2(&conn).map_err(err)?;
         }
         Ok(Self { conn, path })
+    }
+
+    /// Whether updates are paused (the user's "Pause updates").
+    pub fn paused(&self) -> bool {
+        self.meta(PAUSED).unwrap_or(false)
+    }
+
+    /// Whether "Go offline" is in effect.
+    pub fn offline(&self) -> bool {
+        self.meta(OFFLINE).unwrap_or(false)
+    }
+
+    /// Saves the paused and offline switches.
+    pub fn set_switches(&mut self, paused: bool, offline: bool) -> Result<(), StateError> {
+        self.set_meta(PAUSED, &paused)?;
+        self.set_meta(OFFLINE, &offline)
     }
 
     /// A second connection to this database for [`SentMarker::mark_sent`], which runs
@@ -444,6 +448,56 @@ impl StateStore {
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
+}
+
+/// The meta keys of the user's switches.
+const PAUSED: &str = "paused";
+const OFFLINE: &str = "offline";
+
+/// Version 1 kept the paused and offline switches as two bits of a counter in a
+/// reserved record row.
+const V1_FLAGS_ROW: &str = "__engine_flags";
+
+/// Version 2, in one transaction: an intent records whether its request may have left
+/// (intents of version 1 are taken as sent, the cautious reading: settled at start); a
+/// `meta` table holds the engine's own values; the switches move there from the
+/// reserved row, which goes.
+fn migrate_to_2(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "BEGIN;
+         ALTER TABLE pending ADD COLUMN sent INTEGER NOT NULL DEFAULT 1;
+         CREATE TABLE IF NOT EXISTS meta (
+             key TEXT PRIMARY KEY,
+             value TEXT NOT NULL
+         );",
+    )?;
+    let moved = (|| {
+        let flags: Option<String> = conn
+            .query_row(
+                "SELECT state FROM record_state WHERE record = ?1",
+                params![V1_FLAGS_ROW],
+                |row| row.get(0),
+            )
+            .optional()?;
+        let bits = flags
+            .and_then(|json| serde_json::from_str::<RecordState>(&json).ok())
+            .map_or(0, |state| state.consecutive_nochg);
+        for (key, on) in [(PAUSED, bits & 1 != 0), (OFFLINE, bits & 2 != 0)] {
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                params![key, on.to_string()],
+            )?;
+        }
+        conn.execute(
+            "DELETE FROM record_state WHERE record = ?1",
+            params![V1_FLAGS_ROW],
+        )?;
+        conn.execute_batch("PRAGMA user_version = 2; COMMIT;")
+    })();
+    if moved.is_err() {
+        let _ = conn.execute_batch("ROLLBACK;");
+    }
+    moved
 }
 
 /// The meta key of the random key that secret fingerprints are made with.
@@ -693,6 +747,7 @@ mod tests {
              INSERT INTO history (at, record, address, answer, classification)
                  VALUES (100, 'home/a.example.org/A', '81.2.69.160', 'good 81.2.69.160', 'success');
              INSERT INTO pending VALUES ('home/a.example.org/A', '81.2.69.161', 200);
+             INSERT INTO record_state VALUES ('__engine_flags', '{\"consecutive_nochg\":2}');
              PRAGMA user_version = 1;",
         )
         .unwrap();
@@ -716,10 +771,24 @@ mod tests {
                 sent: true,
             }]
         );
+        // The switches, two bits of a counter in a reserved row, are what they are now.
+        assert!(!store.paused());
+        assert!(store.offline());
+        let reserved: i64 = store
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM record_state WHERE record = '__engine_flags'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(reserved, 0);
+        store.set_switches(true, false).unwrap();
         store.set_meta("k", &5u32).unwrap();
         drop(store);
         let store = StateStore::open(dir.path()).unwrap();
         assert_eq!(store.meta::<u32>("k"), Some(5));
+        assert!(store.paused() && !store.offline());
     }
 
     #[test]
