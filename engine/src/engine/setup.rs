@@ -1,0 +1,520 @@
+//! The config: loading, checking against the registry, applying, edits and hand edits.
+
+use super::*;
+
+/// A source's identity, with a provider's check-IP the same as its URL.
+pub(super) fn source_identity(spec: &detect::SourceSpec) -> String {
+    match spec {
+        detect::SourceSpec::Provider { provider: id } => provider::lookup(id)
+            .and_then(|p| p.descriptor().checkip)
+            .map_or_else(|| spec.identity(), detect::spec::url_identity),
+        other => other.identity(),
+    }
+}
+
+impl Engine {
+    /// See [`EngineHandle::config_file_changed`]; `true` when a new config was applied.
+    pub(super) fn config_file_changed(&mut self, why: &str) -> bool {
+        let revision = match self.config_bytes() {
+            Ok(bytes) => crate::config_edit::revision(bytes.as_deref()),
+            Err(e) => e.to_string(),
+        };
+        if self.applied_revision.as_deref() == Some(revision.as_str()) {
+            // The file we applied (or wrote ourselves): nothing new.
+            return false;
+        }
+        let running = self.config.is_some();
+        let (config, error) = self.read_checked();
+        match (config, error) {
+            (Some(config), _) => {
+                tracing::info!(%why, path = %self.config_path.display(), "config file changed: applied");
+                self.config_error = None;
+                self.config_warning = None;
+                self.applied_revision = Some(revision);
+                self.apply_config(config);
+                true
+            }
+            (None, Some(error)) if running => {
+                let message = format!(
+                    "Your edit of {} is not applied; the settings from before stay in force \
+                     until it is fixed. {error}",
+                    self.config_path.display()
+                );
+                tracing::error!(%why, error = %error, "config file changed but is not usable; \
+                    the running config stays");
+                if self.config_warning.as_deref() != Some(message.as_str()) {
+                    let _ = self.events.send(EngineEvent::ConfigRejected {
+                        message: message.clone(),
+                    });
+                }
+                self.config_warning = Some(message);
+                false
+            }
+            (None, _) => {
+                self.load_config();
+                self.config.is_some()
+            }
+        }
+    }
+
+    /// The config file read and checked: the config, or why it cannot be used.
+    pub(super) fn read_checked(&self) -> (Option<Config>, Option<String>) {
+        let loaded = match Config::load(&self.config_path) {
+            Ok(Some(config)) => Ok(config),
+            Ok(None) => Ok(Config::default()),
+            Err(e) => Err(e.to_string()),
+        };
+        match loaded.and_then(|c| {
+            let problems = check_against_registry(&c);
+            if problems.is_empty() {
+                Ok(c)
+            } else {
+                Err(format_problems(&self.config_path, &problems))
+            }
+        }) {
+            Ok(config) => (Some(config), None),
+            Err(e) => (None, Some(e)),
+        }
+    }
+
+    pub(super) fn load_config(&mut self) {
+        self.applied_revision = self
+            .config_bytes()
+            .ok()
+            .map(|bytes| crate::config_edit::revision(bytes.as_deref()));
+        self.config_warning = None;
+        let loaded = match Config::load(&self.config_path) {
+            Ok(Some(config)) => Ok(config),
+            Ok(None) => Ok(Config::default()),
+            Err(e) => Err(e.to_string()),
+        };
+        let config = match loaded.and_then(|c| {
+            let problems = check_against_registry(&c);
+            if problems.is_empty() {
+                Ok(c)
+            } else {
+                Err(format_problems(&self.config_path, &problems))
+            }
+        }) {
+            Ok(config) => config,
+            Err(e) => {
+                tracing::error!(error = %e, "config not usable; nothing is updated until it is fixed");
+                self.config_error = Some(e);
+                self.config = None;
+                self.records.clear();
+                self.accounts.clear();
+                return;
+            }
+        };
+        self.config_error = None;
+        self.apply_config(config);
+    }
+
+    pub(super) fn apply_config(&mut self, config: Config) {
+        self.poll_interval = config.general.poll_interval;
+        self.accounts = config
+            .accounts
+            .iter()
+            .filter_map(|a| {
+                let provider = provider::lookup(&a.provider)?;
+                let server = a
+                    .server
+                    .clone()
+                    .or_else(|| provider.descriptor().default_server.map(str::to_owned))?;
+                Some(AccountRt {
+                    id: a.id.clone(),
+                    provider,
+                    server,
+                    username: a.username.clone(),
+                    secret: match &a.secret {
+                        SecretRef::Keychain => SecretSource::Keychain,
+                        SecretRef::File(p) => SecretSource::File(p.clone()),
+                        SecretRef::Env(v) => SecretSource::Env(v.clone()),
+                    },
+                    keepalive: match a.keepalive {
+                        Some(Keepalive::Off) => None,
+                        Some(Keepalive::Every(d)) => Some(d),
+                        None => provider.descriptor().keepalive,
+                    },
+                    // Servers are https:// (or loopback): the config refuses anything else.
+                    allow_plain_http: false,
+                    extra: a.provider_options(),
+                })
+            })
+            .collect();
+        let mut records = Vec::new();
+        let account_index: BTreeMap<&str, usize> = self
+            .accounts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.id.as_str(), i))
+            .collect();
+        for r in &config.records {
+            let Some(&account) = account_index.get(r.account.as_str()) else {
+                continue;
+            };
+            let families: &[IpFamily] = match r.family {
+                Family::A => &[IpFamily::V4],
+                Family::Aaaa => &[IpFamily::V6],
+                Family::Both => &[IpFamily::V4, IpFamily::V6],
+            };
+            let acc = &self.accounts[account];
+            for &family in families {
+                let options = RecordOptions {
+                    wildcard: r.wildcard,
+                    mx: r.mx.clone(),
+                    backup_mx: r.backup_mx,
+                };
+                let offline_native = r.offline_mode && acc.provider.descriptor().native_offline;
+                let mut fingerprint = format!(
+                    "{}|{}|{}|{:?}|{:?}|{:?}|{:?}|{}",
+                    acc.provider.descriptor().id,
+                    acc.server,
+                    acc.username,
+                    options.wildcard,
+                    options.mx,
+                    options.backup_mx,
+                    r.offline_address,
+                    offline_native
+                );
+                // Provider settings count too; records without any keep the fingerprint
+                // they had before such settings existed.
+                if !acc.extra.is_empty() {
+                    fingerprint.push_str(&format!("|{:?}", acc.extra));
+                }
+                let ipv6_suffix = r.ipv6_suffix.filter(|_| family == IpFamily::V6);
+                if let Some(suffix) = ipv6_suffix {
+                    fingerprint.push_str(&format!("|suffix {suffix}"));
+                }
+                records.push(RecordRt {
+                    key: record_key(&r.account, &r.name, family),
+                    name: r.name.clone(),
+                    account,
+                    family,
+                    options,
+                    offline_address: r.offline_address.filter(|a| IpFamily::of(*a) == family),
+                    offline_native,
+                    allow_private: r.allow_private,
+                    enabled: r.enabled,
+                    ipv6_suffix,
+                    fingerprint,
+                });
+            }
+        }
+        // An edited record starts afresh: re-enabled, and its (new) settings sent. All in
+        // one transaction: a file of thousands of records is one write, not thousands.
+        let mut changed = Vec::new();
+        for record in &records {
+            let Ok(mut state) = self.store.record(&record.key) else {
+                continue;
+            };
+            if state.fingerprint.as_deref() != Some(record.fingerprint.as_str()) {
+                let known = state.fingerprint.is_some();
+                state.fingerprint = Some(record.fingerprint.clone());
+                if known {
+                    tracing::info!(record = %record.key, "record settings changed: re-enabled and resent");
+                    state.disabled = None;
+                    state.backoff_until = None;
+                    state.backoff_step = 0;
+                    state.consecutive_nochg = 0;
+                    state.last_address = None;
+                    state.offline_active = false;
+                }
+                changed.push((record.key.clone(), state));
+            }
+        }
+        if let Err(e) = self.store.save_all(&changed) {
+            tracing::error!(error = %e, "cannot save record state");
+        }
+        self.records = records;
+        let mut detector = match &self.fixed_sources {
+            Some(sources) => Detector::new(sources.clone(), sources.clone(), config.detect.agree),
+            None => {
+                let http = &self.http;
+                let clients: &detect::Clients = self
+                    .clients
+                    .get_or_insert_with(|| detect::Clients::new(http));
+                let build = |specs: &[detect::SourceSpec]| -> Vec<Arc<dyn Source>> {
+                    specs
+                        .iter()
+                        .filter_map(|spec| match detect::build(spec, clients) {
+                            Ok(source) => Some(source),
+                            // check_against_registry has refused such a config already.
+                            Err(e) => {
+                                tracing::error!(source = %spec, error = %e, "source left out");
+                                None
+                            }
+                        })
+                        .collect()
+                };
+                Detector::new(
+                    build(&config.detect.ipv4),
+                    build(&config.detect.ipv6),
+                    config.detect.agree,
+                )
+            }
+        };
+        if let Some(old) = self.detector.take() {
+            detector.inherit(old);
+        }
+        self.detector = Some(detector);
+        self.config = Some(config);
+        self.next_check = Instant::now();
+    }
+
+    /// The config file's bytes, `None` when there is none.
+    pub(super) fn config_bytes(&self) -> Result<Option<Vec<u8>>, EngineError> {
+        match crate::files::read_regular(&self.config_path, crate::files::MAX_CONFIG_BYTES) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(EngineError::Config(format!(
+                "cannot read {}: {e}",
+                self.config_path.display()
+            ))),
+        }
+    }
+
+    pub(super) fn read_config(&self) -> Result<ConfigRead, EngineError> {
+        let bytes = self.config_bytes()?;
+        let revision = crate::config_edit::revision(bytes.as_deref());
+        let config = match &bytes {
+            None => Config::default(),
+            Some(_) => Config::load(&self.config_path)
+                .map_err(|e| EngineError::Config(e.to_string()))?
+                .unwrap_or_default(),
+        };
+        Ok(ConfigRead { config, revision })
+    }
+
+    pub(super) fn edit_config(
+        &mut self,
+        revision: &str,
+        edit: &crate::config_edit::ConfigEdit,
+    ) -> Result<String, EngineError> {
+        let bytes = self.config_bytes()?;
+        if crate::config_edit::revision(bytes.as_deref()) != revision {
+            return Err(EngineError::Stale(
+                "The config changed since you opened this form (by hand, or in another \
+                 window): it has been read again; make your change once more."
+                    .into(),
+            ));
+        }
+        let text = match &bytes {
+            None => String::new(),
+            Some(bytes) => String::from_utf8(bytes.clone()).map_err(|_| {
+                EngineError::Config(format!(
+                    "{} is not UTF-8 text; fix it by hand first, it is not overwritten",
+                    self.config_path.display()
+                ))
+            })?,
+        };
+        let edited = crate::config_edit::apply(&text, edit).map_err(|e| match e {
+            crate::config_edit::EditError::NotFound(m) => EngineError::NotFound(m),
+            other => EngineError::Config(other.to_string()),
+        })?;
+        let config = Config::parse(&edited).map_err(EngineError::Invalid)?;
+        let problems = check_against_registry(&config);
+        if !problems.is_empty() {
+            return Err(EngineError::Invalid(problems));
+        }
+        crate::config::write_text(&self.config_path, &edited)
+            .map_err(|e| EngineError::Config(e.to_string()))?;
+        tracing::info!(path = %self.config_path.display(), "config edited");
+        self.load_config();
+        if let Some(e) = &self.config_error {
+            return Err(EngineError::Config(e.clone()));
+        }
+        Ok(crate::config_edit::revision(Some(edited.as_bytes())))
+    }
+
+    pub(super) fn resolve_key(&self, record: &str) -> Option<String> {
+        self.records
+            .iter()
+            .find(|r| r.key == record)
+            .or_else(|| self.records.iter().find(|r| r.name == record))
+            .map(|r| r.key.clone())
+    }
+}
+
+pub(super) fn record_key(account: &str, name: &str, family: IpFamily) -> String {
+    format!("{account}/{name}/{}", family.record_type())
+}
+
+/// The state keys of a config record: one per address family.
+pub fn record_keys(record: &crate::config::Record) -> Vec<String> {
+    let families: &[IpFamily] = match record.family {
+        Family::A => &[IpFamily::V4],
+        Family::Aaaa => &[IpFamily::V6],
+        Family::Both => &[IpFamily::V4, IpFamily::V6],
+    };
+    families
+        .iter()
+        .map(|&f| record_key(&record.account, &record.name, f))
+        .collect()
+}
+
+/// Checks a parsed config against the provider registry: known provider ids, supported
+/// families and options, a server where the provider has none. Problems carry lines.
+pub fn check_against_registry(config: &Config) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let known: Vec<&str> = provider::REGISTRY
+        .iter()
+        .map(|p| p.descriptor().id)
+        .collect();
+    for (family, specs) in [("ipv4", &config.detect.ipv4), ("ipv6", &config.detect.ipv6)] {
+        // A provider's check-IP written both ways is one service counted twice.
+        let mut seen: Vec<String> = Vec::new();
+        for (i, spec) in specs.iter().enumerate() {
+            let identity = source_identity(spec);
+            if seen.contains(&identity) {
+                problems.push(Problem {
+                    line: None,
+                    key: format!("detect.{family}[{i}]"),
+                    message: format!("`{spec}` is the same service as an earlier source"),
+                });
+            }
+            seen.push(identity);
+        }
+        for (i, spec) in specs.iter().enumerate() {
+            if let detect::SourceSpec::Provider { provider: id } = spec {
+                let message = match provider::lookup(id) {
+                    None => format!(
+                        "unknown provider `{id}`; providers with a check-IP service: {}",
+                        provider::REGISTRY
+                            .iter()
+                            .map(|p| p.descriptor())
+                            .filter(|d| d.checkip.is_some())
+                            .map(|d| d.id)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    Some(p) if p.descriptor().checkip.is_none() => {
+                        format!("{} has no check-IP service", p.descriptor().name)
+                    }
+                    Some(_) => continue,
+                };
+                problems.push(Problem {
+                    line: None,
+                    key: format!("detect.{family}[{i}]"),
+                    message,
+                });
+            }
+        }
+    }
+    for (i, account) in config.accounts.iter().enumerate() {
+        let line = |key: &str| account.key_lines.get(key).copied().or(Some(account.line));
+        let Some(provider) = provider::lookup(&account.provider) else {
+            problems.push(Problem {
+                line: line("provider"),
+                key: format!("account[{i}].provider"),
+                message: format!(
+                    "unknown provider `{}`; known providers: {}",
+                    account.provider,
+                    known.join(", ")
+                ),
+            });
+            continue;
+        };
+        let d = provider.descriptor();
+        let rfc2136 = d.protocol == "rfc2136";
+        if account.server.is_none() && d.default_server.is_none() && !rfc2136 {
+            problems.push(Problem {
+                line: line("server"),
+                key: format!("account[{i}].server"),
+                message: format!(
+                    "{} needs the update server's URL (`server = \"https://…\"`)",
+                    d.name
+                ),
+            });
+        }
+        // Account keys only some providers use (RFC 2136's zone, ttl, algorithm).
+        let options = account.provider_options();
+        for key in ["zone", "ttl", "algorithm"] {
+            let field = d.account_fields.iter().find(|f| f.key == key);
+            let message = match (field, options.contains_key(key)) {
+                (None, true) => format!("{} does not use `{key}`", d.name),
+                (Some(f), false) if f.required => format!("{} needs `{key}`", d.name),
+                _ => continue,
+            };
+            problems.push(Problem {
+                line: line(key),
+                key: format!("account[{i}].{key}"),
+                message,
+            });
+        }
+        let dns_server = account
+            .server
+            .as_deref()
+            .is_some_and(|s| s.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("dns://")));
+        if dns_server != rfc2136 {
+            problems.push(Problem {
+                line: line("server"),
+                key: format!("account[{i}].server"),
+                message: if dns_server {
+                    format!("dns:// servers are for RFC 2136 accounts, not {}", d.name)
+                } else {
+                    format!("{} needs `server = \"dns://host[:port]\"`", d.name)
+                },
+            });
+        }
+    }
+    let accounts: BTreeMap<&str, &crate::config::Account> =
+        config.accounts.iter().map(|a| (a.id.as_str(), a)).collect();
+    for (i, record) in config.records.iter().enumerate() {
+        let Some(account) = accounts.get(record.account.as_str()) else {
+            continue;
+        };
+        let Some(provider) = provider::lookup(&account.provider) else {
+            continue;
+        };
+        let d = provider.descriptor();
+        let line = |key: &str| record.key_lines.get(key).copied().or(Some(record.line));
+        let supports = |key: &str| d.record_fields.iter().any(|f| f.key == key);
+        let mut unsupported = |key: &str, set: bool| {
+            if set && !supports(key) {
+                problems.push(Problem {
+                    line: line(key),
+                    key: format!("record[{i}].{key}"),
+                    message: format!("{} does not support `{key}`", d.name),
+                });
+            }
+        };
+        unsupported("wildcard", record.wildcard.is_some());
+        unsupported("mx", record.mx.is_some());
+        unsupported("backup_mx", record.backup_mx.is_some());
+        unsupported("group", record.group);
+        if record.offline_mode && !d.native_offline {
+            problems.push(Problem {
+                line: line("offline_mode"),
+                key: format!("record[{i}].offline_mode"),
+                message: format!(
+                    "{} has no offline mode of its own; set `offline_address` instead",
+                    d.name
+                ),
+            });
+        }
+        let needs_v6 = matches!(record.family, Family::Aaaa | Family::Both);
+        if needs_v6 && !d.families.contains(&IpFamily::V6) {
+            problems.push(Problem {
+                line: line("family"),
+                key: format!("record[{i}].family"),
+                message: format!("{} updates IPv4 (A) records only", d.name),
+            });
+        }
+    }
+    problems
+}
+
+pub(super) fn format_problems(path: &std::path::Path, problems: &[Problem]) -> String {
+    let mut text = format!(
+        "{} has {} problem{}:",
+        path.display(),
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+    for problem in problems {
+        text.push_str("\n  ");
+        text.push_str(&problem.to_string());
+    }
+    text
+}
