@@ -54,7 +54,8 @@ export async function appInfo() {
  *             disabled: Disabled | null, next_attempt_at: number | null,
  *             note: string | null, has_offline: boolean }} RecordStatus
  * @typedef {{ summary: string, paused: boolean, offline: boolean, config_path: string,
- *             config_error: string | null, config_warning?: string | null, records: RecordStatus[],
+ *             config_error: string | null, config_warning?: string | null,
+ *             config_revision?: string | null, records: RecordStatus[],
  *             addresses: AddressStatus[], next_check_at: number | null }} Status
  * @typedef {{ source: string, kind: string, state: string, address: string | null,
  *             error: string | null, asked_at: number | null, cached: boolean,
@@ -142,6 +143,14 @@ export function providers() {
 
 /** The revision of the config file this window last read or wrote. */
 let revision = "";
+
+/**
+ * The revision of the config this window last read or wrote ("" before the first read).
+ * @returns {string}
+ */
+export function knownRevision() {
+  return revision;
+}
 
 /**
  * The config as it is on disk (plain data; secrets are only references). Remembers its

@@ -1,7 +1,7 @@
 // @ts-check
-import { appInfo, onControlLost, onStatus, status } from "./ipc.js";
+import { appInfo, knownRevision, onControlLost, onStatus, status } from "./ipc.js";
 import { showAbout } from "./views/about.js";
-import { loadEditor } from "./views/editor.js";
+import { loadEditor, reloadEditor } from "./views/editor.js";
 import { loadGeneral } from "./views/general.js";
 import { showHistory } from "./views/history.js";
 import { showDetection } from "./views/detection.js";
@@ -15,6 +15,13 @@ function show(next) {
   showStatus(next);
   showDetection(next);
   showHistory(next);
+  const known = knownRevision();
+  if (known !== "" && next.config_revision && next.config_revision !== known) {
+    // The file changed under the window: show what is there now.
+    void reloadEditor()
+      .then((reread) => (reread ? loadGeneral() : undefined))
+      .catch(() => {});
+  }
 }
 
 /**

@@ -466,6 +466,21 @@ export function recordAction(name, account, action) {
   }
 }
 
+/**
+ * The config file changed under the window (a hand edit, another window): read it again
+ * and redraw the lists, unless a form is open (its save is refused as stale, and then
+ * reads it again).
+ * @returns {Promise<boolean>} whether it was read again
+ */
+export async function reloadEditor() {
+  if (!$("editor").hidden) {
+    return false;
+  }
+  config = await getConfig();
+  renderAccounts();
+  return true;
+}
+
 /** Loads the registry and the config, and shows the card. */
 export async function loadEditor() {
   registry = await providers();

@@ -295,7 +295,8 @@ impl Engine {
         if crate::config_edit::revision(bytes.as_deref()) != revision {
             return Err(EngineError::Stale(
                 "The config changed since you opened this form (by hand, or in another \
-                 window): it has been read again; make your change once more."
+                 window), so nothing was saved. It has been read again: check your change and \
+                 save it once more."
                     .into(),
             ));
         }

@@ -130,6 +130,10 @@ pub struct Status {
     /// A hand edit that is not applied (the running config stays), and why.
     #[serde(default)]
     pub config_warning: Option<String>,
+    /// The revision of the config file in force: a window that read another one reads
+    /// the file again (a hand edit, another window's save).
+    #[serde(default)]
+    pub config_revision: Option<String>,
     /// Detected addresses.
     pub addresses: Vec<AddressStatus>,
     /// Every record.
@@ -312,6 +316,7 @@ impl Engine {
             config_path: self.config_path.clone(),
             config_error: self.config_error.clone(),
             config_warning: self.config_warning.clone(),
+            config_revision: self.applied_revision.clone(),
             addresses,
             records,
             next_check_at,
@@ -346,6 +351,7 @@ impl Default for Status {
             config_path: PathBuf::new(),
             config_error: None,
             config_warning: None,
+            config_revision: None,
             addresses: Vec::new(),
             records: Vec::new(),
             next_check_at: None,

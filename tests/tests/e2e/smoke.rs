@@ -514,6 +514,7 @@ fn settings_form_adds_an_account_and_a_name() {
     driver.type_into("#editor-fields input[name=name]", "late.example.org");
     driver.click("#editor-save");
     driver.wait_text("#editor-error", |t| t.contains("changed since you opened"));
+    driver.screenshot(&artifacts_dir().join("settings-stale-edit.png"));
     let config = std::fs::read_to_string(user.config_file()).unwrap();
     assert!(!config.contains("late.example.org"), "{config}");
     driver.click("#editor-save");
@@ -524,6 +525,14 @@ fn settings_form_adds_an_account_and_a_name() {
     assert!(config.starts_with("# My own note.\n"), "{config}");
     assert!(config.contains("notify_success = false"), "{config}");
     assert!(config.contains("form.example.org"), "{config}");
+
+    // A hand edit reaches the running tray by itself, and the open window shows it.
+    std::fs::write(
+        user.config_file(),
+        format!("{config}\n[[record]]\nname = \"hand.example.org\"\naccount = \"form-e2e\"\n"),
+    )
+    .unwrap();
+    driver.wait_text("#accounts", |t| t.contains("hand.example.org"));
 
     driver.close_window();
     click(&item, "Quit");
