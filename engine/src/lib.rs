@@ -17,6 +17,7 @@ pub mod logging;
 pub mod netwatch;
 pub mod paths;
 pub mod provider;
+pub mod record;
 pub mod secrets;
 pub mod signals;
 pub mod state;

@@ -67,39 +67,7 @@ pub struct Disabled {
     pub at: Timestamp,
 }
 
-/// What the engine remembers about one record between runs.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct RecordState {
-    /// The address the provider last accepted for this record.
-    pub last_address: Option<IpAddr>,
-    /// When the provider last accepted an update (or touch).
-    pub last_success_at: Option<Timestamp>,
-    /// When the last request was sent.
-    pub last_attempt_at: Option<Timestamp>,
-    /// The provider's words on the last attempt.
-    pub last_answer: Option<String>,
-    /// Set while the record is disabled by a fatal answer.
-    pub disabled: Option<Disabled>,
-    /// `nochg` answers in a row to updates the engine believed were changes.
-    pub consecutive_nochg: u32,
-    /// No request before this time (transient errors).
-    pub backoff_until: Option<Timestamp>,
-    /// How many transient failures in a row (the back-off grows with it).
-    pub backoff_step: u32,
-    /// When the user last forced an update ("Update now").
-    pub last_forced_at: Option<Timestamp>,
-    /// When the user was last reminded to confirm the host at the provider.
-    pub last_reminded_at: Option<Timestamp>,
-    /// The record's settings when it was last disabled or updated; an edit changes it.
-    pub fingerprint: Option<String>,
-    /// The last run stopped after a request for this record may have reached the
-    /// provider, before its answer was recorded: the next update is sent once at start
-    /// to settle it, and a `nochg` to it does not count against the record.
-    pub unconfirmed: bool,
-    /// The provider's offline mode is what was last published.
-    pub offline_active: bool,
-}
+pub use crate::record::RecordState;
 
 /// One attempt, as shown in the history view.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -481,7 +449,7 @@ fn migrate_to_2(conn: &Connection) -> rusqlite::Result<()> {
             .optional()?;
         let bits = flags
             .and_then(|json| serde_json::from_str::<RecordState>(&json).ok())
-            .map_or(0, |state| state.consecutive_nochg);
+            .map_or(0, |state| state.consecutive_nochg());
         for (key, on) in [(PAUSED, bits & 1 != 0), (OFFLINE, bits & 2 != 0)] {
             conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
@@ -549,11 +517,8 @@ impl StateStore {
     /// whether it was disabled.
     pub fn re_enable(&mut self, record: &str) -> Result<bool, StateError> {
         let mut state = self.record(record)?;
-        let was = state.disabled.is_some();
-        state.disabled = None;
-        state.backoff_until = None;
-        state.backoff_step = 0;
-        state.consecutive_nochg = 0;
+        let was = state.disabled().is_some();
+        state.re_enabled();
         self.save(record, &state)?;
         Ok(was)
     }
@@ -675,12 +640,15 @@ mod tests {
     #[test]
     fn state_survives_reopening() {
         let dir = tempfile::tempdir().unwrap();
-        let state = RecordState {
-            last_address: Some("203.0.113.7".parse().unwrap()),
-            last_success_at: Some(100),
-            consecutive_nochg: 1,
-            ..Default::default()
-        };
+        let mut state = RecordState::default();
+        state.answered(100, "good 203.0.113.7");
+        state.accepted(
+            Some("203.0.113.7".parse().unwrap()),
+            100,
+            false,
+            crate::record::Acceptance::UnchangedCounted,
+            || unreachable!("one nochg does not disable"),
+        );
         {
             let mut store = StateStore::open(dir.path()).unwrap();
             store.finish(&state, &entry("a", 100, "success")).unwrap();
@@ -759,7 +727,7 @@ mod tests {
         write_version_1(dir.path());
         let mut store = StateStore::open(dir.path()).unwrap();
         let state = store.record("home/a.example.org/A").unwrap();
-        assert_eq!(state.last_address, Some("81.2.69.160".parse().unwrap()));
+        assert_eq!(state.last_address(), Some("81.2.69.160".parse().unwrap()));
         assert_eq!(store.history(None, 10).unwrap().len(), 1);
         // Its intent is taken as sent: settled at start, never dropped.
         assert_eq!(

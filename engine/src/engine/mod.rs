@@ -25,6 +25,7 @@ use crate::provider::{
     self, IpFamily, Outcome, Provider, Publish, RecordOptions, Scope, UpdateItem, UpdateRequest,
     Verdict,
 };
+use crate::record::Standing;
 use crate::secrets::{self, Secret, SecretSource, SecretStore};
 use crate::state::{
     Disabled, HistoryEntry, RecordState, SentMarker, StateError, StateStore, Timestamp,
@@ -566,9 +567,7 @@ impl Engine {
         let now = self.clock.now();
         for record in &self.records {
             if let Ok(state) = self.store.record(&record.key)
-                && let Some(until) = state.backoff_until
-                && until > now
-                && state.disabled.is_none()
+                && let Standing::BackingOff { until } = state.standing(now)
             {
                 wake = wake.min(self.clock.instant(until));
             }

@@ -1,6 +1,7 @@
 //! A pass: check the address, decide per record, send, and apply the answers.
 
 use super::*;
+use crate::record::{Acceptance, Standing};
 
 /// `detected`'s /64 prefix with `suffix`'s interface part.
 pub(super) fn with_suffix(detected: Ipv6Addr, suffix: Ipv6Addr) -> Ipv6Addr {
@@ -48,13 +49,13 @@ impl Engine {
             if !record.enabled {
                 continue;
             }
-            if let Some(disabled) = &state.disabled {
+            if let Some(disabled) = state.disabled() {
                 report
                     .failed
                     .push((record.key.clone(), format!("disabled: {}", disabled.answer)));
                 continue;
             }
-            if !is_forced && state.backoff_until.is_some_and(|t| t > now) {
+            if !is_forced && matches!(state.standing(now), Standing::BackingOff { .. }) {
                 continue;
             }
 
@@ -76,13 +77,13 @@ impl Engine {
                     }
                 }
             };
-            let unchanged = match publish {
-                Publish::Address(a) => state.last_address == Some(a) && !state.offline_active,
-                Publish::Offline => state.offline_active,
-            };
+            let unchanged = state.shows(match publish {
+                Publish::Address(a) => Some(a),
+                Publish::Offline => None,
+            });
             let reason = if is_forced {
                 Reason::Forced
-            } else if state.unconfirmed {
+            } else if state.unconfirmed() {
                 Reason::Recovery
             } else if !unchanged {
                 Reason::Change
@@ -92,7 +93,7 @@ impl Engine {
                 report.succeeded.push(record.key.clone());
                 continue;
             };
-            if !is_forced && let Some(until) = state.backoff_until {
+            if !is_forced && let Some(until) = state.backoff_until() {
                 tracing::info!(record = %record.key, since = %crate::time::format_local(until),
                     "back-off over: trying again");
             }
@@ -120,7 +121,7 @@ impl Engine {
                     if self
                         .store
                         .record(&self.records[index].key)?
-                        .disabled
+                        .disabled()
                         .is_none()
                     {
                         live.push((index, reason));
@@ -207,7 +208,7 @@ impl Engine {
             let disabled = self
                 .store
                 .record(&record.key)
-                .is_ok_and(|state| state.disabled.is_some());
+                .is_ok_and(|state| state.disabled().is_some());
             if !disabled {
                 continue;
             }
@@ -289,7 +290,10 @@ impl Engine {
                 let Ok(state) = self.store.record(&record.key) else {
                     continue;
                 };
-                if state.disabled.is_some() || state.backoff_until.is_some_and(|t| t > now) {
+                if matches!(
+                    state.standing(now),
+                    Standing::Disabled { .. } | Standing::BackingOff { .. }
+                ) {
                     continue;
                 }
             }
@@ -363,7 +367,7 @@ impl Engine {
             return false;
         };
         state
-            .last_success_at
+            .last_success_at()
             .is_some_and(|t| now.saturating_sub(t) >= secs(period))
     }
 
@@ -498,64 +502,53 @@ impl Engine {
         for (&(index, reason), outcome) in members.iter().zip(outcomes) {
             let record = &self.records[index];
             let mut state = self.store.record(&record.key)?;
-            let first_ever = state.last_attempt_at.is_none();
-            state.last_attempt_at = Some(now);
+            let first_ever = state.last_attempt_at().is_none();
+            state.answered(now, &outcome.answer);
             // One attempt settles an interrupted update, whatever its answer: a transient
             // failure is retried as an ordinary change, with the nochg rule back on.
             if reason == Reason::Recovery {
-                state.unconfirmed = false;
+                state.settled();
             }
-            state.last_answer = Some(outcome.answer.clone());
             self.notes.remove(&record.key);
             match &outcome.verdict {
                 Verdict::Success | Verdict::NoChange => {
-                    state.last_address = sent.or(state.last_address);
-                    state.offline_active = sent.is_none();
-                    state.last_success_at = Some(now);
-                    state.backoff_until = None;
-                    state.backoff_step = 0;
-                    state.unconfirmed = false;
-                    if reason == Reason::Forced {
-                        state.last_forced_at = Some(now);
-                    }
-                    let counted = outcome.verdict == Verdict::NoChange
-                        && reason == Reason::Change
-                        && !first_ever;
+                    let how = if outcome.verdict == Verdict::Success {
+                        Acceptance::Updated
+                    } else if reason == Reason::Change && !first_ever {
+                        Acceptance::UnchangedCounted
+                    } else {
+                        Acceptance::Unchanged
+                    };
                     if reason == Reason::Recovery {
                         tracing::info!(record = %record.key,
                             "the update interrupted by the last run is settled");
                     }
-                    if outcome.verdict == Verdict::Success {
-                        state.consecutive_nochg = 0;
-                        updated.push(record.name.clone());
-                        report.succeeded.push(record.key.clone());
-                    } else if counted {
-                        state.consecutive_nochg = state.consecutive_nochg.saturating_add(1);
-                        if state.consecutive_nochg >= 2 {
-                            let advice = "The provider answered nochg twice for an address it \
-                                          already had; more would get the host blocked. Check \
-                                          that nothing else updates this name, then re-enable it.";
-                            state.disabled = Some(Disabled {
-                                code: "repeated-nochg".into(),
-                                answer: outcome.answer.clone(),
-                                advice: advice.into(),
-                                at: now,
-                            });
-                            refused
-                                .entry((
-                                    "repeated-nochg".into(),
-                                    outcome.answer.clone(),
-                                    advice.into(),
-                                ))
-                                .or_default()
-                                .push(record.name.clone());
-                            report
-                                .failed
-                                .push((record.key.clone(), outcome.answer.clone()));
-                        } else {
-                            report.succeeded.push(record.key.clone());
-                        }
+                    let advice = "The provider answered nochg twice for an address it \
+                                  already had; more would get the host blocked. Check \
+                                  that nothing else updates this name, then re-enable it.";
+                    let disabled =
+                        state.accepted(sent, now, reason == Reason::Forced, how, || Disabled {
+                            code: "repeated-nochg".into(),
+                            answer: outcome.answer.clone(),
+                            advice: advice.into(),
+                            at: now,
+                        });
+                    if disabled.is_some() {
+                        refused
+                            .entry((
+                                "repeated-nochg".into(),
+                                outcome.answer.clone(),
+                                advice.into(),
+                            ))
+                            .or_default()
+                            .push(record.name.clone());
+                        report
+                            .failed
+                            .push((record.key.clone(), outcome.answer.clone()));
                     } else {
+                        if how == Acceptance::Updated {
+                            updated.push(record.name.clone());
+                        }
                         report.succeeded.push(record.key.clone());
                     }
                 }
@@ -563,10 +556,9 @@ impl Engine {
                     retry_after,
                     reached,
                 } => {
-                    state.backoff_step = state.backoff_step.saturating_add(1);
-                    let wait = backoff(&mut self.rng, state.backoff_step, *reached, *retry_after);
-                    let until = now.saturating_add(secs(wait));
-                    state.backoff_until = Some(until);
+                    let rng = &mut self.rng;
+                    let until =
+                        state.backing_off(now, |step| backoff(rng, step, *reached, *retry_after));
                     tracing::warn!(record = %record.key, code = %outcome.code,
                         answer = %outcome.answer, until = %crate::time::format_local(until),
                         "provider trouble: backing off");
@@ -575,10 +567,8 @@ impl Engine {
                         .push((record.key.clone(), outcome.answer.clone()));
                 }
                 Verdict::Protocol => {
-                    state.backoff_step = state.backoff_step.saturating_add(1);
-                    let wait = backoff(&mut self.rng, state.backoff_step, true, None);
-                    let until = now.saturating_add(secs(wait));
-                    state.backoff_until = Some(until);
+                    let rng = &mut self.rng;
+                    let until = state.backing_off(now, |step| backoff(rng, step, true, None));
                     tracing::warn!(record = %record.key, answer = %outcome.answer,
                         until = %crate::time::format_local(until),
                         "an answer the protocol does not allow: backing off");
@@ -590,7 +580,7 @@ impl Engine {
                     let advice = outcome.advice.clone().unwrap_or_else(|| {
                         "Check the record and the account, then re-enable it.".into()
                     });
-                    state.disabled = Some(Disabled {
+                    state.refused(Disabled {
                         code: outcome.code.clone(),
                         answer: outcome.answer.clone(),
                         advice: advice.clone(),
@@ -634,13 +624,12 @@ impl Engine {
                     continue;
                 }
                 let mut state = self.store.record(&record.key)?;
-                if state.disabled.is_none() {
-                    state.disabled = Some(Disabled {
-                        code: outcome.code.clone(),
-                        answer: outcome.answer.clone(),
-                        advice: outcome.advice.clone().unwrap_or_default(),
-                        at: now,
-                    });
+                if state.refused_with_account(Disabled {
+                    code: outcome.code.clone(),
+                    answer: outcome.answer.clone(),
+                    advice: outcome.advice.clone().unwrap_or_default(),
+                    at: now,
+                }) {
                     self.store.save(&record.key, &state)?;
                 }
             }
@@ -677,7 +666,7 @@ impl Engine {
             let Ok(mut state) = self.store.record(&record.key) else {
                 continue;
             };
-            let Some(since) = state.last_reminded_at.or(state.last_success_at) else {
+            let Some(since) = state.last_reminded_at().or(state.last_success_at()) else {
                 continue;
             };
             if now.saturating_sub(since) >= secs(period) {
@@ -690,7 +679,7 @@ impl Engine {
                         record.name
                     ),
                 });
-                state.last_reminded_at = Some(now);
+                state.reminded(now);
                 if let Err(e) = self.store.save(&record.key, &state) {
                     tracing::error!(error = %e, "cannot save reminder time");
                 }
@@ -734,11 +723,11 @@ impl Engine {
                     IpFamily::V6 => format!("{} (IPv6)", r.name),
                 })
                 .unwrap_or_else(|| key.clone());
-            if state.disabled.is_some() {
+            if state.disabled().is_some() {
                 warnings.push(format!("{shown} is disabled; re-enable it first"));
                 continue;
             }
-            if let Some(at) = state.last_forced_at {
+            if let Some(at) = state.last_forced_at() {
                 let next = at.saturating_add(secs(FORCE_INTERVAL));
                 if next > now {
                     if record.is_some() {
@@ -761,7 +750,7 @@ impl Engine {
         for key in &allowed {
             if let Some(record) = self.records.iter().find(|r| &r.key == key)
                 && let (Ok(address), Ok(state)) = (self.address_for(record), self.store.record(key))
-                && state.last_address == Some(address)
+                && state.last_address() == Some(address)
             {
                 warnings.push(format!(
                     "{}: the address {address} is unchanged; an unchanged update counts \

@@ -16,7 +16,7 @@ impl Engine {
                 tracing::warn!(record = %pending.record, address = %pending.address,
                     "the last run stopped after sending an update, before its answer; \
                      sending it once more to settle it");
-                state.unconfirmed = true;
+                state.interrupted();
                 "Dyntray stopped after this update was sent, before the provider's answer \
                  was recorded; it is sent once more at start to be sure"
             } else {
@@ -99,14 +99,7 @@ pub fn credentials_changed(
     for record in config.records.iter().filter(|r| r.account == account) {
         for key in record_keys(record) {
             let mut state = store.record(&key)?;
-            if state
-                .disabled
-                .as_ref()
-                .is_some_and(|d| is_credential_code(&d.code))
-            {
-                state.disabled = None;
-                state.backoff_until = None;
-                state.backoff_step = 0;
+            if state.credentials_changed(|d| is_credential_code(&d.code)) {
                 store.save(&key, &state)?;
                 count += 1;
             }

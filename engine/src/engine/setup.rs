@@ -208,19 +208,13 @@ impl Engine {
             let Ok(mut state) = self.store.record(&record.key) else {
                 continue;
             };
-            if state.fingerprint.as_deref() != Some(record.fingerprint.as_str()) {
-                let known = state.fingerprint.is_some();
-                state.fingerprint = Some(record.fingerprint.clone());
-                if known {
+            match state.settings(&record.fingerprint) {
+                crate::record::Settings::Same => {}
+                crate::record::Settings::First => changed.push((record.key.clone(), state)),
+                crate::record::Settings::Edited => {
                     tracing::info!(record = %record.key, "record settings changed: re-enabled and resent");
-                    state.disabled = None;
-                    state.backoff_until = None;
-                    state.backoff_step = 0;
-                    state.consecutive_nochg = 0;
-                    state.last_address = None;
-                    state.offline_active = false;
+                    changed.push((record.key.clone(), state));
                 }
-                changed.push((record.key.clone(), state));
             }
         }
         if let Err(e) = self.store.save_all(&changed) {

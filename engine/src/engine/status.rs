@@ -227,7 +227,7 @@ impl Engine {
             let state = self.store.record(&record.key).unwrap_or_default();
             let acc = &self.accounts[record.account];
             let note = self.notes.get(&record.key).cloned().or_else(|| {
-                if state.unconfirmed {
+                if state.unconfirmed() {
                     Some(
                         "Dyntray stopped while an update was under way; it is sent once \
                          more to be sure"
@@ -241,20 +241,23 @@ impl Engine {
                     None
                 }
             });
+            let standing = state.standing(now);
             let phase = if !record.enabled {
                 Phase::Off
             } else if self.updating.contains(&record.key) {
                 Phase::Updating
-            } else if state.disabled.is_some() {
+            } else if matches!(standing, Standing::Disabled { .. }) {
                 Phase::Disabled
             } else if self.notes.contains_key(&record.key) {
                 Phase::Error
-            } else if state.backoff_until.is_some_and(|t| t > now) {
-                Phase::BackingOff
-            } else if state.last_success_at.is_some() && !state.unconfirmed {
-                Phase::Ok
             } else {
-                Phase::Pending
+                match standing {
+                    Standing::BackingOff { .. } => Phase::BackingOff,
+                    Standing::Accepted => Phase::Ok,
+                    Standing::Idle | Standing::Interrupted | Standing::Disabled { .. } => {
+                        Phase::Pending
+                    }
+                }
             };
             records.push(RecordStatus {
                 key: record.key.clone(),
@@ -263,12 +266,12 @@ impl Engine {
                 provider: acc.provider.descriptor().id.into(),
                 family: record.family.record_type().into(),
                 phase,
-                address: state.last_address,
-                last_update_at: state.last_success_at,
-                last_attempt_at: state.last_attempt_at,
-                last_answer: state.last_answer.clone(),
-                disabled: state.disabled.clone(),
-                next_attempt_at: state.backoff_until.filter(|t| *t > now),
+                address: state.last_address(),
+                last_update_at: state.last_success_at(),
+                last_attempt_at: state.last_attempt_at(),
+                last_answer: state.last_answer().map(str::to_owned),
+                disabled: state.disabled().cloned(),
+                next_attempt_at: state.backoff_until().filter(|t| *t > now),
                 note,
                 has_offline: record.has_offline(),
             });
