@@ -772,6 +772,68 @@ mod tests {
     }
 
     #[test]
+    fn settings_fingerprints_stay_as_earlier_versions_stored_them() {
+        use super::setup::{SettingsParts, settings_fingerprint};
+        let none = BTreeMap::new();
+        let mut extra = BTreeMap::new();
+        let options = RecordOptions {
+            wildcard: Some(true),
+            mx: Some("mail.example.org".into()),
+            backup_mx: None,
+        };
+        let parts = SettingsParts {
+            provider: "dyndns",
+            server: "https://members.dyndns.org",
+            username: "alice",
+            options: &options,
+            offline_address: Some("81.2.69.1".parse().unwrap()),
+            offline_native: false,
+            extra: &none,
+            ipv6_suffix: None,
+        };
+        // Pinned: a change here re-sends every user's records after an upgrade.
+        let pinned = "dyndns|https://members.dyndns.org|alice|Some(true)|Some(\"mail.example.org\")|None|Some(81.2.69.1)|false";
+        assert_eq!(settings_fingerprint(&parts), pinned);
+        // The same as the Debug output it was first made from.
+        let debug = format!(
+            "dyndns|https://members.dyndns.org|alice|{:?}|{:?}|{:?}|{:?}|false",
+            options.wildcard,
+            options.mx,
+            options.backup_mx,
+            Some("81.2.69.1".parse::<IpAddr>().unwrap())
+        );
+        assert_eq!(pinned, debug);
+        extra.insert("ttl".to_owned(), "60".to_owned());
+        extra.insert("zone".to_owned(), "example.org".to_owned());
+        let parts = SettingsParts {
+            extra: &extra,
+            ipv6_suffix: Some("::1234".parse().unwrap()),
+            options: &RecordOptions::default(),
+            offline_address: None,
+            ..parts
+        };
+        assert_eq!(
+            settings_fingerprint(&parts),
+            format!(
+                "dyndns|https://members.dyndns.org|alice|None|None|None|None|false|{extra:?}|suffix ::1234"
+            )
+        );
+        assert_eq!(
+            settings_fingerprint(&parts),
+            "dyndns|https://members.dyndns.org|alice|None|None|None|None|false|\
+             {\"ttl\": \"60\", \"zone\": \"example.org\"}|suffix ::1234"
+        );
+        // Quotes and backslashes are written as Debug wrote them.
+        let mut odd = BTreeMap::new();
+        odd.insert("k".to_owned(), "it's \"x\"\\y".to_owned());
+        let parts = SettingsParts {
+            extra: &odd,
+            ..parts
+        };
+        assert!(settings_fingerprint(&parts).contains(&format!("{odd:?}")));
+    }
+
+    #[test]
     fn rng_fraction_is_in_range() {
         let mut rng = Rng::seeded();
         for _ in 0..1000 {

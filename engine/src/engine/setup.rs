@@ -2,6 +2,68 @@
 
 use super::*;
 
+/// What a record's settings fingerprint is made of.
+pub(super) struct SettingsParts<'a> {
+    pub(super) provider: &'a str,
+    pub(super) server: &'a str,
+    pub(super) username: &'a str,
+    pub(super) options: &'a RecordOptions,
+    pub(super) offline_address: Option<IpAddr>,
+    pub(super) offline_native: bool,
+    pub(super) extra: &'a BTreeMap<String, String>,
+    pub(super) ipv6_suffix: Option<Ipv6Addr>,
+}
+
+/// The fingerprint of a record's settings, stored with its state: when it differs, the
+/// record was edited and starts afresh (and is sent again). It must stay the same for
+/// the same settings across versions, or every record would be re-sent after an
+/// upgrade; so it is written out here field by field, in the exact form the first
+/// versions stored (which was Rust's `Debug` output of the values, a form the standard
+/// library does not promise to keep), and a test pins it.
+pub(super) fn settings_fingerprint(parts: &SettingsParts<'_>) -> String {
+    fn optional<T>(value: Option<T>, show: impl FnOnce(T) -> String) -> String {
+        value.map_or_else(|| "None".to_owned(), |v| format!("Some({})", show(v)))
+    }
+    fn quoted(text: &str) -> String {
+        // As `Debug` quotes a string (which leaves single quotes alone).
+        let mut out = String::from("\"");
+        for c in text.chars() {
+            if c == '\'' {
+                out.push(c);
+            } else {
+                out.extend(c.escape_debug());
+            }
+        }
+        out.push('"');
+        out
+    }
+    let mut fingerprint = format!(
+        "{}|{}|{}|{}|{}|{}|{}|{}",
+        parts.provider,
+        parts.server,
+        parts.username,
+        optional(parts.options.wildcard, |b| b.to_string()),
+        optional(parts.options.mx.as_deref(), quoted),
+        optional(parts.options.backup_mx, |b| b.to_string()),
+        optional(parts.offline_address, |a| a.to_string()),
+        parts.offline_native
+    );
+    // Provider settings count too; records without any keep the fingerprint they had
+    // before such settings existed.
+    if !parts.extra.is_empty() {
+        let pairs: Vec<String> = parts
+            .extra
+            .iter()
+            .map(|(k, v)| format!("{}: {}", quoted(k), quoted(v)))
+            .collect();
+        fingerprint.push_str(&format!("|{{{}}}", pairs.join(", ")));
+    }
+    if let Some(suffix) = parts.ipv6_suffix {
+        fingerprint.push_str(&format!("|suffix {suffix}"));
+    }
+    fingerprint
+}
+
 /// A source's identity, with a provider's check-IP the same as its URL.
 pub(super) fn source_identity(spec: &detect::SourceSpec) -> String {
     match spec {
@@ -166,26 +228,17 @@ impl Engine {
                     backup_mx: r.backup_mx,
                 };
                 let offline_native = r.offline_mode && acc.provider.descriptor().native_offline;
-                let mut fingerprint = format!(
-                    "{}|{}|{}|{:?}|{:?}|{:?}|{:?}|{}",
-                    acc.provider.descriptor().id,
-                    acc.server,
-                    acc.username,
-                    options.wildcard,
-                    options.mx,
-                    options.backup_mx,
-                    r.offline_address,
-                    offline_native
-                );
-                // Provider settings count too; records without any keep the fingerprint
-                // they had before such settings existed.
-                if !acc.extra.is_empty() {
-                    fingerprint.push_str(&format!("|{:?}", acc.extra));
-                }
                 let ipv6_suffix = r.ipv6_suffix.filter(|_| family == IpFamily::V6);
-                if let Some(suffix) = ipv6_suffix {
-                    fingerprint.push_str(&format!("|suffix {suffix}"));
-                }
+                let fingerprint = settings_fingerprint(&SettingsParts {
+                    provider: acc.provider.descriptor().id,
+                    server: &acc.server,
+                    username: &acc.username,
+                    options: &options,
+                    offline_address: r.offline_address,
+                    offline_native,
+                    extra: &acc.extra,
+                    ipv6_suffix,
+                });
                 records.push(RecordRt {
                     key: record_key(&r.account, &r.name, family),
                     name: r.name.clone(),
