@@ -802,7 +802,8 @@ fn secret_text(secret: &SecretRef) -> String {
 // ---------------------------------------------------------------------------------------------
 // Loading and saving
 
-fn config_from_bytes(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
+/// Parses and validates config file bytes read from `path` (named in errors).
+pub(crate) fn config_from_bytes(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
     let text = match std::str::from_utf8(bytes) {
         Ok(text) => text,
         Err(e) => {

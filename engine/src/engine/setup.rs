@@ -77,26 +77,18 @@ pub(super) fn source_identity(spec: &detect::SourceSpec) -> String {
 impl Engine {
     /// See [`EngineHandle::config_file_changed`]; `true` when a new config was applied.
     pub(super) fn config_file_changed(&mut self, why: &str) -> bool {
-        let revision = match self.config_bytes() {
-            Ok(bytes) => crate::config_edit::revision(bytes.as_deref()),
-            Err(e) => e.to_string(),
-        };
+        let (revision, checked) = self.read_file();
         if self.applied_revision.as_deref() == Some(revision.as_str()) {
             // The file we applied (or wrote ourselves): nothing new.
             return false;
         }
-        let running = self.config.is_some();
-        let (config, error) = self.read_checked();
-        match (config, error) {
-            (Some(config), _) => {
+        match checked {
+            Ok(config) => {
                 tracing::info!(%why, path = %self.config_path.display(), "config file changed: applied");
-                self.config_error = None;
-                self.config_warning = None;
-                self.applied_revision = Some(revision);
-                self.apply_config(config);
+                self.use_config(revision, config);
                 true
             }
-            (None, Some(error)) if running => {
+            Err(error) if self.config.is_some() => {
                 let message = format!(
                     "Your edit of {} is not applied; the settings from before stay in force \
                      until it is fixed. {error}",
@@ -112,64 +104,61 @@ impl Engine {
                 self.config_warning = Some(message);
                 false
             }
-            (None, _) => {
-                self.load_config();
-                self.config.is_some()
+            Err(error) => {
+                self.no_config(revision, error);
+                false
             }
         }
     }
 
-    /// The config file read and checked: the config, or why it cannot be used.
-    pub(super) fn read_checked(&self) -> (Option<Config>, Option<String>) {
-        let loaded = match Config::load(&self.config_path) {
-            Ok(Some(config)) => Ok(config),
-            Ok(None) => Ok(Config::default()),
-            Err(e) => Err(e.to_string()),
+    /// The config file, read once: its revision, and the config or why it cannot be used.
+    fn read_file(&self) -> (String, Result<Config, String>) {
+        let bytes = match self.config_bytes() {
+            Ok(bytes) => bytes,
+            Err(e) => return (format!("unreadable: {e}"), Err(e.to_string())),
         };
-        match loaded.and_then(|c| {
+        let revision = crate::config_edit::revision(bytes.as_deref());
+        let parsed = match &bytes {
+            None => Ok(Config::default()),
+            Some(bytes) => crate::config::config_from_bytes(&self.config_path, bytes)
+                .map_err(|e| e.to_string()),
+        };
+        let checked = parsed.and_then(|c| {
             let problems = check_against_registry(&c);
             if problems.is_empty() {
                 Ok(c)
             } else {
                 Err(format_problems(&self.config_path, &problems))
             }
-        }) {
-            Ok(config) => (Some(config), None),
-            Err(e) => (None, Some(e)),
-        }
+        });
+        (revision, checked)
     }
 
+    /// Reads the config file and uses it, or stops updating and says why.
     pub(super) fn load_config(&mut self) {
-        self.applied_revision = self
-            .config_bytes()
-            .ok()
-            .map(|bytes| crate::config_edit::revision(bytes.as_deref()));
-        self.config_warning = None;
-        let loaded = match Config::load(&self.config_path) {
-            Ok(Some(config)) => Ok(config),
-            Ok(None) => Ok(Config::default()),
-            Err(e) => Err(e.to_string()),
-        };
-        let config = match loaded.and_then(|c| {
-            let problems = check_against_registry(&c);
-            if problems.is_empty() {
-                Ok(c)
-            } else {
-                Err(format_problems(&self.config_path, &problems))
-            }
-        }) {
-            Ok(config) => config,
-            Err(e) => {
-                tracing::error!(error = %e, "config not usable; nothing is updated until it is fixed");
-                self.config_error = Some(e);
-                self.config = None;
-                self.records.clear();
-                self.accounts.clear();
-                return;
-            }
-        };
+        match self.read_file() {
+            (revision, Ok(config)) => self.use_config(revision, config),
+            (revision, Err(error)) => self.no_config(revision, error),
+        }
+    }
+
+    /// The config from the file at `revision` is the one in force.
+    fn use_config(&mut self, revision: String, config: Config) {
+        self.applied_revision = Some(revision);
         self.config_error = None;
+        self.config_warning = None;
         self.apply_config(config);
+    }
+
+    /// The file at `revision` cannot be used and no other config runs: nothing is updated.
+    fn no_config(&mut self, revision: String, error: String) {
+        tracing::error!(error = %error, "config not usable; nothing is updated until it is fixed");
+        self.applied_revision = Some(revision);
+        self.config_error = Some(error);
+        self.config_warning = None;
+        self.config = None;
+        self.records.clear();
+        self.accounts.clear();
     }
 
     pub(super) fn apply_config(&mut self, config: Config) {
@@ -326,9 +315,8 @@ impl Engine {
         let revision = crate::config_edit::revision(bytes.as_deref());
         let config = match &bytes {
             None => Config::default(),
-            Some(_) => Config::load(&self.config_path)
-                .map_err(|e| EngineError::Config(e.to_string()))?
-                .unwrap_or_default(),
+            Some(bytes) => crate::config::config_from_bytes(&self.config_path, bytes)
+                .map_err(|e| EngineError::Config(e.to_string()))?,
         };
         Ok(ConfigRead { config, revision })
     }
@@ -368,11 +356,10 @@ impl Engine {
         crate::config::write_text(&self.config_path, &edited)
             .map_err(|e| EngineError::Config(e.to_string()))?;
         tracing::info!(path = %self.config_path.display(), "config edited");
-        self.load_config();
-        if let Some(e) = &self.config_error {
-            return Err(EngineError::Config(e.clone()));
-        }
-        Ok(crate::config_edit::revision(Some(edited.as_bytes())))
+        // Applied from what was written and checked: no second read.
+        let revision = crate::config_edit::revision(Some(edited.as_bytes()));
+        self.use_config(revision.clone(), config);
+        Ok(revision)
     }
 
     pub(super) fn resolve_key(&self, record: &str) -> Option<String> {
