@@ -55,7 +55,10 @@ async fn re_enable(control: State<'_, Control>, record: String) -> Result<(), Co
     control
         .client()
         .await?
-        .call(Request::ReEnable { record })
+        .call(Request::ReEnable {
+            record,
+            more: Vec::new(),
+        })
         .await
 }
 

@@ -326,12 +326,18 @@ async fn enable(paths: &Paths, record: Option<&str>) -> Result<ExitCode> {
     let keys: Vec<String> = chosen.iter().map(|r| r.key.clone()).collect();
     match client {
         Some(client) => {
+            // One request: the instance re-enables them all, then checks once.
+            let (first, more) = keys.split_first().map_or_else(
+                || (String::new(), Vec::new()),
+                |(first, more)| (first.clone(), more.to_vec()),
+            );
+            client
+                .call::<()>(Request::ReEnable {
+                    record: first,
+                    more,
+                })
+                .await?;
             for key in &keys {
-                client
-                    .call::<()>(Request::ReEnable {
-                        record: key.clone(),
-                    })
-                    .await?;
                 println!("enabled {key}; the running instance sends it now if it must");
             }
         }

@@ -36,8 +36,8 @@ pub async fn engine_request(
             .await
             .map_err(engine_error)
             .map(null),
-        Request::ReEnable { record } => engine
-            .re_enable(record)
+        Request::ReEnable { record, more } => engine
+            .re_enable_all(std::iter::once(record).chain(more).collect())
             .await
             .map_err(engine_error)
             .map(null),

@@ -83,10 +83,13 @@ pub enum Request {
         /// Offline or not.
         offline: bool,
     },
-    /// Re-enable a record disabled by a fatal answer.
+    /// Re-enable a record disabled by a fatal answer (or several: one check for all).
     ReEnable {
         /// The record (key or name).
         record: String,
+        /// More records re-enabled with it.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        more: Vec<String>,
     },
     /// Read the config file again.
     Reload,
@@ -351,7 +354,10 @@ mod tests {
             Request::UpdateNow { record: None },
             Request::Pause { paused: true },
             Request::SetOffline { offline: true },
-            Request::ReEnable { record: "a".into() },
+            Request::ReEnable {
+                record: "a".into(),
+                more: vec!["b".into()],
+            },
             Request::Reload,
             Request::ReadConfig,
             Request::EditConfig {

@@ -138,7 +138,7 @@ enum Command {
     ),
     Pause(bool),
     Offline(bool, bool, oneshot::Sender<Result<(), EngineError>>),
-    ReEnable(String, oneshot::Sender<Result<(), EngineError>>),
+    ReEnable(Vec<String>, oneshot::Sender<Result<(), EngineError>>),
     Reload(oneshot::Sender<Result<(), EngineError>>),
     GetConfig(oneshot::Sender<Result<Config, EngineError>>),
     ReadConfig(oneshot::Sender<Result<ConfigRead, EngineError>>),
@@ -247,7 +247,13 @@ impl EngineHandle {
 
     /// Re-enables a record disabled by a fatal answer.
     pub async fn re_enable(&self, record: String) -> Result<(), EngineError> {
-        self.ask(|tx| Command::ReEnable(record, tx)).await
+        self.re_enable_all(vec![record]).await
+    }
+
+    /// Re-enables several records, then checks once for all of them. Nothing is
+    /// re-enabled when one of them does not exist.
+    pub async fn re_enable_all(&self, records: Vec<String>) -> Result<(), EngineError> {
+        self.ask(|tx| Command::ReEnable(records, tx)).await
     }
 
     /// Reads the config file again.
@@ -366,6 +372,10 @@ pub fn spawn(options: EngineOptions) -> Result<EngineHandle, EngineError> {
     let (commands, rx) = mpsc::channel(32);
     let (events, _) = broadcast::channel(64);
     let clock = Clock::new(options.clock_start);
+    let stored_checks = [IpFamily::V4, IpFamily::V6]
+        .into_iter()
+        .filter_map(|family| Some((family, store.meta(&last_check_key(family))?)))
+        .collect();
     let mut engine = Engine {
         config_path: options.config_path,
         secrets: options.secrets,
@@ -387,6 +397,7 @@ pub fn spawn(options: EngineOptions) -> Result<EngineHandle, EngineError> {
         config_warning: None,
         applied_revision: None,
         addresses: BTreeMap::new(),
+        stored_checks,
         notes: BTreeMap::new(),
         updating: Vec::new(),
         paused: false,
@@ -528,6 +539,9 @@ struct Engine {
     /// The revision of the file the running config came from.
     applied_revision: Option<String>,
     addresses: BTreeMap<IpFamily, (Detection, Timestamp, String)>,
+    /// The last address checks of an earlier run, read once at start: what the status
+    /// shows for a family this process has not checked yet.
+    stored_checks: BTreeMap<IpFamily, AddressStatus>,
     notes: BTreeMap<String, String>,
     updating: Vec<String>,
     paused: bool,
@@ -611,8 +625,8 @@ impl Engine {
                 };
                 let _ = reply.send(result);
             }
-            Command::ReEnable(record, reply) => {
-                let result = self.re_enable(&record);
+            Command::ReEnable(records, reply) => {
+                let result = self.re_enable(&records);
                 self.publish_status();
                 if result.is_ok() {
                     self.pass_logged().await;

@@ -53,12 +53,18 @@ impl Engine {
         }
     }
 
-    pub(super) fn re_enable(&mut self, record: &str) -> Result<(), EngineError> {
-        let key = self
-            .resolve_key(record)
-            .ok_or_else(|| EngineError::NotFound(format!("no record `{record}`")))?;
-        self.store.re_enable(&key)?;
-        tracing::info!(record = %key, "re-enabled by the user");
+    pub(super) fn re_enable(&mut self, records: &[String]) -> Result<(), EngineError> {
+        let keys = records
+            .iter()
+            .map(|record| {
+                self.resolve_key(record)
+                    .ok_or_else(|| EngineError::NotFound(format!("no record `{record}`")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for key in keys {
+            self.store.re_enable(&key)?;
+            tracing::info!(record = %key, "re-enabled by the user");
+        }
         Ok(())
     }
 

@@ -284,7 +284,7 @@ impl Engine {
                     addresses.push(AddressStatus::new(family, detection, *at, trigger));
                 }
                 None if self.records.iter().any(|r| r.family == family) => {
-                    addresses.extend(self.store.meta(&last_check_key(family)));
+                    addresses.extend(self.stored_checks.get(&family).cloned());
                 }
                 None => {}
             }

@@ -1183,3 +1183,31 @@ async fn hand_edits_reach_the_running_engine_and_a_bad_one_keeps_the_config() {
     assert!(status.config_warning.is_none());
     engine.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn re_enabling_several_records_checks_once() {
+    let rig = Rig::new().await;
+    rig.config("dyndns", &records(&["a.example.org", "b.example.org"]));
+    rig.provider.script([Reply::ok("badauth")]);
+    let engine = rig.engine();
+    engine.run_once().await.unwrap();
+    assert_eq!(phase(&engine, "b.example.org"), Phase::Disabled);
+    let asked = rig.source.asked();
+    rig.provider
+        .script([Reply::ok(&format!("good {V4}\ngood {V4}"))]);
+    engine
+        .re_enable_all(vec!["a.example.org".into(), "home/b.example.org/A".into()])
+        .await
+        .unwrap();
+    assert_eq!(rig.source.asked(), asked + 1, "one check for both");
+    assert_eq!(rig.provider.count(), 2, "one request for both");
+    assert_eq!(phase(&engine, "a.example.org"), Phase::Ok);
+    assert_eq!(phase(&engine, "b.example.org"), Phase::Ok);
+    // A name that does not exist re-enables nothing.
+    assert!(
+        engine
+            .re_enable_all(vec!["a.example.org".into(), "nosuch.example.org".into()])
+            .await
+            .is_err()
+    );
+}
