@@ -80,6 +80,22 @@ impl Daemon {
     }
 }
 
+/// Sends `signal` (`-TERM`, `-HUP`) to a child.
+fn signal(child: &std::process::Child, signal: &str) {
+    Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+}
+
+/// Sends `signal` and waits (at most 10 s) for the child to exit.
+fn signal_and_wait(child: &mut std::process::Child, how: &str) -> std::process::ExitStatus {
+    signal(child, how);
+    wait_for("dyntrayd to exit", Duration::from_secs(10), || {
+        child.try_wait().unwrap()
+    })
+}
+
 fn text(output: &Output) -> String {
     format!(
         "{}\n{}",
@@ -224,13 +240,7 @@ async fn run_serves_status_and_stops_cleanly_on_sigterm() {
         text(&once)
     );
 
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let exit = wait_for("dyntrayd to exit", Duration::from_secs(10), || {
-        child.try_wait().unwrap()
-    });
+    let exit = signal_and_wait(&mut child, "-TERM");
     assert!(exit.success(), "{exit:?}");
     assert!(!daemon.user.socket().exists());
     let _ = bin("dyntrayd");
@@ -461,10 +471,7 @@ async fn sighup_makes_dyntrayd_read_its_config_again() {
         format!("{before}\n[[record]]\nname = \"d.example.org\"\naccount = \"e2e-hup\"\n"),
     )
     .unwrap();
-    Command::new("kill")
-        .args(["-HUP", &child.id().to_string()])
-        .status()
-        .unwrap();
+    signal(&child, "-HUP");
     let status = wait_for("the new name", Duration::from_secs(10), || {
         let t = text(&daemon.run(&["status"]));
         t.contains("d.example.org").then_some(t)
@@ -474,12 +481,6 @@ async fn sighup_makes_dyntrayd_read_its_config_again() {
         child.try_wait().unwrap().is_none(),
         "SIGHUP must not end it"
     );
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let exit = wait_for("dyntrayd to exit", Duration::from_secs(10), || {
-        child.try_wait().unwrap()
-    });
+    let exit = signal_and_wait(&mut child, "-TERM");
     assert!(exit.success(), "{exit:?}");
 }
