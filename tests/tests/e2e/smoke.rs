@@ -507,14 +507,19 @@ fn settings_form_adds_an_account_and_a_name() {
     // window is open: the window's next save is refused, nothing is overwritten, and
     // after the window has read the file again the same save goes through, keeping the
     // hand edit, General's change and the earlier name.
-    let text = std::fs::read_to_string(user.config_file()).unwrap();
-    std::fs::write(user.config_file(), format!("# My own note.\n{text}")).unwrap();
+    // (The form is opened first: a window with no form open reads a changed file by
+    // itself, and then has nothing to refuse.)
     driver.click("#add-record");
     driver.wait_text("#editor-title", |t| t == "Add a name");
+    let text = std::fs::read_to_string(user.config_file()).unwrap();
+    std::fs::write(user.config_file(), format!("# My own note.\n{text}")).unwrap();
     driver.type_into("#editor-fields input[name=name]", "late.example.org");
     driver.click("#editor-save");
     driver.wait_text("#editor-error", |t| t.contains("changed since you opened"));
+    // As a user with the narrowest window sees it.
+    driver.resize(560, 420);
     driver.screenshot(&artifacts_dir().join("settings-stale-edit.png"));
+    driver.resize(880, 700);
     let config = std::fs::read_to_string(user.config_file()).unwrap();
     assert!(!config.contains("late.example.org"), "{config}");
     driver.click("#editor-save");

@@ -104,6 +104,11 @@ impl WebDriver {
             .unwrap_or_else(|e| panic!("WebDriver GET {path}: {e}"))
     }
 
+    /// Sets the window's size (its content, as the window manager allows).
+    pub fn resize(&self, width: u32, height: u32) {
+        self.post("/window/rect", json!({"width": width, "height": height}));
+    }
+
     /// The element matching `css`, if there is one now.
     pub fn find(&self, css: &str) -> Option<String> {
         let reply = self.post("/element", json!({"using": "css selector", "value": css}));
