@@ -105,9 +105,6 @@ const ACCOUNT_KEYS: &[&str] = &[
     "secret",
     "server",
     "keepalive",
-    "zone",
-    "ttl",
-    "algorithm",
 ];
 const RECORD_KEYS: &[&str] = &[
     "name",
@@ -122,6 +119,7 @@ const RECORD_KEYS: &[&str] = &[
     "enabled",
     "group",
     "ipv6_suffix",
+    "create",
 ];
 /// Keys that would hold a literal secret; compared case-insensitively.
 const SECRET_KEYS: &[&str] = &[
@@ -229,7 +227,8 @@ pub struct Account {
     pub id: String,
     /// The provider id (whether it exists is checked by the engine, not here).
     pub provider: String,
-    /// The user name at the provider.
+    /// The user name at the provider; empty for providers that take a token alone.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub username: String,
     /// Where the password or update key is kept.
     #[serde(default)]
@@ -240,15 +239,11 @@ pub struct Account {
     /// An override of the provider's keep-alive period.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keepalive: Option<Keepalive>,
-    /// RFC 2136: the zone the account's names live in (a host name, lowercased).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub zone: Option<String>,
-    /// RFC 2136: the TTL of the published records, 1 to 86400 seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ttl: Option<u32>,
-    /// RFC 2136: the TSIG algorithm (`hmac-sha256` or `hmac-sha512`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub algorithm: Option<String>,
+    /// The provider's own settings (RFC 2136's `zone`, Cloudflare's `zone`, ...) as
+    /// written; what they mean and whether they are valid is the provider's to say
+    /// (`provider::settings`).
+    #[serde(flatten)]
+    pub settings: BTreeMap<String, SettingValue>,
     /// The line of the `[[account]]` header (1-based; 0 when not read from a file).
     #[serde(skip)]
     pub line: usize,
@@ -265,29 +260,31 @@ impl PartialEq for Account {
             && self.secret == other.secret
             && self.server == other.server
             && self.keepalive == other.keepalive
-            && self.zone == other.zone
-            && self.ttl == other.ttl
-            && self.algorithm == other.algorithm
+            && self.settings == other.settings
     }
 }
 
 impl Eq for Account {}
 
-impl Account {
-    /// The settings only some protocols use, by config key, for
-    /// [`UpdateRequest::extra`](crate::provider::UpdateRequest::extra).
-    pub fn provider_options(&self) -> BTreeMap<String, String> {
-        let mut options = BTreeMap::new();
-        if let Some(zone) = &self.zone {
-            options.insert("zone".to_owned(), zone.clone());
+/// A provider setting as written in the file (or sent by the settings form).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SettingValue {
+    /// `true` or `false`.
+    Bool(bool),
+    /// A whole number.
+    Integer(i64),
+    /// A string.
+    Text(String),
+}
+
+impl SettingValue {
+    fn to_toml(&self) -> Value {
+        match self {
+            Self::Bool(b) => Value::from(*b),
+            Self::Integer(n) => Value::from(*n),
+            Self::Text(text) => Value::from(text.as_str()),
         }
-        if let Some(ttl) = self.ttl {
-            options.insert("ttl".to_owned(), ttl.to_string());
-        }
-        if let Some(algorithm) = &self.algorithm {
-            options.insert("algorithm".to_owned(), algorithm.clone());
-        }
-        options
     }
 }
 
@@ -435,6 +432,10 @@ pub struct Record {
     /// `name` is a provider group or set (a No-IP group, a ChangeIP set like `*1`), not a host.
     #[serde(default)]
     pub group: bool,
+    /// Create the record at the provider when it has none (APIs that can); off by default,
+    /// so a misspelt name stops with an error instead of adding a record.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub create: bool,
     /// The line of the `[[record]]` header (1-based; 0 when not read from a file).
     #[serde(skip)]
     pub line: usize,
@@ -461,6 +462,7 @@ impl PartialEq for Record {
             && self.enabled == other.enabled
             && self.group == other.group
             && self.ipv6_suffix == other.ipv6_suffix
+            && self.create == other.create
     }
 }
 
@@ -716,7 +718,9 @@ pub(crate) fn account_table(a: &Account) -> Table {
     let mut t = Table::new();
     t.insert("id", toml_edit::value(a.id.as_str()));
     t.insert("provider", toml_edit::value(a.provider.as_str()));
-    t.insert("username", toml_edit::value(a.username.as_str()));
+    if !a.username.is_empty() {
+        t.insert("username", toml_edit::value(a.username.as_str()));
+    }
     t.insert("secret", toml_edit::value(secret_text(&a.secret)));
     if let Some(server) = &a.server {
         t.insert("server", toml_edit::value(server.as_str()));
@@ -724,14 +728,8 @@ pub(crate) fn account_table(a: &Account) -> Table {
     if let Some(keepalive) = &a.keepalive {
         t.insert("keepalive", toml_edit::value(keepalive.to_string()));
     }
-    if let Some(zone) = &a.zone {
-        t.insert("zone", toml_edit::value(zone.as_str()));
-    }
-    if let Some(ttl) = a.ttl {
-        t.insert("ttl", toml_edit::value(i64::from(ttl)));
-    }
-    if let Some(algorithm) = &a.algorithm {
-        t.insert("algorithm", toml_edit::value(algorithm.as_str()));
+    for (key, value) in &a.settings {
+        t.insert(key, Item::Value(value.to_toml()));
     }
     t
 }
@@ -768,6 +766,9 @@ pub(crate) fn record_table(r: &Record) -> Table {
     }
     if let Some(suffix) = r.ipv6_suffix {
         t.insert("ipv6_suffix", toml_edit::value(suffix.to_string()));
+    }
+    if r.create {
+        t.insert("create", toml_edit::value(true));
     }
     t
 }
@@ -1031,7 +1032,7 @@ fn check_account_id(id: &str) -> Result<(), String> {
 }
 
 /// Validates a host name and returns it lowercased without a trailing dot.
-fn normalize_hostname(name: &str, group_hint: bool) -> Result<String, String> {
+pub(crate) fn normalize_hostname(name: &str, group_hint: bool) -> Result<String, String> {
     if name.contains('*') {
         return Err(if group_hint {
             "`*` is not allowed in a host name; set `wildcard = true` for a wildcard record \
@@ -1102,13 +1103,13 @@ fn check_group_name(name: &str) -> Result<(), String> {
 }
 
 #[derive(Debug, PartialEq, Eq)]
-struct UrlInfo {
-    https: bool,
-    loopback: bool,
+pub(crate) struct UrlInfo {
+    pub(crate) https: bool,
+    pub(crate) loopback: bool,
 }
 
 /// A simple check of an `http(s)://host[:port][/…]` URL. Messages never contain the URL.
-fn check_url(url: &str) -> Result<UrlInfo, String> {
+pub(crate) fn check_url(url: &str) -> Result<UrlInfo, String> {
     let lower_prefix = |prefix: &str| {
         url.get(..prefix.len())
             .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
@@ -1208,7 +1209,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
     rows[a.len()][b.len()]
 }
 
-fn closest<'k>(unknown: &str, known: &[&'k str]) -> Option<&'k str> {
+pub(crate) fn closest<'k>(unknown: &str, known: &[&'k str]) -> Option<&'k str> {
     let unknown = unknown.to_lowercase();
     if unknown.chars().count() > 64 {
         return None;
@@ -1682,8 +1683,33 @@ impl Walker {
         accounts: &mut Accounts,
     ) -> Option<Account> {
         let before = self.problems.len();
-        self.unknown_keys(section, ACCOUNT_KEYS);
-        let key_lines = self.key_lines(section, ACCOUNT_KEYS);
+        // Keys beyond the common ones belong to the provider, which checks them
+        // (`provider::settings`); only a literal secret is refused here, whatever the key.
+        let all_keys: Vec<&str> = section.table.iter().map(|(name, _)| name).collect();
+        let key_lines = self.key_lines(section, &all_keys);
+        let mut settings = BTreeMap::new();
+        for name in all_keys.iter().filter(|k| !ACCOUNT_KEYS.contains(k)) {
+            if SECRET_KEYS.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+                let line = self.entry_line(section, name);
+                self.push(line, section.key(name), SECRETS_NOT_HERE);
+                continue;
+            }
+            let value =
+                self.value(
+                    section,
+                    name,
+                    "a string, a number or true/false",
+                    |item| match item.as_value()? {
+                        Value::String(s) => Some(SettingValue::Text(s.value().clone())),
+                        Value::Integer(n) => Some(SettingValue::Integer(*n.value())),
+                        Value::Boolean(b) => Some(SettingValue::Bool(*b.value())),
+                        _ => None,
+                    },
+                );
+            if let Some(got) = value {
+                settings.insert((*name).to_owned(), got.value);
+            }
+        }
 
         let id = self.required_string(section, "id");
         if let Some(got) = &id {
@@ -1710,7 +1736,7 @@ impl Walker {
             }
         }
         let provider = self.required_string(section, "provider");
-        let username = self.required_string(section, "username");
+        let username = self.string(section, "username");
         let mut secret = SecretRef::Keychain;
         if let Some(got) = self.string(section, "secret") {
             match parse_secret(got.value) {
@@ -1718,37 +1744,10 @@ impl Walker {
                 Err(message) => self.push(got.line, got.key, message),
             }
         }
-        let mut server = None;
-        if let Some(got) = self.string(section, "server") {
-            // GnuDIP's TCP protocol sends only a salted hash of the password, never the
-            // password itself: `gnudip://host[:port]` is the one server that is not HTTPS.
-            let checked = if got
-                .value
-                .get(..9)
-                .is_some_and(|p| p.eq_ignore_ascii_case("gnudip://"))
-            {
-                crate::provider::gnudip::parse_tcp_server(got.value).map(|_| None)
-            } else if got
-                .value
-                .get(..6)
-                .is_some_and(|p| p.eq_ignore_ascii_case("dns://"))
-            {
-                // RFC 2136: TSIG signs the update; the secret itself never travels.
-                crate::provider::rfc2136::parse_server(got.value).map(|_| None)
-            } else {
-                check_url(got.value).map(Some)
-            };
-            match checked {
-                Err(message) => self.push(got.line, got.key, message),
-                Ok(Some(info)) if !info.https && !info.loopback => self.push(
-                    got.line,
-                    got.key,
-                    "credentials travel only over HTTPS: use https:// (plain http:// is \
-                     accepted only for loopback hosts such as 127.0.0.1, ::1 and localhost)",
-                ),
-                Ok(_) => server = Some(got.value.to_owned()),
-            }
-        }
+        // What a server may be (https://, gnudip://, dns://) is the provider's to say.
+        let server = self
+            .string(section, "server")
+            .map(|got| got.value.to_owned());
         let mut keepalive = None;
         if let Some(got) = self.string(section, "keepalive") {
             match parse_keepalive(got.value) {
@@ -1756,53 +1755,20 @@ impl Walker {
                 Err(message) => self.push(got.line, got.key, message),
             }
         }
-        let mut zone = None;
-        if let Some(got) = self.string(section, "zone") {
-            match normalize_hostname(got.value, false) {
-                Ok(name) => zone = Some(name),
-                Err(message) => self.push(got.line, got.key, message),
-            }
-        }
-        let mut ttl = None;
-        if let Some(got) = self.value(section, "ttl", "an integer", Item::as_integer) {
-            match u32::try_from(got.value) {
-                Ok(t) if (1..=crate::provider::rfc2136::MAX_TTL).contains(&t) => ttl = Some(t),
-                _ => self.push(
-                    got.line,
-                    got.key,
-                    "must be a whole number of seconds from 1 to 86400",
-                ),
-            }
-        }
-        let mut algorithm = None;
-        if let Some(got) = self.string(section, "algorithm") {
-            let known = crate::provider::rfc2136::ALGORITHMS;
-            match known.iter().find(|a| a.eq_ignore_ascii_case(got.value)) {
-                Some(a) => algorithm = Some((*a).to_owned()),
-                None => self.push(
-                    got.line,
-                    got.key,
-                    format!("unknown TSIG algorithm; use one of: {}", known.join(", ")),
-                ),
-            }
-        }
-
         if self.problems.len() > before {
             return None;
         }
-        let (Some(id), Some(provider), Some(username)) = (id, provider, username) else {
+        let (Some(id), Some(provider)) = (id, provider) else {
             return None;
         };
         Some(Account {
             id: id.value.to_owned(),
             provider: provider.value.to_owned(),
-            username: username.value.to_owned(),
+            username: username.map(|u| u.value.to_owned()).unwrap_or_default(),
             secret,
             server,
             keepalive,
-            zone,
-            ttl,
-            algorithm,
+            settings,
             line: section.line.unwrap_or(0),
             key_lines,
         })
@@ -1957,6 +1923,8 @@ impl Walker {
             }
         }
 
+        let create = self.boolean(section, "create").is_some_and(|g| g.value);
+
         if self.problems.len() > before {
             return None;
         }
@@ -1976,6 +1944,7 @@ impl Walker {
             enabled,
             group,
             ipv6_suffix,
+            create,
             line: section.line.unwrap_or(0),
             key_lines,
         })
@@ -2013,6 +1982,23 @@ mod tests {
     /// BASE plus `key = value` at line 7 inside the account.
     fn with_account_key(line: &str) -> String {
         format!("{BASE}{line}\n")
+    }
+
+    /// BASE with another provider, plus `lines` from line 7 inside the account.
+    fn with_provider(provider: &str, lines: &str) -> String {
+        let base = BASE.replace("\"dyndns\"", &format!("\"{provider}\""));
+        format!("{base}{lines}\n")
+    }
+
+    /// Parsed and checked against the provider registry, as the engine reads a file.
+    fn checked(text: &str) -> Result<Config, Vec<Problem>> {
+        let config = Config::parse(text)?;
+        let problems = crate::engine::check_against_registry(&config);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(problems)
+        }
     }
 
     fn problems(text: &str) -> Vec<Problem> {
@@ -2081,8 +2067,16 @@ mod tests {
         let config = Config::parse(&text).unwrap();
         let a = &config.accounts[0];
         assert_eq!(
-            (a.zone.as_deref(), a.ttl, a.algorithm.as_deref()),
-            (Some("example.org"), Some(60), Some("hmac-sha256"))
+            (
+                a.settings.get("zone"),
+                a.settings.get("ttl"),
+                a.settings.get("algorithm")
+            ),
+            (
+                Some(&SettingValue::Text("example.org".into())),
+                Some(&SettingValue::Integer(60)),
+                Some(&SettingValue::Text("hmac-sha256".into()))
+            )
         );
         assert_eq!(a.server.as_deref(), Some("https://members.dyndns.org"));
         assert_eq!(
@@ -2205,7 +2199,7 @@ mod tests {
                     wildcrad = true\n\
                     zzzzzz = 1\n";
         let all = problems(text);
-        assert_eq!(all.len(), 7, "{all:#?}");
+        assert_eq!(all.len(), 6, "{all:#?}");
         assert_problem(&all[0], Some(2), "colour", "unknown key `colour`");
         assert!(!all[0].message.contains("did you mean"));
         assert_problem(&all[1], Some(3), "genral", "did you mean `general`?");
@@ -2218,23 +2212,28 @@ mod tests {
         assert_problem(&all[3], Some(7), "detect.ipv5", "did you mean `ipv4`?");
         assert_problem(
             &all[4],
-            Some(12),
-            "account[0].sever",
-            "did you mean `server`?",
-        );
-        assert_problem(
-            &all[5],
             Some(16),
             "record[0].wildcrad",
             "did you mean `wildcard`?",
         );
         assert_problem(
-            &all[6],
+            &all[5],
             Some(17),
             "record[0].zzzzzz",
             "unknown key `zzzzzz`",
         );
-        assert!(!all[6].message.contains("did you mean"));
+        assert!(!all[5].message.contains("did you mean"));
+        // An account's other keys are its provider's to judge, with the same hints.
+        let p = checked(&with_account_key("sever = \"https://x.example\""))
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(p.len(), 1, "{p:#?}");
+        assert_problem(
+            &p[0],
+            Some(7),
+            "account[0].sever",
+            "DynDNS has no setting `sever`; did you mean `server`?",
+        );
     }
 
     #[test]
@@ -2312,11 +2311,19 @@ mod tests {
         assert_eq!(c.accounts.len(), 2);
         assert_eq!(c.accounts[1].secret, SecretRef::Env("B".into()));
         assert_eq!(c.accounts[1].line, 4);
-        let p = one(
-            "version = 1\naccount = [{ id = \"a\", provider = \"p\", username = \"u\" },\n\
-             { id = \"b\", provider = \"p\" }]\n",
+        let p = checked(
+            "version = 1\naccount = [{ id = \"a\", provider = \"dyndns\", username = \"u\" },\n\
+             { id = \"b\", provider = \"dyndns\" }]\n",
+        )
+        .map(|_| ())
+        .unwrap_err();
+        assert_eq!(p.len(), 1, "{p:#?}");
+        assert_problem(
+            &p[0],
+            Some(3),
+            "account[1].username",
+            "DynDNS needs `username`",
         );
-        assert_problem(&p, Some(3), "account[1].username", "missing `username`");
     }
 
     #[test]
@@ -2535,19 +2542,24 @@ mod tests {
 
     #[test]
     fn provider_and_username_required() {
-        let all = problems("version = 1\n\n[[account]]\nid = \"a\"\nprovider = \"\"\n");
-        assert_eq!(all.len(), 2, "{all:#?}");
-        assert_problem(
-            &all[0],
-            Some(3),
-            "account[0].username",
-            "missing `username`",
-        );
-        assert_problem(&all[1], Some(5), "account[0].provider", "must not be empty");
-        let p = one("version = 1\n[[account]]\nid = \"a\"\nprovider = \"p\"\nusername = \"\"\n");
-        assert_problem(&p, Some(5), "account[0].username", "must not be empty");
+        let p = one("version = 1\n\n[[account]]\nid = \"a\"\nprovider = \"\"\n");
+        assert_problem(&p, Some(5), "account[0].provider", "must not be empty");
         let p = one("version = 1\n[[account]]\nid = \"a\"\nusername = \"u\"\n");
         assert_problem(&p, Some(2), "account[0].provider", "missing `provider`");
+        // Whether a username is needed is the provider's to say.
+        for text in [
+            "version = 1\n[[account]]\nid = \"a\"\nprovider = \"dyndns\"\nusername = \"\"\n",
+            "version = 1\n[[account]]\nid = \"a\"\nprovider = \"dyndns\"\n",
+        ] {
+            let p = checked(text).map(|_| ()).unwrap_err();
+            assert_eq!(p.len(), 1, "{p:#?}");
+            assert_problem(
+                &p[0],
+                Some(if text.contains("username") { 5 } else { 2 }),
+                "account[0].username",
+                "DynDNS needs `username` (username)",
+            );
+        }
     }
 
     #[test]
@@ -2624,7 +2636,7 @@ mod tests {
     #[test]
     fn server_urls() {
         let server = |url: &str| {
-            Config::parse(&with_account_key(&format!("server = \"{url}\"")))
+            checked(&with_account_key(&format!("server = \"{url}\"")))
                 .map(|c| c.accounts[0].server.clone())
         };
         for ok in [
@@ -2675,7 +2687,7 @@ mod tests {
     #[test]
     fn gnudip_tcp_servers_are_the_one_non_https_server() {
         let server = |url: &str| {
-            Config::parse(&with_account_key(&format!("server = \"{url}\"")))
+            checked(&with_provider("gnudip", &format!("server = \"{url}\"")))
                 .map(|c| c.accounts[0].server.clone())
         };
         for ok in [
@@ -2692,7 +2704,10 @@ mod tests {
             ("gnudip://host/gnudip/cgi-bin", "no path"),
             ("gnudip://alice:hunter2@host", "user name or password"),
             ("gnudip://ho st", "spaces"),
-            ("gnudips://host", "expected a URL starting with https://"),
+            (
+                "gnudips://host",
+                "expected gnudip://host[:port] or an https:// URL",
+            ),
         ] {
             let err = server(bad).unwrap_err();
             assert_eq!(err.len(), 1, "{bad}");
@@ -2704,8 +2719,11 @@ mod tests {
     #[test]
     fn rfc2136_servers_and_account_keys() {
         let server = |url: &str| {
-            Config::parse(&with_account_key(&format!("server = \"{url}\"")))
-                .map(|c| c.accounts[0].server.clone())
+            checked(&with_provider(
+                "rfc2136",
+                &format!("server = \"{url}\"\nzone = \"example.org\""),
+            ))
+            .map(|c| c.accounts[0].server.clone())
         };
         for ok in [
             "dns://127.0.0.1:5353",
@@ -2728,16 +2746,28 @@ mod tests {
             assert!(!err[0].to_string().contains("hunter2"), "{}", err[0]);
         }
 
-        let c = Config::parse(&with_account_key(
+        // The provider's keys are kept as written; the provider checks them.
+        let rfc2136 = |line: &str| {
+            with_provider(
+                "rfc2136",
+                &format!("{line}\nserver = \"dns://127.0.0.1:5353\""),
+            )
+        };
+        let c = checked(&rfc2136(
             "zone = \"Example.TEST.\"\nttl = 300\nalgorithm = \"HMAC-SHA512\"",
         ))
         .unwrap();
         let a = &c.accounts[0];
-        assert_eq!(a.zone.as_deref(), Some("example.test"));
-        assert_eq!(a.ttl, Some(300));
-        assert_eq!(a.algorithm.as_deref(), Some("hmac-sha512"));
         assert_eq!(
-            a.provider_options().into_iter().collect::<Vec<_>>(),
+            a.settings.get("zone"),
+            Some(&SettingValue::Text("Example.TEST.".into()))
+        );
+        assert_eq!(a.settings.get("ttl"), Some(&SettingValue::Integer(300)));
+        let (settings, _) =
+            crate::engine::setup::prepare_account(crate::provider::lookup("rfc2136").unwrap(), a)
+                .unwrap();
+        assert_eq!(
+            settings.as_strings().into_iter().collect::<Vec<_>>(),
             [
                 ("algorithm".to_owned(), "hmac-sha512".to_owned()),
                 ("ttl".to_owned(), "300".to_owned()),
@@ -2749,7 +2779,7 @@ mod tests {
         for (line, key, msg) in [
             ("ttl = 0", "account[0].ttl", "from 1 to 86400"),
             ("ttl = 86401", "account[0].ttl", "from 1 to 86400"),
-            ("ttl = \"60\"", "account[0].ttl", "expected an integer"),
+            ("ttl = \"60\"", "account[0].ttl", "expected a whole number"),
             (
                 "algorithm = \"hmac-md5\"",
                 "account[0].algorithm",
@@ -2762,15 +2792,28 @@ mod tests {
                 "may only contain",
             ),
         ] {
-            assert_problem(&one(&with_account_key(line)), Some(7), key, msg);
+            let zone = if line.starts_with("zone") {
+                String::new()
+            } else {
+                "\nzone = \"example.org\"".to_owned()
+            };
+            let problems = checked(&rfc2136(&format!("{line}{zone}")))
+                .map(|_| ())
+                .unwrap_err();
+            let found: Vec<&Problem> = problems.iter().filter(|p| p.key == key).collect();
+            assert_eq!(found.len(), 1, "{line}: {problems:?}");
+            assert_problem(found[0], Some(7), key, msg);
         }
     }
 
     #[test]
     fn credentials_in_server_url_are_not_echoed() {
-        let p = one(&with_account_key(
+        let p = checked(&with_account_key(
             "server = \"https://alice:hunter2@dyn.example.org/\"",
-        ));
+        ))
+        .map(|_| ())
+        .unwrap_err()
+        .remove(0);
         assert_problem(&p, Some(7), "account[0].server", "user name or password");
         assert!(!p.to_string().contains("hunter2"), "{p}");
     }
@@ -2908,11 +2951,9 @@ mod tests {
 
     #[test]
     fn record_referring_to_a_broken_account_only_reports_the_account() {
-        let p = one(
-            "version = 1\n[[account]]\nid = \"home\"\nprovider = \"p\"\n\
-             [[record]]\nname = \"a.example.org\"\naccount = \"home\"\n",
-        );
-        assert_problem(&p, Some(2), "account[0].username", "missing `username`");
+        let p = one("version = 1\n[[account]]\nid = \"home\"\n\
+             [[record]]\nname = \"a.example.org\"\naccount = \"home\"\n");
+        assert_problem(&p, Some(2), "account[0].provider", "missing `provider`");
     }
 
     #[test]
@@ -3146,9 +3187,7 @@ mod tests {
             secret,
             server: None,
             keepalive: None,
-            zone: None,
-            ttl: None,
-            algorithm: None,
+            settings: BTreeMap::new(),
             line: 0,
             key_lines: BTreeMap::new(),
         };
@@ -3177,6 +3216,7 @@ mod tests {
             enabled: true,
             group: false,
             ipv6_suffix: None,
+            create: false,
             line: 0,
             key_lines: BTreeMap::new(),
         };
@@ -3465,6 +3505,7 @@ mod tests {
             enabled: true,
             group: false,
             ipv6_suffix: None,
+            create: false,
             line: 0,
             key_lines: BTreeMap::new(),
         });

@@ -116,7 +116,7 @@ pub fn apply(text: &str, edit: &ConfigEdit) -> Result<String, EditError> {
     match edit {
         ConfigEdit::SetGeneral { key, value } => set_general(&mut doc, key, value)?,
         ConfigEdit::UpsertAccount { id, account } => {
-            let table = account_table(account);
+            let table = account_table(&from_form(account));
             let index = match id {
                 Some(old) => Some(
                     find(&doc, "account", |t| text_of(t, "id") == Some(old)).ok_or_else(|| {
@@ -148,6 +148,19 @@ pub fn apply(text: &str, edit: &ConfigEdit) -> Result<String, EditError> {
         }
     }
     Ok(doc.to_string())
+}
+
+/// The account with its provider settings in the kinds the file holds: the settings form
+/// sends every input as text (a TTL of `"60"`), the file wants `ttl = 60`.
+fn from_form(account: &Account) -> Account {
+    let Some(provider) = crate::provider::lookup(&account.provider) else {
+        return account.clone();
+    };
+    let mut account = account.clone();
+    for (key, value) in account.settings.iter_mut() {
+        *value = crate::provider::settings::from_form(provider.descriptor(), key, value);
+    }
+    account
 }
 
 fn set_general(

@@ -4,6 +4,7 @@
 // Test support: a failed unwrap here is a failed test, which is what it should be.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod fake_api;
 pub mod fake_dns;
 pub mod fake_igd;
 pub mod fake_provider;

@@ -35,14 +35,13 @@ mod client;
 mod clock;
 mod pass;
 mod records;
-mod setup;
+pub(crate) mod setup;
 mod status;
 
 pub use client::{ProxyEnv, http_client, update_client, update_client_with, update_proxy};
 use clock::{Clock, EventBudget, Rng, secs, sleep_until_opt};
 use pass::last_check_key;
 pub use records::credentials_changed;
-use records::is_credential_code;
 use records::secret_fingerprint_key;
 use setup::source_identity;
 pub use setup::{check_against_registry, record_keys};
@@ -471,7 +470,9 @@ struct AccountRt {
     secret: SecretSource,
     keepalive: Option<Duration>,
     allow_plain_http: bool,
-    /// Provider-specific settings (RFC 2136's zone, TTL, algorithm).
+    /// The provider's settings as it parsed them, for every request.
+    prepared: provider::Prepared,
+    /// The same settings as text, for the records' settings fingerprints.
     extra: BTreeMap<String, String>,
 }
 
@@ -794,6 +795,7 @@ mod tests {
             wildcard: Some(true),
             mx: Some("mail.example.org".into()),
             backup_mx: None,
+            create: false,
         };
         let parts = SettingsParts {
             provider: "dyndns",

@@ -107,7 +107,7 @@ impl Engine {
             .push((index, reason));
         }
 
-        for ((account, _family, publish, options), members) in work {
+        for ((account, family, publish, options), members) in work {
             let max = self.accounts[account]
                 .provider
                 .descriptor()
@@ -131,7 +131,7 @@ impl Engine {
                     continue;
                 }
                 report.requests += 1;
-                self.send(account, publish, &options, &live, &mut report)
+                self.send(account, family, publish, &options, &live, &mut report)
                     .await?;
             }
         }
@@ -371,9 +371,23 @@ impl Engine {
             .is_some_and(|t| now.saturating_sub(t) >= secs(period))
     }
 
+    /// The address in force for the family other than `family`, when a record of the
+    /// same account publishes it: for protocols that lose what a request leaves out.
+    pub(super) fn other_family_address(&self, account: usize, family: IpFamily) -> Option<IpAddr> {
+        let other = match family {
+            IpFamily::V4 => IpFamily::V6,
+            IpFamily::V6 => IpFamily::V4,
+        };
+        self.records
+            .iter()
+            .filter(|r| r.account == account && r.family == other && r.enabled)
+            .find_map(|r| self.address_for(r).ok())
+    }
+
     pub(super) async fn send(
         &mut self,
         account: usize,
+        family: IpFamily,
         publish: Publish,
         options: &RecordOptions,
         members: &[(usize, Reason)],
@@ -425,7 +439,8 @@ impl Engine {
                 })
                 .collect(),
             allow_plain_http: acc.allow_plain_http,
-            extra: acc.extra.clone(),
+            settings: acc.prepared.clone(),
+            other_family: self.other_family_address(account, family),
             departure: self.departure.clone(),
         };
         let keys: Vec<&str> = request.items.iter().map(|i| i.record.as_str()).collect();
@@ -457,9 +472,10 @@ impl Engine {
         // the user fixing the file or variable is noticed (see `secrets_fixed`).
         let acc = &self.accounts[account];
         if !matches!(acc.secret, SecretSource::Keychain)
-            && outcomes
-                .iter()
-                .any(|o| matches!(o.verdict, Verdict::Fatal { .. }) && is_credential_code(&o.code))
+            && outcomes.iter().any(|o| {
+                matches!(o.verdict, Verdict::Fatal { .. })
+                    && provider.descriptor().cure(&o.code) == provider::Cure::Secret
+            })
         {
             let key = secret_fingerprint_key(&acc.id);
             match self.store.fingerprint(&request.secret) {
@@ -511,10 +527,13 @@ impl Engine {
             }
             self.notes.remove(&record.key);
             match &outcome.verdict {
-                Verdict::Success | Verdict::NoChange => {
+                Verdict::Success | Verdict::NoChange | Verdict::Current => {
                     let how = if outcome.verdict == Verdict::Success {
                         Acceptance::Updated
-                    } else if reason == Reason::Change && !first_ever {
+                    } else if outcome.verdict == Verdict::NoChange
+                        && reason == Reason::Change
+                        && !first_ever
+                    {
                         Acceptance::UnchangedCounted
                     } else {
                         Acceptance::Unchanged
@@ -610,7 +629,10 @@ impl Engine {
             };
             // Persisted before anything else happens (invariant 1).
             self.store.finish(&state, &entry)?;
-            if matches!(outcome.verdict, Verdict::Success | Verdict::NoChange) {
+            if matches!(
+                outcome.verdict,
+                Verdict::Success | Verdict::NoChange | Verdict::Current
+            ) {
                 tracing::info!(record = %record.key, verdict = outcome.verdict.label(),
                     code = %outcome.code, answer = %outcome.answer, "provider answered");
             }

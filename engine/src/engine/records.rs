@@ -102,23 +102,23 @@ pub fn credentials_changed(
     account: &str,
 ) -> Result<usize, StateError> {
     let mut count = 0;
+    let descriptor = config
+        .accounts
+        .iter()
+        .find(|a| a.id == account)
+        .and_then(|a| provider::lookup(&a.provider))
+        .map(|p| p.descriptor());
+    let Some(descriptor) = descriptor else {
+        return Ok(0);
+    };
     for record in config.records.iter().filter(|r| r.account == account) {
         for key in record_keys(record) {
             let mut state = store.record(&key)?;
-            if state.credentials_changed(|d| is_credential_code(&d.code)) {
+            if state.credentials_changed(|d| descriptor.cure(&d.code) == provider::Cure::Secret) {
                 store.save(&key, &state)?;
                 count += 1;
             }
         }
     }
     Ok(count)
-}
-
-pub(super) fn is_credential_code(code: &str) -> bool {
-    // Answers a new secret can cure: dyndns2's and HTTP's bad credentials, GnuDIP's
-    // invalid login (mapped to badauth), a TSIG key the server refused or could not read.
-    matches!(
-        code,
-        "badauth" | "http-401" | "http-403" | "tsig-badsig" | "tsig-badkey" | "bad-secret"
-    )
 }

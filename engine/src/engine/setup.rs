@@ -48,6 +48,11 @@ pub(super) fn settings_fingerprint(parts: &SettingsParts<'_>) -> String {
         optional(parts.offline_address, |a| a.to_string()),
         parts.offline_native
     );
+    // Options added later are written only when set, so that records without them keep
+    // the fingerprint they had.
+    if parts.options.create {
+        fingerprint.push_str("|create");
+    }
     // Provider settings count too; records without any keep the fingerprint they had
     // before such settings existed.
     if !parts.extra.is_empty() {
@@ -171,7 +176,14 @@ impl Engine {
                 let server = a
                     .server
                     .clone()
-                    .or_else(|| provider.descriptor().default_server.map(str::to_owned))?;
+                    .or_else(|| provider.descriptor().default_server.map(str::to_owned))
+                    .unwrap_or_default();
+                // check_against_registry has refused a config where this fails.
+                let (settings, prepared) = prepare_account(provider, a)
+                    .map_err(|problems| {
+                        tracing::error!(account = %a.id, ?problems, "account left out");
+                    })
+                    .ok()?;
                 Some(AccountRt {
                     id: a.id.clone(),
                     provider,
@@ -189,7 +201,8 @@ impl Engine {
                     },
                     // Servers are https:// (or loopback): the config refuses anything else.
                     allow_plain_http: false,
-                    extra: a.provider_options(),
+                    prepared,
+                    extra: settings.as_strings(),
                 })
             })
             .collect();
@@ -215,6 +228,7 @@ impl Engine {
                     wildcard: r.wildcard,
                     mx: r.mx.clone(),
                     backup_mx: r.backup_mx,
+                    create: r.create,
                 };
                 let offline_native = r.offline_mode && acc.provider.descriptor().native_offline;
                 let ipv6_suffix = r.ipv6_suffix.filter(|_| family == IpFamily::V6);
@@ -451,46 +465,37 @@ pub fn check_against_registry(config: &Config) -> Vec<Problem> {
             continue;
         };
         let d = provider.descriptor();
-        let rfc2136 = d.protocol == "rfc2136";
-        if account.server.is_none() && d.default_server.is_none() && !rfc2136 {
-            problems.push(Problem {
-                line: line("server"),
-                key: format!("account[{i}].server"),
+        let username = d.account_fields.iter().find(|f| f.key == "username");
+        match username {
+            Some(field) if field.required && account.username.trim().is_empty() => {
+                problems.push(Problem {
+                    line: line("username"),
+                    key: format!("account[{i}].username"),
+                    message: format!(
+                        "{} needs `username` ({})",
+                        d.name,
+                        field.label.to_lowercase()
+                    ),
+                });
+            }
+            None if !account.username.is_empty() => problems.push(Problem {
+                line: line("username"),
+                key: format!("account[{i}].username"),
                 message: format!(
-                    "{} needs the update server's URL (`server = \"https://…\"`)",
+                    "{} takes no `username`: its token or key alone is the login",
                     d.name
                 ),
-            });
+            }),
+            _ => {}
         }
-        // Account keys only some providers use (RFC 2136's zone, ttl, algorithm).
-        let options = account.provider_options();
-        for key in ["zone", "ttl", "algorithm"] {
-            let field = d.account_fields.iter().find(|f| f.key == key);
-            let message = match (field, options.contains_key(key)) {
-                (None, true) => format!("{} does not use `{key}`", d.name),
-                (Some(f), false) if f.required => format!("{} needs `{key}`", d.name),
-                _ => continue,
-            };
-            problems.push(Problem {
-                line: line(key),
-                key: format!("account[{i}].{key}"),
-                message,
-            });
-        }
-        let dns_server = account
-            .server
-            .as_deref()
-            .is_some_and(|s| s.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("dns://")));
-        if dns_server != rfc2136 {
-            problems.push(Problem {
-                line: line("server"),
-                key: format!("account[{i}].server"),
-                message: if dns_server {
-                    format!("dns:// servers are for RFC 2136 accounts, not {}", d.name)
-                } else {
-                    format!("{} needs `server = \"dns://host[:port]\"`", d.name)
-                },
-            });
+        if let Err(found) = prepare_account(provider, account) {
+            for problem in found {
+                problems.push(Problem {
+                    line: line(&problem.key),
+                    key: format!("account[{i}].{}", problem.key),
+                    message: problem.message,
+                });
+            }
         }
     }
     let accounts: BTreeMap<&str, &crate::config::Account> =
@@ -518,6 +523,7 @@ pub fn check_against_registry(config: &Config) -> Vec<Problem> {
         unsupported("mx", record.mx.is_some());
         unsupported("backup_mx", record.backup_mx.is_some());
         unsupported("group", record.group);
+        unsupported("create", record.create);
         if record.offline_mode && !d.native_offline {
             problems.push(Problem {
                 line: line("offline_mode"),
@@ -538,6 +544,23 @@ pub fn check_against_registry(config: &Config) -> Vec<Problem> {
         }
     }
     problems
+}
+
+/// An account's provider settings, checked against the descriptor and parsed by the
+/// provider: the checked values and the provider's own form of them.
+pub(crate) fn prepare_account(
+    provider: &'static dyn Provider,
+    account: &crate::config::Account,
+) -> Result<(provider::settings::Settings, provider::Prepared), Vec<provider::FieldProblem>> {
+    let d = provider.descriptor();
+    let settings = provider::settings::check(d, &account.settings)?;
+    let input = provider::AccountInput {
+        server: account.server.as_deref().or(d.default_server),
+        username: &account.username,
+        settings: &settings,
+    };
+    let prepared = provider.prepare(&input)?;
+    Ok((settings, prepared))
 }
 
 pub(super) fn format_problems(path: &std::path::Path, problems: &[Problem]) -> String {

@@ -25,6 +25,7 @@ static DESCRIPTOR: Descriptor = Descriptor {
     confirm_reminder: None,
     checkip: Some("http://ip.changeip.com/"),
     notes: "A record named *1 or *2 (marked as a group) updates that whole set of hosts.",
+    refusals: dyndns2::REFUSALS,
 };
 
 const QUIRKS: dyndns2::Quirks = dyndns2::Quirks {

@@ -18,14 +18,14 @@ static DESCRIPTOR: Descriptor = Descriptor {
     account_fields: &[
         USERNAME,
         PASSWORD,
-        FieldSpec {
-            key: "server",
-            label: "Update server",
-            kind: FieldKind::Url,
-            required: true,
-            help: "Base URL; Dyntray appends /nic/update. https:// is required (http:// only \
+        FieldSpec::new(
+            "server",
+            "Update server",
+            FieldKind::Url,
+            "Base URL; Dyntray appends /nic/update. https:// is required (http:// only \
                    to this machine).",
-        },
+        )
+        .required(),
     ],
     record_fields: &[WILDCARD, MX, BACKUP_MX, GROUP, OFFLINE_ADDRESS],
     native_offline: false,
@@ -34,6 +34,7 @@ static DESCRIPTOR: Descriptor = Descriptor {
     confirm_reminder: None,
     checkip: None,
     notes: "For servers such as Dynu, DNS-O-Matic, OVH DynHost or your own.",
+    refusals: dyndns2::REFUSALS,
 };
 
 impl Provider for CustomDyndns2 {

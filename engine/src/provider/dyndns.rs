@@ -26,6 +26,7 @@ static DESCRIPTOR: Descriptor = Descriptor {
     checkip: Some("http://checkip.dyndns.org/"),
     notes: "Use an updater client key as the password where your account offers one. \
             Offline mode is a paid feature.",
+    refusals: dyndns2::REFUSALS,
 };
 
 impl Provider for DynDns {

@@ -7,7 +7,10 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::{Outcome, Publish, Scope, UpdateItem, UpdateRequest, Verdict, first_line, truncate};
+use super::{
+    Cure, Outcome, Publish, Refusal, Scope, UpdateItem, UpdateRequest, Verdict, first_line,
+    truncate,
+};
 use crate::secrets::scrub_basic;
 
 /// The most bytes of an answer that are read; a longer answer is a protocol error.
@@ -73,24 +76,7 @@ pub fn update_url(request: &UpdateRequest, quirks: &Quirks) -> Result<reqwest::U
     Ok(url)
 }
 
-/// Whether the URL may carry credentials: HTTPS, or plain HTTP to a loopback host or when
-/// the user opted in.
-pub fn transport_allowed(url: &reqwest::Url, allow_plain_http: bool) -> bool {
-    match url.scheme() {
-        "https" => true,
-        "http" => allow_plain_http || is_loopback_host(url),
-        _ => false,
-    }
-}
-
-fn is_loopback_host(url: &reqwest::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
-}
+pub use super::http::transport_allowed;
 
 /// Sends the request and classifies the answer for each item.
 pub async fn update(
@@ -357,37 +343,80 @@ fn parse_wait(word: &str) -> Option<Duration> {
     Some(Duration::from_secs(seconds))
 }
 
-/// What the user should do after a code that needs them.
+/// The dyndns2 family's refusals: what each means for the user and what cures it.
+pub const REFUSALS: &[Refusal] = &[
+    Refusal {
+        code: "badauth",
+        cure: Cure::Secret,
+        advice: "The provider rejected the username or password (or update key). Enter them \
+                 again in Settings, or with `dyntrayd secret set <account>`.",
+    },
+    Refusal {
+        code: "http-401",
+        cure: Cure::Secret,
+        advice: "The provider rejected the username or password (or update key). Enter them \
+                 again in Settings, or with `dyntrayd secret set <account>`.",
+    },
+    Refusal {
+        code: "http-403",
+        cure: Cure::Secret,
+        advice: "The provider rejected the username or password (or update key). Enter them \
+                 again in Settings, or with `dyntrayd secret set <account>`.",
+    },
+    Refusal {
+        code: "!donator",
+        cure: Cure::Settings,
+        advice: "This option needs a paid account at the provider. Remove it from the record \
+                 (for example the offline mode) or upgrade the account.",
+    },
+    Refusal {
+        code: "notfqdn",
+        cure: Cure::Settings,
+        advice: "The name is not a fully qualified domain name. Correct it in the record.",
+    },
+    Refusal {
+        code: "nohost",
+        cure: Cure::Provider,
+        advice: "This name does not exist in the account. Check its spelling, or create it at \
+                 the provider first.",
+    },
+    Refusal {
+        code: "numhost",
+        cure: Cure::Provider,
+        advice: "Too many names in one request, or a round-robin name the protocol cannot \
+                 update. Check the name at the provider.",
+    },
+    Refusal {
+        code: "abuse",
+        cure: Cure::Provider,
+        advice: "The provider blocked this name for abuse. Unblock it on the provider's \
+                 website, then re-enable the record here.",
+    },
+    Refusal {
+        code: "badagent",
+        cure: Cure::Provider,
+        advice: "The provider refused this client. Update Dyntray; if it persists, report it.",
+    },
+    Refusal {
+        code: "badsys",
+        cure: Cure::Provider,
+        advice: "The provider refused this client. Update Dyntray; if it persists, report it.",
+    },
+    Refusal {
+        code: "!yours",
+        cure: Cure::Settings,
+        advice: "This name belongs to another account at the provider.",
+    },
+    Refusal {
+        code: "!active",
+        cure: Cure::Provider,
+        advice: "The provider's service for this name is not active. Activate it there.",
+    },
+];
+
+/// What the user should do about a dyndns2 refusal.
 pub fn advice(code: &str) -> Option<&'static str> {
-    Some(match code {
-        "badauth" => {
-            "The provider rejected the username or password (or update key). Enter them again \
-             in Settings, or with `dyntrayd secret set <account>`."
-        }
-        "!donator" => {
-            "This option needs a paid account at the provider. Remove it from the record (for \
-             example the offline mode) or upgrade the account."
-        }
-        "notfqdn" => "The name is not a fully qualified domain name. Correct it in the record.",
-        "nohost" => {
-            "This name does not exist in the account. Check its spelling, or create it at the \
-             provider first."
-        }
-        "numhost" => {
-            "Too many names in one request, or a round-robin name the protocol cannot update. \
-             Check the name at the provider."
-        }
-        "abuse" => {
-            "The provider blocked this name for abuse. Unblock it on the provider's website, \
-             then re-enable the record here."
-        }
-        "badagent" | "badsys" => {
-            "The provider refused this client. Update Dyntray; if it persists, report it."
-        }
-        "!yours" => "This name belongs to another account at the provider.",
-        "!active" => "The provider's service for this name is not active. Activate it there.",
-        _ => return None,
-    })
+    REFUSALS.iter().find(|r| r.code == code).map(|r| r.advice)
 }
 
 #[cfg(test)]
@@ -534,7 +563,8 @@ mod tests {
             options: Default::default(),
             items: items(2),
             allow_plain_http: false,
-            extra: Default::default(),
+            settings: super::super::Prepared::none(),
+            other_family: None,
             departure: Default::default(),
         };
         let url = update_url(&request, &STANDARD).unwrap();
@@ -549,6 +579,7 @@ mod tests {
                 wildcard: Some(true),
                 mx: Some("mx.example.org".into()),
                 backup_mx: Some(false),
+                create: false,
             },
             ..request
         };

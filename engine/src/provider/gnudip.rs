@@ -54,14 +54,13 @@ const MAX_LINE_BYTES: usize = 1024;
 const MAX_PAGE_BYTES: usize = 64 * 1024;
 
 /// The record option "use the provider's offline mode", worded for GnuDIP.
-pub const OFFLINE_MODE: FieldSpec = FieldSpec {
-    key: "offline_mode",
-    label: "Remove the address when offline",
-    kind: FieldKind::Bool,
-    required: false,
-    help: "On \"Go offline\", ask the server to remove the name's address (GnuDIP request \
+pub const OFFLINE_MODE: FieldSpec = FieldSpec::new(
+    "offline_mode",
+    "Remove the address when offline",
+    FieldKind::Bool,
+    "On \"Go offline\", ask the server to remove the name's address (GnuDIP request \
            code 1).",
-};
+);
 
 /// What differs between GnuDIP services.
 #[derive(Debug, Clone, Copy)]
@@ -174,6 +173,21 @@ pub fn parse_tcp_server(server: &str) -> Result<(String, u16), String> {
         },
     };
     Ok((host.to_owned(), port))
+}
+
+/// Checks an account's GnuDIP server when the config is read: `gnudip://host[:port]`,
+/// or an `https://` URL (`http://` only to this machine).
+pub fn prepare(
+    account: &super::AccountInput<'_>,
+) -> Result<super::Prepared, Vec<super::FieldProblem>> {
+    let Some(server) = account.server else {
+        return Err(vec![super::FieldProblem::new(
+            "server",
+            "needs the GnuDIP server: gnudip://host[:port] or an https:// URL",
+        )]);
+    };
+    transport(server, false).map_err(|e| vec![super::FieldProblem::new("server", e)])?;
+    Ok(super::Prepared::none())
 }
 
 /// Picks the transport for an account's server: `gnudip://host[:port]` is TCP; an

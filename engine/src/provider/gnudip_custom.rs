@@ -2,8 +2,9 @@
 //! protocol, or the https:// URL of the server's update CGI.
 
 use super::{
-    BoxFuture, Descriptor, FieldKind, FieldSpec, IpFamily, OFFLINE_ADDRESS, Outcome, PASSWORD,
-    Provider, USERNAME, UpdateRequest, gnudip,
+    AccountInput, BoxFuture, Descriptor, FieldKind, FieldProblem, FieldSpec, IpFamily,
+    OFFLINE_ADDRESS, Outcome, PASSWORD, Prepared, Provider, USERNAME, UpdateRequest, dyndns2,
+    gnudip,
 };
 
 /// A GnuDIP server of the user's choosing.
@@ -19,15 +20,15 @@ static DESCRIPTOR: Descriptor = Descriptor {
     account_fields: &[
         USERNAME,
         PASSWORD,
-        FieldSpec {
-            key: "server",
-            label: "Update server",
-            kind: FieldKind::Url,
-            required: true,
-            help: "gnudip://host[:port] for GnuDIP over TCP (port 3495 by default), or the \
+        FieldSpec::new(
+            "server",
+            "Update server",
+            FieldKind::Url,
+            "gnudip://host[:port] for GnuDIP over TCP (port 3495 by default), or the \
                    https:// URL of the update CGI (/gnudip/cgi-bin/gdipupdt.cgi when the URL \
                    has no path).",
-        },
+        )
+        .required(),
     ],
     record_fields: &[OFFLINE_ADDRESS, gnudip::OFFLINE_MODE],
     native_offline: true,
@@ -39,11 +40,16 @@ static DESCRIPTOR: Descriptor = Descriptor {
     notes: "For GnuDIP services such as gnudip.dynu.com. The record's name is \
             `<username>.<domain>`. GnuDIP sends only a salted hash of the password, never the \
             password, so its plain TCP protocol is acceptable.",
+    refusals: dyndns2::REFUSALS,
 };
 
 impl Provider for CustomGnuDip {
     fn descriptor(&self) -> &'static Descriptor {
         &DESCRIPTOR
+    }
+
+    fn prepare(&self, account: &AccountInput<'_>) -> Result<Prepared, Vec<FieldProblem>> {
+        gnudip::prepare(account)
     }
 
     fn update<'a>(

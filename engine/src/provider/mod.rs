@@ -7,18 +7,25 @@
 //! descriptor plus its quirks.
 
 mod changeip;
+mod cloudflare;
 mod custom;
+mod desec;
+mod duckdns;
 mod dyndns;
 pub mod dyndns2;
 pub mod gnudip;
 mod gnudip_custom;
+pub mod http;
 mod noip;
 pub mod rfc2136;
+pub mod settings;
 mod yiorg;
 
+use std::any::Any;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -34,6 +41,9 @@ pub static REGISTRY: &[&dyn Provider] = &[
     &custom::CustomDyndns2,
     &gnudip_custom::CustomGnuDip,
     &rfc2136::Rfc2136,
+    &cloudflare::Cloudflare,
+    &duckdns::DuckDns,
+    &desec::Desec,
 ];
 
 /// The provider with this id.
@@ -89,6 +99,14 @@ pub trait Provider: Send + Sync + 'static {
     /// What the provider is and what it needs.
     fn descriptor(&self) -> &'static Descriptor;
 
+    /// Parses the account's settings once, into the provider's own typed settings that
+    /// every [`UpdateRequest`] then carries. The default takes an HTTPS update server (plain
+    /// HTTP only to this machine) and nothing else. Problems name their config key.
+    fn prepare(&self, account: &AccountInput<'_>) -> Result<Prepared, Vec<FieldProblem>> {
+        http::check_server(account.server)?;
+        Ok(Prepared::none())
+    }
+
     /// Sends one request for `request.items` (all on the same account, server, address
     /// and options) and classifies the answer for each item, in order.
     fn update<'a>(
@@ -96,6 +114,64 @@ pub trait Provider: Send + Sync + 'static {
         http: &'a reqwest::Client,
         request: &'a UpdateRequest,
     ) -> BoxFuture<'a, Vec<Outcome>>;
+}
+
+/// An account as [`Provider::prepare`] reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct AccountInput<'a> {
+    /// The update server: the account's own, else the provider's default.
+    pub server: Option<&'a str>,
+    /// The user name (empty for token-only providers).
+    pub username: &'a str,
+    /// The provider's settings, checked against its field kinds.
+    pub settings: &'a settings::Settings,
+}
+
+/// A problem with one of an account's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldProblem {
+    /// The config key (`server`, `zone`, ...).
+    pub key: String,
+    /// What is wrong, in the user's words.
+    pub message: String,
+}
+
+impl FieldProblem {
+    /// A problem with `key`.
+    pub fn new(key: &str, message: impl Into<String>) -> Self {
+        Self {
+            key: key.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A provider's parsed settings for one account, made once by [`Provider::prepare`] and
+/// read back (by the same provider) with [`Prepared::get`].
+#[derive(Clone)]
+pub struct Prepared(Arc<dyn Any + Send + Sync>);
+
+impl Prepared {
+    /// For a provider with nothing to keep.
+    pub fn none() -> Self {
+        Self(Arc::new(()))
+    }
+
+    /// Keeps `settings`.
+    pub fn new<T: Any + Send + Sync>(settings: T) -> Self {
+        Self(Arc::new(settings))
+    }
+
+    /// The settings, when they are of type `T`.
+    pub fn get<T: Any>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Prepared")
+    }
 }
 
 /// Address families a provider can update.
@@ -127,7 +203,7 @@ impl IpFamily {
     }
 }
 
-/// What kind of value a field holds (drives the settings form's input).
+/// What kind of value a field holds (drives validation and the settings form's input).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FieldKind {
@@ -137,6 +213,12 @@ pub enum FieldKind {
     Secret,
     /// On/off.
     Bool,
+    /// Leave alone / on / off: unset leaves the provider's own setting as it is.
+    Tristate,
+    /// A whole number within [`FieldSpec::range`].
+    Number,
+    /// One of [`FieldSpec::options`].
+    Choice,
     /// An http(s) URL.
     Url,
     /// A host name.
@@ -145,7 +227,7 @@ pub enum FieldKind {
     Address,
 }
 
-/// One input of an account or record form.
+/// One input of an account or record form, and the rule its value follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct FieldSpec {
     /// The config key.
@@ -158,6 +240,92 @@ pub struct FieldSpec {
     pub required: bool,
     /// One sentence of help under the input.
     pub help: &'static str,
+    /// [`FieldKind::Number`]: the smallest and the largest value allowed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub range: Option<(i64, i64)>,
+    /// [`FieldKind::Choice`]: the values allowed, as written in the config.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub options: &'static [&'static str],
+    /// What applies when the field is left out, as the form shows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default: Option<&'static str>,
+    /// Rarely needed: the form folds it away under "Advanced".
+    pub advanced: bool,
+}
+
+impl FieldSpec {
+    /// An optional field of `kind`.
+    pub const fn new(
+        key: &'static str,
+        label: &'static str,
+        kind: FieldKind,
+        help: &'static str,
+    ) -> Self {
+        Self {
+            key,
+            label,
+            kind,
+            required: false,
+            help,
+            range: None,
+            options: &[],
+            default: None,
+            advanced: false,
+        }
+    }
+
+    /// The field must be given.
+    pub const fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+
+    /// A number field's bounds.
+    pub const fn range(mut self, min: i64, max: i64) -> Self {
+        self.range = Some((min, max));
+        self
+    }
+
+    /// A choice field's values.
+    pub const fn options(mut self, options: &'static [&'static str]) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// What applies when the field is left out.
+    pub const fn default(mut self, default: &'static str) -> Self {
+        self.default = Some(default);
+        self
+    }
+
+    /// Folded away in the form.
+    pub const fn advanced(mut self) -> Self {
+        self.advanced = true;
+        self
+    }
+}
+
+/// What lifts a refusal: who must act before the record is sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cure {
+    /// A new password, key or token (stored in Settings, or a fixed secret file or variable).
+    Secret,
+    /// A change to the account or record settings here.
+    Settings,
+    /// Something only the user can do on the provider's website; then re-enable.
+    Provider,
+}
+
+/// A refusal a provider may answer: what cures it and what the user should do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Refusal {
+    /// The code stored and shown (`badauth`, `cf-9109`, ...).
+    pub code: &'static str,
+    /// What lifts it.
+    pub cure: Cure,
+    /// What to do, in the user's words.
+    pub advice: &'static str,
 }
 
 /// Everything about a provider except how it talks.
@@ -193,6 +361,26 @@ pub struct Descriptor {
     pub checkip: Option<&'static str>,
     /// Notes shown with the provider in the form and the README.
     pub notes: &'static str,
+    /// The refusals it answers, each with its cure and advice.
+    pub refusals: &'static [Refusal],
+}
+
+impl Descriptor {
+    /// The declared refusal with this code.
+    pub fn refusal(&self, code: &str) -> Option<&'static Refusal> {
+        self.refusals.iter().find(|r| r.code == code)
+    }
+
+    /// What lifts a refusal with this code. Undeclared codes need a settings change or a
+    /// re-enable: a new secret alone does not send them again.
+    pub fn cure(&self, code: &str) -> Cure {
+        self.refusal(code).map_or(Cure::Settings, |r| r.cure)
+    }
+
+    /// Whether a username is part of the account (token-only providers have none).
+    pub fn uses_username(&self) -> bool {
+        self.account_fields.iter().any(|f| f.key == "username")
+    }
 }
 
 fn serialize_opt_duration<S: serde::Serializer>(
@@ -206,77 +394,84 @@ fn serialize_opt_duration<S: serde::Serializer>(
 }
 
 /// Standard account fields shared by the dyndns2-style providers.
-pub const USERNAME: FieldSpec = FieldSpec {
-    key: "username",
-    label: "Username",
-    kind: FieldKind::Text,
-    required: true,
-    help: "The account's user name.",
-};
+pub const USERNAME: FieldSpec = FieldSpec::new(
+    "username",
+    "Username",
+    FieldKind::Text,
+    "The account's user name.",
+)
+.required();
 /// The account's password or update key.
-pub const PASSWORD: FieldSpec = FieldSpec {
-    key: "secret",
-    label: "Password or update key",
-    kind: FieldKind::Secret,
-    required: true,
-    help: "Stored in the system keychain, never in the config file.",
-};
+pub const PASSWORD: FieldSpec = FieldSpec::new(
+    "secret",
+    "Password or update key",
+    FieldKind::Secret,
+    "Stored in the system keychain, never in the config file.",
+)
+.required();
 /// A server override.
-pub const SERVER: FieldSpec = FieldSpec {
-    key: "server",
-    label: "Update server",
-    kind: FieldKind::Url,
-    required: false,
-    help: "Leave empty for the provider's own server.",
-};
+pub const SERVER: FieldSpec = FieldSpec::new(
+    "server",
+    "Update server",
+    FieldKind::Url,
+    "Leave empty for the provider's own server.",
+)
+.advanced();
 /// dyndns2's wildcard option.
-pub const WILDCARD: FieldSpec = FieldSpec {
-    key: "wildcard",
-    label: "Wildcard",
-    kind: FieldKind::Bool,
-    required: false,
-    help: "*.name resolves to the same address. Unset leaves the provider's setting alone.",
-};
+pub const WILDCARD: FieldSpec = FieldSpec::new(
+    "wildcard",
+    "Wildcard",
+    FieldKind::Tristate,
+    "*.name resolves to the same address. Unset leaves the provider's setting alone.",
+);
 /// dyndns2's mail exchanger option.
-pub const MX: FieldSpec = FieldSpec {
-    key: "mx",
-    label: "Mail exchanger",
-    kind: FieldKind::Hostname,
-    required: false,
-    help: "Host that receives mail for this name (an MX record).",
-};
+pub const MX: FieldSpec = FieldSpec::new(
+    "mx",
+    "Mail exchanger",
+    FieldKind::Hostname,
+    "Host that receives mail for this name (an MX record).",
+)
+.advanced();
 /// dyndns2's backup MX option.
-pub const BACKUP_MX: FieldSpec = FieldSpec {
-    key: "backup_mx",
-    label: "Backup MX",
-    kind: FieldKind::Bool,
-    required: false,
-    help: "The mail exchanger is a backup MX.",
-};
+pub const BACKUP_MX: FieldSpec = FieldSpec::new(
+    "backup_mx",
+    "Backup MX",
+    FieldKind::Tristate,
+    "The mail exchanger is a backup MX.",
+)
+.advanced();
 /// The offline address.
-pub const OFFLINE_ADDRESS: FieldSpec = FieldSpec {
-    key: "offline_address",
-    label: "Off-line address",
-    kind: FieldKind::Address,
-    required: false,
-    help: "Published when you choose \"Go offline\" (when the provider has no offline mode).",
-};
+pub const OFFLINE_ADDRESS: FieldSpec = FieldSpec::new(
+    "offline_address",
+    "Off-line address",
+    FieldKind::Address,
+    "Published when you choose \"Go offline\" (when the provider has no offline mode).",
+)
+.advanced();
 /// Use the provider's own offline mode on "Go offline".
-pub const OFFLINE_MODE: FieldSpec = FieldSpec {
-    key: "offline_mode",
-    label: "Use the provider's offline mode",
-    kind: FieldKind::Bool,
-    required: false,
-    help: "On \"Go offline\", ask the provider to show its offline page (a paid feature).",
-};
+pub const OFFLINE_MODE: FieldSpec = FieldSpec::new(
+    "offline_mode",
+    "Use the provider's offline mode",
+    FieldKind::Bool,
+    "On \"Go offline\", ask the provider to show its offline page (a paid feature).",
+)
+.advanced();
 /// A name that is a provider group or set rather than a host.
-pub const GROUP: FieldSpec = FieldSpec {
-    key: "group",
-    label: "Group name",
-    kind: FieldKind::Bool,
-    required: false,
-    help: "The name is a group of hosts at the provider, updated with one request.",
-};
+pub const GROUP: FieldSpec = FieldSpec::new(
+    "group",
+    "Group name",
+    FieldKind::Bool,
+    "The name is a group of hosts at the provider, updated with one request.",
+)
+.advanced();
+/// Create the record at the provider when it does not exist yet.
+pub const CREATE: FieldSpec = FieldSpec::new(
+    "create",
+    "Create it if missing",
+    FieldKind::Bool,
+    "When the provider has no such record, create it instead of stopping with an error.",
+)
+.advanced();
 
 /// The per-record options a request carries.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -287,6 +482,8 @@ pub struct RecordOptions {
     pub mx: Option<String>,
     /// `backmx=YES|NO`; `None` omits it.
     pub backup_mx: Option<bool>,
+    /// Create the record when the provider has none (APIs that can).
+    pub create: bool,
 }
 
 /// What to publish.
@@ -324,9 +521,11 @@ pub struct UpdateRequest {
     pub items: Vec<UpdateItem>,
     /// Whether plain http:// is allowed to this server (loopback, or the user opted in).
     pub allow_plain_http: bool,
-    /// Account settings only some protocols use, by config key (RFC 2136: `zone`, `ttl`,
-    /// `algorithm`); empty for the others.
-    pub extra: std::collections::BTreeMap<String, String>,
+    /// The account's settings as the provider parsed them in [`Provider::prepare`].
+    pub settings: Prepared,
+    /// The address of the other family now in force, for protocols that must carry both
+    /// families in every request (or lose the one left out); `None` when not known.
+    pub other_family: Option<IpAddr>,
     /// Fired by a provider that opens its own connection, just before the update's first
     /// byte is written to it (HTTP providers need not: the engine's client fires it).
     pub departure: crate::departure::Departure,
@@ -348,8 +547,10 @@ pub enum Scope {
 pub enum Verdict {
     /// Updated.
     Success,
-    /// The provider already had this address.
+    /// The provider said it already had this address (a counted no-op: dyndns2's `nochg`).
     NoChange,
+    /// Read before writing: the record already holds this address, so nothing was written.
+    Current,
     /// Try again later: no sooner than `retry_after` when the provider said so.
     Transient {
         /// A wait the provider asked for.
@@ -373,6 +574,7 @@ impl Verdict {
         match self {
             Self::Success => "success",
             Self::NoChange => "nochg",
+            Self::Current => "current",
             Self::Transient { .. } => "transient",
             Self::Fatal { .. } => "fatal",
             Self::Protocol => "protocol",

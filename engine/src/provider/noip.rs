@@ -18,13 +18,13 @@ static DESCRIPTOR: Descriptor = Descriptor {
     families: &[IpFamily::V4, IpFamily::V6],
     default_server: Some("https://dynupdate.no-ip.com"),
     account_fields: &[
-        FieldSpec {
-            key: "username",
-            label: "Username, e-mail or DDNS key username",
-            kind: FieldKind::Text,
-            required: true,
-            help: "A DDNS key (Dynamic DNS > DDNS Keys at No-IP) is safer than the account login.",
-        },
+        FieldSpec::new(
+            "username",
+            "Username, e-mail or DDNS key username",
+            FieldKind::Text,
+            "A DDNS key (Dynamic DNS > DDNS Keys at No-IP) is safer than the account login.",
+        )
+        .required(),
         PASSWORD,
         SERVER,
     ],
@@ -37,6 +37,7 @@ static DESCRIPTOR: Descriptor = Descriptor {
     checkip: Some("http://ip1.dynupdate.no-ip.com/"),
     notes: "Free hostnames expire unless you confirm them on the No-IP website every 30 days; \
             updates do not renew them, so Dyntray reminds you. Offline mode is a paid feature.",
+    refusals: dyndns2::REFUSALS,
 };
 
 impl Provider for NoIp {

@@ -9,7 +9,6 @@
 //! TSIG signature checks out.
 
 use crate::departure::Departure;
-use std::collections::BTreeMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -22,8 +21,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
 use super::{
-    BoxFuture, Descriptor, FieldKind, FieldSpec, IpFamily, OFFLINE_ADDRESS, Outcome, Provider,
-    Publish, Scope, UpdateItem, UpdateRequest, Verdict,
+    AccountInput, BoxFuture, Cure, Descriptor, FieldKind, FieldProblem, FieldSpec, IpFamily,
+    OFFLINE_ADDRESS, Outcome, Prepared, Provider, Publish, Scope, UpdateItem, UpdateRequest,
+    Verdict,
 };
 
 /// How long one try (one UDP exchange, or one TCP exchange) may take.
@@ -47,53 +47,57 @@ const UDP_BUFFER: usize = 4096;
 pub(super) struct Rfc2136;
 
 /// The TSIG key name.
-const KEY_NAME: FieldSpec = FieldSpec {
-    key: "username",
-    label: "TSIG key name",
-    kind: FieldKind::Text,
-    required: true,
-    help: "The key's name exactly as the server's `key` statement spells it.",
-};
+const KEY_NAME: FieldSpec = FieldSpec::new(
+    "username",
+    "TSIG key name",
+    FieldKind::Text,
+    "The key's name exactly as the server's `key` statement spells it.",
+)
+.required();
 /// The TSIG secret.
-const TSIG_SECRET: FieldSpec = FieldSpec {
-    key: "secret",
-    label: "TSIG secret (base64)",
-    kind: FieldKind::Secret,
-    required: true,
-    help: "The key's base64 `secret` (tsig-keygen prints it). Stored in the system keychain.",
-};
+const TSIG_SECRET: FieldSpec = FieldSpec::new(
+    "secret",
+    "TSIG secret (base64)",
+    FieldKind::Secret,
+    "The key's base64 `secret` (tsig-keygen prints it). Stored in the system keychain.",
+)
+.required();
 /// The primary server.
-const DNS_SERVER: FieldSpec = FieldSpec {
-    key: "server",
-    label: "Primary server",
-    kind: FieldKind::Url,
-    required: true,
-    help: "dns://host or dns://host:port (default port 53): the zone's primary server.",
-};
+const DNS_SERVER: FieldSpec = FieldSpec::new(
+    "server",
+    "Primary server",
+    FieldKind::Url,
+    "dns://host or dns://host:port (default port 53): the zone's primary server.",
+)
+.required();
 /// The zone.
-const ZONE: FieldSpec = FieldSpec {
-    key: "zone",
-    label: "Zone",
-    kind: FieldKind::Hostname,
-    required: true,
-    help: "The zone the names live in, as the server serves it (example.org).",
-};
+const ZONE: FieldSpec = FieldSpec::new(
+    "zone",
+    "Zone",
+    FieldKind::Hostname,
+    "The zone the names live in, as the server serves it (example.org).",
+)
+.required();
 /// The TTL.
-const TTL: FieldSpec = FieldSpec {
-    key: "ttl",
-    label: "TTL (seconds)",
-    kind: FieldKind::Text,
-    required: false,
-    help: "How long resolvers may cache the address: 1 to 86400 seconds, default 60.",
-};
+const TTL: FieldSpec = FieldSpec::new(
+    "ttl",
+    "TTL (seconds)",
+    FieldKind::Number,
+    "How long resolvers may cache the address: 1 to 86400 seconds, default 60.",
+)
+.range(1, MAX_TTL as i64)
+.default("60")
+.advanced();
 /// The TSIG algorithm.
-const ALGORITHM: FieldSpec = FieldSpec {
-    key: "algorithm",
-    label: "TSIG algorithm",
-    kind: FieldKind::Text,
-    required: false,
-    help: "hmac-sha256 (default) or hmac-sha512, as in the server's `key` statement.",
-};
+const ALGORITHM: FieldSpec = FieldSpec::new(
+    "algorithm",
+    "TSIG algorithm",
+    FieldKind::Choice,
+    "hmac-sha256 (default) or hmac-sha512, as in the server's `key` statement.",
+)
+.options(ALGORITHMS)
+.default(DEFAULT_ALGORITHM)
+.advanced();
 
 static DESCRIPTOR: Descriptor = Descriptor {
     id: "rfc2136",
@@ -112,11 +116,34 @@ static DESCRIPTOR: Descriptor = Descriptor {
     notes: "DNS UPDATE signed with a TSIG key to the zone's primary (BIND, Knot, PowerDNS): \
             `server = \"dns://host:port\"`, `zone`, `username` = key name, the secret = its \
             base64 value. Replaces the name's A or AAAA records.",
+    refusals: &[
+        super::Refusal {
+            code: "tsig-badsig",
+            cure: Cure::Secret,
+            advice: "The server refused the TSIG signature: the key's secret differs from \
+                     the server's. Enter the key's base64 secret again.",
+        },
+        super::Refusal {
+            code: "tsig-badkey",
+            cure: Cure::Secret,
+            advice: "The server does not know the key, or its rules do not allow it. Check \
+                     the key name and algorithm, and the zone's update-policy.",
+        },
+        super::Refusal {
+            code: "bad-secret",
+            cure: Cure::Secret,
+            advice: "The secret is not a base64 TSIG key. Enter the key's base64 secret.",
+        },
+    ],
 };
 
 impl Provider for Rfc2136 {
     fn descriptor(&self) -> &'static Descriptor {
         &DESCRIPTOR
+    }
+
+    fn prepare(&self, account: &AccountInput<'_>) -> Result<Prepared, Vec<FieldProblem>> {
+        parse_account(account).map(Prepared::new)
     }
 
     fn update<'a>(
@@ -250,69 +277,109 @@ fn fqdn(text: &str) -> Option<Name> {
     Some(name)
 }
 
-impl Settings {
-    fn from_request(request: &UpdateRequest) -> Result<Self, Refusal> {
-        let extra: &BTreeMap<String, String> = &request.extra;
-        let (host, port) = parse_server(&request.server).map_err(|e| {
-            Refusal::new(
-                "bad-server",
-                e,
-                "Set the account's `server` to the zone's primary as dns://host or dns://host:port.",
-            )
-        })?;
-        let zone_text = extra.get("zone").map(String::as_str).unwrap_or_default();
-        if zone_text.is_empty() {
-            return Err(Refusal::new(
-                "no-zone",
-                "the account has no `zone`",
-                "Set the account's `zone` to the zone the names live in (example.org).",
+/// The account as [`Provider::prepare`] parsed it: everything but the secret.
+#[derive(Debug, Clone)]
+struct AccountSettings {
+    host: String,
+    port: u16,
+    zone: Name,
+    ttl: u32,
+    algorithm: TsigAlgorithm,
+    key: Name,
+    key_name: String,
+}
+
+fn parse_account(input: &AccountInput<'_>) -> Result<AccountSettings, Vec<FieldProblem>> {
+    let mut problems = Vec::new();
+    let server = match input.server {
+        Some(server)
+            if server
+                .get(..6)
+                .is_some_and(|p| p.eq_ignore_ascii_case("dns://")) =>
+        {
+            parse_server(server)
+                .map_err(|e| problems.push(FieldProblem::new("server", e)))
+                .ok()
+        }
+        _ => {
+            problems.push(FieldProblem::new(
+                "server",
+                "RFC 2136 needs `server = \"dns://host[:port]\"`, the zone's primary server",
+            ));
+            None
+        }
+    };
+    let zone = input.settings.text("zone").and_then(|zone| {
+        let name = fqdn(zone);
+        if name.is_none() {
+            problems.push(FieldProblem::new(
+                "zone",
+                "is not a DNS name like example.org",
             ));
         }
-        let zone = fqdn(zone_text).ok_or_else(|| {
-            Refusal::new(
-                "bad-zone",
-                "the account's `zone` is not a DNS name",
-                "Set the account's `zone` to a zone name like example.org.",
-            )
-        })?;
-        let ttl = match extra.get("ttl") {
-            None => DEFAULT_TTL,
-            Some(text) => text
-                .parse::<u32>()
-                .ok()
-                .filter(|t| (1..=MAX_TTL).contains(t))
-                .ok_or_else(|| {
-                    Refusal::new(
-                        "bad-ttl",
-                        "the account's `ttl` is not a number from 1 to 86400",
-                        "Set the account's `ttl` to a number of seconds from 1 to 86400.",
-                    )
-                })?,
+        name
+    });
+    // The kind check keeps the number within 1 to 86400.
+    let ttl = input
+        .settings
+        .number("ttl")
+        .and_then(|t| u32::try_from(t).ok())
+        .unwrap_or(DEFAULT_TTL);
+    let algorithm_name = input
+        .settings
+        .text("algorithm")
+        .unwrap_or(DEFAULT_ALGORITHM);
+    let algorithm = algorithm(algorithm_name);
+    if algorithm.is_none() {
+        problems.push(FieldProblem::new(
+            "algorithm",
+            format!("use one of: {}", ALGORITHMS.join(", ")),
+        ));
+    }
+    let key_name = input.username.trim();
+    let key = fqdn(key_name);
+    if key.is_none() {
+        problems.push(FieldProblem::new(
+            "username",
+            "the TSIG key name is not a DNS name; write it as the server's `key` statement \
+             spells it",
+        ));
+    }
+    match (server, zone, algorithm, key) {
+        (Some((host, port)), Some(zone), Some(algorithm), Some(key)) if problems.is_empty() => {
+            Ok(AccountSettings {
+                host,
+                port,
+                zone,
+                ttl,
+                algorithm,
+                key,
+                key_name: key_name.to_owned(),
+            })
+        }
+        _ => Err(problems),
+    }
+}
+
+impl Settings {
+    fn from_request(request: &UpdateRequest) -> Result<Self, Refusal> {
+        let Some(account) = request.settings.get::<AccountSettings>() else {
+            return Err(Refusal::new(
+                "bad-settings",
+                "the account's settings were not read",
+                "Check the account in Settings; if this persists, report it.",
+            ));
         };
-        let algorithm_name = extra
-            .get("algorithm")
-            .map(String::as_str)
-            .unwrap_or(DEFAULT_ALGORITHM);
-        let algorithm = algorithm(algorithm_name).ok_or_else(|| {
-            Refusal::new(
-                "bad-algorithm",
-                "the account's `algorithm` is not a TSIG algorithm Dyntray supports",
-                format!(
-                    "Set the account's `algorithm` to one of {} (the one in the server's `key` \
-                     statement).",
-                    ALGORITHMS.join(", ")
-                ),
-            )
-        })?;
-        let key_name = request.username.trim();
-        let key = fqdn(key_name).ok_or_else(|| {
-            Refusal::new(
-                "bad-key-name",
-                "the account's `username` (the TSIG key name) is not a DNS name",
-                "Set the account's `username` to the key's name as the server's `key` \
-                 statement spells it.",
-            )
-        })?;
+        let AccountSettings {
+            host,
+            port,
+            zone,
+            ttl,
+            algorithm,
+            key,
+            key_name,
+        } = account.clone();
+        let key_name = key_name.as_str();
         let bad_secret = || {
             Refusal::new(
                 "bad-secret",
@@ -850,6 +917,28 @@ mod tests {
 
     const SECRET: &str = "Zl2vT1cfAE6OgLcXHMs1a3N9gZRrGFHAFIunKdA6EJI=";
 
+    /// The account's settings through the real path: the descriptor's check, then
+    /// `prepare`. Numbers are written as numbers.
+    fn prepared(server: &str, extra: &[(&str, &str)]) -> Result<Prepared, Vec<FieldProblem>> {
+        use crate::config::SettingValue;
+        let raw = extra
+            .iter()
+            .map(|(k, v)| {
+                let value = match v.parse::<i64>() {
+                    Ok(n) => SettingValue::Integer(n),
+                    Err(_) => SettingValue::Text((*v).to_owned()),
+                };
+                ((*k).to_owned(), value)
+            })
+            .collect();
+        let settings = super::super::settings::check(&DESCRIPTOR, &raw)?;
+        Rfc2136.prepare(&AccountInput {
+            server: Some(server),
+            username: "dyntray-key",
+            settings: &settings,
+        })
+    }
+
     fn request(secret: &str, extra: &[(&str, &str)]) -> UpdateRequest {
         UpdateRequest {
             server: "dns://127.0.0.1:5353".into(),
@@ -862,10 +951,8 @@ mod tests {
                 name: "home.example.test".into(),
             }],
             allow_plain_http: false,
-            extra: extra
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
+            settings: prepared("dns://127.0.0.1:5353", extra).unwrap(),
+            other_family: None,
             departure: Departure::default(),
         }
     }
@@ -931,18 +1018,33 @@ mod tests {
             refusal(&request("", &[("zone", "example.test")])).code,
             "bad-secret"
         );
-        let r = refusal(&request(
-            SECRET,
-            &[("zone", "example.test"), ("algorithm", "hmac-md5")],
-        ));
-        assert_eq!(r.code, "bad-algorithm");
-        assert!(r.advice.contains("`algorithm`") && r.advice.contains("hmac-sha256"));
-        assert_eq!(refusal(&request(SECRET, &[])).code, "no-zone");
-        let r = refusal(&request(SECRET, &[("zone", "example.test"), ("ttl", "0")]));
-        assert_eq!(r.code, "bad-ttl");
-        let mut bad_server = request(SECRET, &[("zone", "example.test")]);
-        bad_server.server = "https://ns.example.test".into();
-        assert_eq!(refusal(&bad_server).code, "bad-server");
+    }
+
+    #[test]
+    fn bad_account_settings_are_named_by_key_before_anything_is_sent() {
+        let keys = |server: &str, extra: &[(&str, &str)]| -> Vec<String> {
+            prepared(server, extra)
+                .map(|_| ())
+                .unwrap_err()
+                .into_iter()
+                .map(|p| p.key)
+                .collect()
+        };
+        let ok = "dns://127.0.0.1:5353";
+        assert_eq!(
+            keys(ok, &[("zone", "example.test"), ("algorithm", "hmac-md5")]),
+            ["algorithm"]
+        );
+        assert_eq!(keys(ok, &[]), ["zone"]);
+        assert_eq!(keys(ok, &[("zone", "example.test"), ("ttl", "0")]), ["ttl"]);
+        assert_eq!(
+            keys("https://ns.example.test", &[("zone", "example.test")]),
+            ["server"]
+        );
+        assert_eq!(
+            keys("dns://ns.example.test:99999", &[("zone", "example.test")]),
+            ["server"]
+        );
     }
 
     #[tokio::test]

@@ -3,8 +3,9 @@
 //! defunct; nothing in the tests talks to it.
 
 use super::{
-    BoxFuture, Descriptor, FieldKind, FieldSpec, IpFamily, OFFLINE_ADDRESS, Outcome, PASSWORD,
-    Provider, USERNAME, UpdateRequest, gnudip,
+    AccountInput, BoxFuture, Descriptor, FieldKind, FieldProblem, FieldSpec, IpFamily,
+    OFFLINE_ADDRESS, Outcome, PASSWORD, Prepared, Provider, USERNAME, UpdateRequest, dyndns2,
+    gnudip,
 };
 
 /// yi.org.
@@ -25,14 +26,13 @@ static DESCRIPTOR: Descriptor = Descriptor {
     account_fields: &[
         USERNAME,
         PASSWORD,
-        FieldSpec {
-            key: "server",
-            label: "Update server",
-            kind: FieldKind::Url,
-            required: false,
-            help: "Leave empty for gnudip://gnudip2.yi.org:3495 (GnuDIP over TCP: only a \
+        FieldSpec::new(
+            "server",
+            "Update server",
+            FieldKind::Url,
+            "Leave empty for gnudip://gnudip2.yi.org:3495 (GnuDIP over TCP: only a \
                    salted hash of the password travels).",
-        },
+        ),
     ],
     record_fields: &[OFFLINE_ADDRESS, gnudip::OFFLINE_MODE],
     native_offline: true,
@@ -44,6 +44,7 @@ static DESCRIPTOR: Descriptor = Descriptor {
     notes: "Create the A record and mark it \"Primary\" in yi.org's admin pages first; the \
             record's name is `<username>.yi.org`. GnuDIP sends only a salted hash of the \
             password, never the password, so its plain TCP protocol is acceptable.",
+    refusals: dyndns2::REFUSALS,
 };
 
 const QUIRKS: gnudip::Quirks = gnudip::Quirks {
@@ -53,6 +54,10 @@ const QUIRKS: gnudip::Quirks = gnudip::Quirks {
 impl Provider for YiOrg {
     fn descriptor(&self) -> &'static Descriptor {
         &DESCRIPTOR
+    }
+
+    fn prepare(&self, account: &AccountInput<'_>) -> Result<Prepared, Vec<FieldProblem>> {
+        gnudip::prepare(account)
     }
 
     fn update<'a>(

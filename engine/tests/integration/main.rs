@@ -3,6 +3,7 @@
 #![allow(unreachable_pub)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod api;
 mod contract;
 mod control;
 mod detect;

@@ -378,17 +378,21 @@ fn rfc2136_keys_and_dns_servers_belong_to_rfc2136_accounts_only() {
     );
     assert!(ok.is_empty(), "{ok:?}");
     let p = problems("provider = \"dyndns\"\nzone = \"example.org\"\nttl = 60\n");
-    assert_eq!(
-        p,
-        [
-            "line Some(6): account[0].zone: DynDNS does not use `zone`",
-            "line Some(7): account[0].ttl: DynDNS does not use `ttl`",
-        ]
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert!(
+        p[0].starts_with("line Some(7): account[0].ttl: DynDNS has no setting `ttl`"),
+        "{p:?}"
+    );
+    assert!(
+        p[1].starts_with("line Some(6): account[0].zone: DynDNS has no setting `zone`"),
+        "{p:?}"
     );
     let p = problems("provider = \"dyndns\"\nserver = \"dns://ns.example.org\"\n");
     assert_eq!(
         p,
-        ["line Some(6): account[0].server: dns:// servers are for RFC 2136 accounts, not DynDNS"]
+        [
+            "line Some(6): account[0].server: dns:// servers are for RFC 2136 accounts; this provider takes an https:// URL"
+        ]
     );
     let p = problems(
         "provider = \"rfc2136\"\nserver = \"https://ns.example.org\"\nzone = \"example.org\"\n",
@@ -396,7 +400,7 @@ fn rfc2136_keys_and_dns_servers_belong_to_rfc2136_accounts_only() {
     assert_eq!(
         p,
         [
-            "line Some(6): account[0].server: RFC 2136 (your own DNS server) needs `server = \"dns://host[:port]\"`"
+            "line Some(6): account[0].server: RFC 2136 needs `server = \"dns://host[:port]\"`, the zone's primary server"
         ]
     );
     let p = problems("provider = \"rfc2136\"\nzone = \"example.org\"\n");
@@ -405,4 +409,40 @@ fn rfc2136_keys_and_dns_servers_belong_to_rfc2136_accounts_only() {
         p[0].contains("account[0].server") && p[0].contains("dns://"),
         "{p:?}"
     );
+}
+
+#[tokio::test]
+async fn an_account_with_a_ttl_saves_from_the_settings_form() {
+    // The form sends every input as text, the TTL too; the file gets a number.
+    let rig = crate::engine::Rig::new().await;
+    std::fs::write(rig.config_path(), "version = 1\n").unwrap();
+    let engine = rig.engine();
+    let read = engine.read_config().await.unwrap();
+    let edit: dyntray_engine::config_edit::ConfigEdit = serde_json::from_str(
+        r#"{"op": "upsert_account", "id": null, "account": {"id": "dns", "provider": "rfc2136",
+            "username": "dyntray-key", "secret": "keychain", "server": "dns://127.0.0.1:5353",
+            "zone": "example.org", "ttl": "60", "algorithm": "hmac-sha512"}}"#,
+    )
+    .unwrap();
+    engine.edit_config(read.revision, edit).await.unwrap();
+    let text = std::fs::read_to_string(rig.config_path()).unwrap();
+    assert!(text.contains("ttl = 60\n"), "{text}");
+    assert_eq!(engine.status().config_error, None);
+    // A TTL out of range is named, not saved.
+    let read = engine.read_config().await.unwrap();
+    let edit: dyntray_engine::config_edit::ConfigEdit = serde_json::from_str(
+        r#"{"op": "upsert_account", "id": "dns", "account": {"id": "dns", "provider": "rfc2136",
+            "username": "dyntray-key", "secret": "keychain", "server": "dns://127.0.0.1:5353",
+            "zone": "example.org", "ttl": "999999"}}"#,
+    )
+    .unwrap();
+    match engine.edit_config(read.revision, edit).await {
+        Err(dyntray_engine::engine::EngineError::Invalid(problems)) => {
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert_eq!(problems[0].key, "account[0].ttl");
+            assert!(problems[0].message.contains("from 1 to 86400"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(std::fs::read_to_string(rig.config_path()).unwrap(), text);
 }

@@ -1,0 +1,214 @@
+//! deSEC: free, DNSSEC-signed names (dedyn.io) and your own domains, with a token.
+//!
+//! Its dynDNS endpoint: `GET /?hostname=a,b&myipv4=…&myipv6=…` with
+//! `Authorization: Token …`. Every request carries both families: the one being updated
+//! and `preserve` for the other, because deSEC deletes a family the request leaves out.
+//! Names of one request must share a domain, so the request's names are grouped: by the
+//! account's `domain` when a name lies in it, else by the name's own domain (its last
+//! three labels under dedyn.io, its last two elsewhere). deSEC has no "unchanged" answer
+//! and allows two updates per domain every two minutes: it is sent nothing that did not
+//! change.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use reqwest::Method;
+
+use super::http::{self, Api, Class};
+use super::{
+    AccountInput, BoxFuture, Cure, Descriptor, FieldKind, FieldProblem, FieldSpec, IpFamily,
+    OFFLINE_ADDRESS, Outcome, Prepared, Provider, Refusal, SERVER, UpdateItem, UpdateRequest,
+};
+
+/// deSEC.
+pub(super) struct Desec;
+
+static DESCRIPTOR: Descriptor = Descriptor {
+    id: "desec",
+    name: "deSEC",
+    protocol: "HTTP API",
+    docs_url: "https://desec.readthedocs.io/en/latest/dyndns/update-api.html",
+    families: &[IpFamily::V4, IpFamily::V6],
+    default_server: Some("https://update.dedyn.io"),
+    account_fields: &[
+        FieldSpec::new(
+            "secret",
+            "Token",
+            FieldKind::Secret,
+            "The token shown when you registered the name, or a new one from desec.io → \
+             Token Management.",
+        )
+        .required(),
+        FieldSpec::new(
+            "domain",
+            "Domain",
+            FieldKind::Hostname,
+            "The domain registered at deSEC (example.dedyn.io), when your names are below \
+             it and it has more labels than Dyntray can guess.",
+        )
+        .advanced(),
+        SERVER,
+    ],
+    record_fields: &[OFFLINE_ADDRESS],
+    native_offline: false,
+    max_batch: 20,
+    keepalive: None,
+    confirm_reminder: None,
+    checkip: None,
+    notes: "Free dedyn.io names, DNSSEC-signed. The other address family is kept as it is \
+            (`preserve`). deSEC allows two updates per domain every two minutes; Dyntray \
+            sends only changes.",
+    refusals: &[
+        Refusal {
+            code: "badauth",
+            cure: Cure::Secret,
+            advice: "deSEC refused the token. Enter it again in Settings (desec.io → Token \
+                     Management makes a new one).",
+        },
+        Refusal {
+            code: "nohost",
+            cure: Cure::Settings,
+            advice: "deSEC has no such domain in this account. Check the name's spelling.",
+        },
+        Refusal {
+            code: "http-400",
+            cure: Cure::Settings,
+            advice: "deSEC refused the request for this name (its words are above). Check \
+                     the name and the account's domain.",
+        },
+    ],
+};
+
+/// The account as parsed once.
+#[derive(Debug, Default)]
+struct Account {
+    domain: Option<String>,
+}
+
+impl Provider for Desec {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn prepare(&self, account: &AccountInput<'_>) -> Result<Prepared, Vec<FieldProblem>> {
+        http::check_server(account.server)?;
+        Ok(Prepared::new(Account {
+            domain: account.settings.text("domain").map(str::to_owned),
+        }))
+    }
+
+    fn update<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+        request: &'a UpdateRequest,
+    ) -> BoxFuture<'a, Vec<Outcome>> {
+        Box::pin(update(Api::new(http, request)))
+    }
+}
+
+/// The deSEC domain a name belongs to.
+fn domain_of(name: &str, configured: Option<&str>) -> String {
+    let name = name.to_ascii_lowercase();
+    if let Some(domain) = configured
+        && http::relative_name(&name, domain).is_some()
+    {
+        return domain.to_owned();
+    }
+    let labels: Vec<&str> = name.split('.').collect();
+    let keep = if name.ends_with(".dedyn.io") { 3 } else { 2 };
+    labels[labels.len().saturating_sub(keep)..].join(".")
+}
+
+async fn update(api: Api<'_>) -> Vec<Outcome> {
+    let request = api.request();
+    let Some(address) = http::address(request) else {
+        return http::for_all(
+            &DESCRIPTOR,
+            &request.items,
+            Class::FatalRecord,
+            "no-offline-mode",
+            "deSEC has no offline mode",
+        );
+    };
+    let configured = request
+        .settings
+        .get::<Account>()
+        .and_then(|a| a.domain.as_deref());
+    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, item) in request.items.iter().enumerate() {
+        groups
+            .entry(domain_of(&item.name, configured))
+            .or_default()
+            .push(i);
+    }
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; request.items.len()];
+    for members in groups.values() {
+        let items: Vec<UpdateItem> = members.iter().map(|&i| request.items[i].clone()).collect();
+        for (&i, outcome) in members.iter().zip(send(&api, &items, address).await) {
+            outcomes[i] = Some(outcome);
+        }
+    }
+    outcomes.into_iter().flatten().collect()
+}
+
+async fn send(api: &Api<'_>, items: &[UpdateItem], address: IpAddr) -> Vec<Outcome> {
+    let request = api.request();
+    let mut url = match api.url("/") {
+        Ok(url) => url,
+        Err(f) => return http::failed(&DESCRIPTOR, items, &f),
+    };
+    {
+        let names: Vec<String> = items.iter().map(|i| i.name.to_ascii_lowercase()).collect();
+        let mut query = url.query_pairs_mut();
+        query.append_pair("hostname", &names.join(","));
+        let (this, other) = match address {
+            IpAddr::V4(_) => ("myipv4", "myipv6"),
+            IpAddr::V6(_) => ("myipv6", "myipv4"),
+        };
+        query.append_pair(this, &address.to_string());
+        // Left out, a family would be deleted (or set to the connection's address).
+        query.append_pair(other, "preserve");
+    }
+    let builder = api.build(Method::GET, url).header(
+        reqwest::header::AUTHORIZATION,
+        format!("Token {}", request.secret.expose()),
+    );
+    let answer = match api.send(builder).await {
+        Ok(answer) => answer,
+        Err(f) => return http::failed(&DESCRIPTOR, items, &f),
+    };
+    let first = answer.body.split_whitespace().next().unwrap_or_default();
+    let (class, code) = match (answer.status, first) {
+        (200, "good") => (Class::Changed, "good".to_owned()),
+        (401, _) | (403, _) => (Class::FatalAuth, "badauth".to_owned()),
+        (404, _) => (Class::FatalRecord, "nohost".to_owned()),
+        (400, _) if !answer.is_html() => (Class::FatalRecord, "http-400".to_owned()),
+        (status, _) => (
+            Class::of_status(&answer).not_fatal(),
+            format!("http-{status}"),
+        ),
+    };
+    let shown = if class == Class::Changed {
+        super::first_line(&answer.body)
+    } else {
+        answer.shown()
+    };
+    http::for_all(&DESCRIPTOR, items, class, &code, &shown)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_grouped_by_their_domain() {
+        assert_eq!(domain_of("home.example.dedyn.io", None), "example.dedyn.io");
+        assert_eq!(domain_of("example.dedyn.io", None), "example.dedyn.io");
+        assert_eq!(domain_of("a.b.example.org", None), "example.org");
+        assert_eq!(
+            domain_of("a.b.example.co.uk", Some("example.co.uk")),
+            "example.co.uk"
+        );
+        assert_eq!(domain_of("x.other.org", Some("example.co.uk")), "other.org");
+    }
+}

@@ -1,0 +1,532 @@
+//! The kit every HTTP provider is built on.
+//!
+//! One way to send a request and read its answer: HTTPS only (plain HTTP to this machine
+//! only, or where the user opted in), a time-out, an answer capped in size, no redirects
+//! (the engine's client follows none), Dyntray's User-Agent, JSON in and out,
+//! `Retry-After` read and bounded, and every secret of the request removed from anything
+//! that is stored, logged or shown. Then one way to classify an answer
+//! ([`Class`], from `providers-api.md` §0.1: body first, status second) and to turn it into
+//! the engine's outcomes with the provider's declared advice.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+
+use super::{
+    Descriptor, FieldProblem, Outcome, Publish, Scope, UpdateItem, UpdateRequest, Verdict,
+    first_line, truncate,
+};
+use crate::secrets::Secret;
+
+/// How long one request may take in all.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The most bytes of an answer that are read; a longer answer is a protocol error. Large
+/// enough for a zone's record list, small enough that no server can fill the memory.
+pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
+/// The shortest wait after a provider said "too many requests": its `Retry-After` is
+/// honoured when longer (up to the engine's week).
+pub const MIN_RATE_LIMIT_WAIT: Duration = Duration::from_secs(30 * 60);
+
+/// The longest `Retry-After` taken as given; longer is cut (the engine cuts again at a week).
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Checks an account's update server: an `https://` URL, or `http://` to this machine.
+pub fn check_server(server: Option<&str>) -> Result<(), Vec<FieldProblem>> {
+    let Some(server) = server else {
+        return Err(vec![FieldProblem::new(
+            "server",
+            "needs the update server's URL (`server = \"https://…\"`)",
+        )]);
+    };
+    let scheme = server
+        .split_once("://")
+        .map(|(s, _)| s.to_ascii_lowercase());
+    if let Some(other @ ("dns" | "gnudip")) = scheme.as_deref() {
+        let family = if other == "dns" { "RFC 2136" } else { "GnuDIP" };
+        return Err(vec![FieldProblem::new(
+            "server",
+            format!(
+                "{other}:// servers are for {family} accounts; this provider takes an https:// URL"
+            ),
+        )]);
+    }
+    match crate::config::check_url(server) {
+        Err(message) => Err(vec![FieldProblem::new("server", message)]),
+        Ok(info) if !info.https && !info.loopback => Err(vec![FieldProblem::new(
+            "server",
+            "credentials travel only over HTTPS: use https:// (plain http:// is accepted \
+             only for loopback hosts such as 127.0.0.1, ::1 and localhost)",
+        )]),
+        Ok(_) => Ok(()),
+    }
+}
+
+/// Whether the URL may carry credentials: HTTPS, or plain HTTP to a loopback host or when
+/// the user opted in.
+pub fn transport_allowed(url: &reqwest::Url, allow_plain_http: bool) -> bool {
+    match url.scheme() {
+        "https" => true,
+        "http" => allow_plain_http || is_loopback_host(url),
+        _ => false,
+    }
+}
+
+fn is_loopback_host(url: &reqwest::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// Why a request got no answer to classify.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The server URL is not usable (a settings problem).
+    BadUrl(String),
+    /// The URL is not HTTPS and not to this machine: nothing was sent.
+    Insecure(String),
+    /// No answer: `code` is `timeout`, `connect` or `network`; `reached` when the request
+    /// may have got to the provider.
+    Network {
+        /// `timeout`, `connect` or `network`.
+        code: &'static str,
+        /// Whether it may have reached the provider.
+        reached: bool,
+        /// The error, secrets removed.
+        text: String,
+    },
+    /// The answer was longer than [`MAX_ANSWER_BYTES`].
+    TooLarge(u16),
+}
+
+/// An answer: status, the headers the kit reads, and the body with every secret removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The HTTP status.
+    pub status: u16,
+    /// The `Content-Type`, lowercased (empty when none).
+    pub content_type: String,
+    /// `Retry-After`, when given in seconds (bounded).
+    pub retry_after: Option<Duration>,
+    /// The body, secrets removed.
+    pub body: String,
+}
+
+impl Answer {
+    /// The body as JSON of type `T`, when it is.
+    pub fn json<T: DeserializeOwned>(&self) -> Option<T> {
+        serde_json::from_str(&self.body).ok()
+    }
+
+    /// Whether the body is an HTML page (an error page, a captive portal, a parked site).
+    pub fn is_html(&self) -> bool {
+        let start = self.body.trim_start().get(..15).unwrap_or_default();
+        self.content_type.starts_with("text/html")
+            || start.to_ascii_lowercase().starts_with("<!doctype html")
+            || start.to_ascii_lowercase().starts_with("<html")
+    }
+
+    /// The status and the body's first line, as shown to the user.
+    pub fn shown(&self) -> String {
+        format!("HTTP {}: {}", self.status, first_line(&self.body))
+    }
+
+    /// Whether the status is 2xx.
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// One provider request's means: the engine's client, the request's secrets, its server.
+pub struct Api<'a> {
+    http: &'a reqwest::Client,
+    request: &'a UpdateRequest,
+}
+
+impl<'a> Api<'a> {
+    /// The kit for `request`.
+    pub fn new(http: &'a reqwest::Client, request: &'a UpdateRequest) -> Self {
+        Self { http, request }
+    }
+
+    /// The request this kit serves.
+    pub fn request(&self) -> &'a UpdateRequest {
+        self.request
+    }
+
+    /// The account's server with `path` appended (the server may carry a path of its own:
+    /// tests put their fake server there). Refuses anything but HTTPS, or HTTP to this
+    /// machine or where the user opted in.
+    pub fn url(&self, path: &str) -> Result<reqwest::Url, Failure> {
+        let base = self.request.server.trim_end_matches('/');
+        let url = reqwest::Url::parse(&format!("{base}{path}"))
+            .map_err(|e| Failure::BadUrl(format!("bad server URL {base:?}: {e}")))?;
+        if !transport_allowed(&url, self.request.allow_plain_http) {
+            return Err(Failure::Insecure(format!(
+                "refusing to send credentials over {}",
+                url.scheme()
+            )));
+        }
+        Ok(url)
+    }
+
+    /// A request builder for `method` on `url`, with the User-Agent and the time-out.
+    pub fn build(&self, method: reqwest::Method, url: reqwest::Url) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, url)
+            .header(reqwest::header::USER_AGENT, super::user_agent())
+            .timeout(REQUEST_TIMEOUT)
+    }
+
+    /// `builder` with `value` as its JSON body.
+    pub fn json(
+        &self,
+        builder: reqwest::RequestBuilder,
+        value: &serde_json::Value,
+    ) -> reqwest::RequestBuilder {
+        builder
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(value.to_string())
+    }
+
+    /// Sends a request and reads its answer, capped, with every secret removed.
+    pub async fn send(&self, builder: reqwest::RequestBuilder) -> Result<Answer, Failure> {
+        let response = builder.send().await.map_err(|e| self.network(&e))?;
+        let status = response.status().as_u16();
+        let headers = response.headers();
+        let content_type = headers
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let retry_after = headers
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(retry_after);
+        let body = read_capped(response, status).await.map_err(|e| match e {
+            ReadError::TooLarge => Failure::TooLarge(status),
+            ReadError::Http(e) => self.network(&e),
+        })?;
+        Ok(Answer {
+            status,
+            content_type,
+            retry_after,
+            body: self.scrub(&body),
+        })
+    }
+
+    /// `text` with every form of the request's secret (and of its Basic credentials)
+    /// removed.
+    pub fn scrub(&self, text: &str) -> String {
+        let request = self.request;
+        let once = crate::secrets::scrub_basic(text, &request.username, &request.secret);
+        // A username that is itself a credential (Porkbun's API key) is removed too.
+        if request.username.len() >= 16 {
+            crate::secrets::scrub(&once, &[&Secret::new(request.username.clone())])
+        } else {
+            once
+        }
+    }
+
+    fn network(&self, error: &reqwest::Error) -> Failure {
+        let (code, reached, text) = super::http_failure(error);
+        Failure::Network {
+            code,
+            reached,
+            text: self.scrub(&text),
+        }
+    }
+}
+
+enum ReadError {
+    TooLarge,
+    Http(reqwest::Error),
+}
+
+async fn read_capped(mut response: reqwest::Response, _status: u16) -> Result<String, ReadError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(ReadError::Http)? {
+        if body.len().saturating_add(chunk.len()) > MAX_ANSWER_BYTES {
+            return Err(ReadError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+/// A `Retry-After` value in seconds, bounded to a week. The HTTP-date form is not read:
+/// such an answer still waits at least [`MIN_RATE_LIMIT_WAIT`].
+pub fn retry_after(value: &str) -> Option<Duration> {
+    let seconds: u64 = value.trim().parse().ok()?;
+    Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
+}
+
+/// What an answer means for the records it was about (`providers-api.md` §0.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// The provider took the new address.
+    Changed,
+    /// The provider says it already had it (a counted no-op).
+    Unchanged,
+    /// Read before writing: the record already holds the address; nothing was written.
+    Current,
+    /// The credential was refused: every record of the account stops.
+    FatalAuth,
+    /// This record cannot be updated (zone or name unknown, wrong type): it stops.
+    FatalRecord,
+    /// The account may not do this (API access, a refused TLD, an abuse block): every
+    /// record of the account stops until the user acts at the provider.
+    FatalPolicy,
+    /// Too many requests: wait the longer of the provider's ask and 30 minutes.
+    RateLimited(Option<Duration>),
+    /// Provider trouble (5xx, time-out, "try later"): back off.
+    Trouble(Option<Duration>),
+    /// An answer that makes no sense: not a success; back off.
+    Protocol,
+}
+
+impl Class {
+    /// The engine's verdict.
+    pub fn verdict(self) -> Verdict {
+        match self {
+            Self::Changed => Verdict::Success,
+            Self::Unchanged => Verdict::NoChange,
+            Self::Current => Verdict::Current,
+            Self::FatalAuth | Self::FatalPolicy => Verdict::Fatal {
+                scope: Scope::Account,
+            },
+            Self::FatalRecord => Verdict::Fatal {
+                scope: Scope::Record,
+            },
+            Self::RateLimited(asked) => Verdict::Transient {
+                retry_after: Some(asked.unwrap_or_default().max(MIN_RATE_LIMIT_WAIT)),
+                reached: true,
+            },
+            Self::Trouble(asked) => Verdict::Transient {
+                retry_after: asked,
+                reached: true,
+            },
+            Self::Protocol => Verdict::Protocol,
+        }
+    }
+
+    /// The same class, except that an answer which is not the API's own (an HTML page,
+    /// text where JSON belongs) never disables: it is shown and backed off from.
+    pub fn not_fatal(self) -> Class {
+        match self {
+            Self::FatalAuth | Self::FatalRecord | Self::FatalPolicy => Self::Protocol,
+            other => other,
+        }
+    }
+
+    /// The class of a status alone, for answers whose body says nothing the provider's
+    /// own classifier knows: 401/403 a refused credential, 429 too many requests, 5xx
+    /// trouble, anything else not understood.
+    pub fn of_status(answer: &Answer) -> Self {
+        match answer.status {
+            401 | 403 => Self::FatalAuth,
+            429 => Self::RateLimited(answer.retry_after),
+            500..=599 => Self::Trouble(answer.retry_after),
+            _ => Self::Protocol,
+        }
+    }
+}
+
+/// The outcome for one item: `code` and `answer` as given (made visible as text by the
+/// engine), the advice the provider declared for `code`, or `advice` when given.
+pub fn outcome(
+    descriptor: &Descriptor,
+    item: &UpdateItem,
+    class: Class,
+    code: &str,
+    answer: &str,
+    advice: Option<&str>,
+) -> Outcome {
+    let advice = advice
+        .map(str::to_owned)
+        .or_else(|| descriptor.refusal(code).map(|r| r.advice.to_owned()))
+        .or_else(|| match class {
+            Class::FatalAuth => {
+                Some("The provider refused the credential. Enter it again in Settings.".to_owned())
+            }
+            _ => None,
+        });
+    Outcome {
+        record: item.record.clone(),
+        verdict: class.verdict(),
+        code: code.to_owned(),
+        answer: truncate(answer),
+        advice,
+    }
+}
+
+/// The same outcome for every item.
+pub fn for_all(
+    descriptor: &Descriptor,
+    items: &[UpdateItem],
+    class: Class,
+    code: &str,
+    answer: &str,
+) -> Vec<Outcome> {
+    items
+        .iter()
+        .map(|item| outcome(descriptor, item, class, code, answer, None))
+        .collect()
+}
+
+/// The outcomes of a request that got no answer.
+pub fn failed(descriptor: &Descriptor, items: &[UpdateItem], failure: &Failure) -> Vec<Outcome> {
+    match failure {
+        Failure::BadUrl(text) => items
+            .iter()
+            .map(|item| {
+                outcome(
+                    descriptor,
+                    item,
+                    Class::FatalAuth,
+                    "bad-server",
+                    text,
+                    Some("Fix the account's update server URL."),
+                )
+            })
+            .collect(),
+        Failure::Insecure(text) => items
+            .iter()
+            .map(|item| {
+                outcome(
+                    descriptor,
+                    item,
+                    Class::FatalAuth,
+                    "insecure-server",
+                    text,
+                    Some("Use an https:// server URL: credentials travel only over HTTPS."),
+                )
+            })
+            .collect(),
+        Failure::Network {
+            code,
+            reached,
+            text,
+        } => items
+            .iter()
+            .map(|item| Outcome {
+                record: item.record.clone(),
+                verdict: Verdict::Transient {
+                    retry_after: None,
+                    reached: *reached,
+                },
+                code: (*code).to_owned(),
+                answer: truncate(text),
+                advice: None,
+            })
+            .collect(),
+        Failure::TooLarge(status) => for_all(
+            descriptor,
+            items,
+            Class::Protocol,
+            "too-large",
+            &format!("answer longer than {MAX_ANSWER_BYTES} bytes (HTTP {status})"),
+        ),
+    }
+}
+
+/// The address a request publishes; `None` for a provider's own offline mode, which
+/// API providers do not have.
+pub fn address(request: &UpdateRequest) -> Option<IpAddr> {
+    match request.publish {
+        Publish::Address(address) => Some(address),
+        Publish::Offline => None,
+    }
+}
+
+/// The part of `name` below `zone` (`home` for `home.example.org` in `example.org`), `@`
+/// for the zone's own name; `None` when the name is not in the zone.
+pub fn relative_name<'n>(name: &'n str, zone: &str) -> Option<&'n str> {
+    if name.eq_ignore_ascii_case(zone) {
+        return Some("@");
+    }
+    let cut = name.len().checked_sub(zone.len() + 1)?;
+    let (head, tail) = name.split_at(cut);
+    (tail.as_bytes().first() == Some(&b'.') && tail[1..].eq_ignore_ascii_case(zone)).then_some(head)
+}
+
+/// The zones a name may belong to, longest first: the name itself, then each parent with
+/// at least two labels (`a.b.example.org` → itself, `b.example.org`, `example.org`).
+pub fn zone_candidates(name: &str) -> Vec<&str> {
+    let mut out = vec![name];
+    let mut rest = name;
+    while let Some((_, parent)) = rest.split_once('.') {
+        if !parent.contains('.') {
+            break;
+        }
+        out.push(parent);
+        rest = parent;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_relative_to_their_zone() {
+        assert_eq!(
+            relative_name("home.example.org", "example.org"),
+            Some("home")
+        );
+        assert_eq!(relative_name("a.b.Example.org", "example.org"), Some("a.b"));
+        assert_eq!(relative_name("example.org", "example.org"), Some("@"));
+        assert_eq!(relative_name("badexample.org", "example.org"), None);
+        assert_eq!(relative_name("org", "example.org"), None);
+        assert_eq!(
+            zone_candidates("a.b.example.org"),
+            ["a.b.example.org", "b.example.org", "example.org"]
+        );
+        assert_eq!(zone_candidates("example.org"), ["example.org"]);
+    }
+
+    #[test]
+    fn retry_after_is_seconds_and_bounded() {
+        assert_eq!(retry_after(" 300 "), Some(Duration::from_secs(300)));
+        assert_eq!(retry_after("18446744073709551615"), Some(MAX_RETRY_AFTER));
+        assert_eq!(retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(retry_after("-5"), None);
+    }
+
+    #[test]
+    fn a_rate_limit_waits_at_least_half_an_hour_and_never_disables() {
+        for asked in [None, Some(Duration::from_secs(60))] {
+            assert_eq!(
+                Class::RateLimited(asked).verdict(),
+                Verdict::Transient {
+                    retry_after: Some(MIN_RATE_LIMIT_WAIT),
+                    reached: true
+                }
+            );
+        }
+        let long = Duration::from_secs(7200);
+        assert_eq!(
+            Class::RateLimited(Some(long)).verdict(),
+            Verdict::Transient {
+                retry_after: Some(long),
+                reached: true
+            }
+        );
+    }
+
+    #[test]
+    fn servers_must_be_https_or_this_machine() {
+        assert!(check_server(Some("https://api.example.net/v1")).is_ok());
+        assert!(check_server(Some("http://127.0.0.1:8080")).is_ok());
+        let problems = check_server(Some("http://api.example.net")).unwrap_err();
+        assert_eq!(problems[0].key, "server");
+        assert!(problems[0].message.contains("only over HTTPS"));
+        assert!(check_server(None).is_err());
+    }
+}

@@ -1,0 +1,640 @@
+//! The contract every HTTP API provider honours, against a fake of its API on 127.0.0.1
+//! that answers from the fixtures in `tests/fixtures/<provider>/` (the answers recorded
+//! in providers-api.md): the same cases for every registry entry, each asserting the
+//! requests exactly and the resulting state, history and advice.
+
+use std::sync::{Arc, Mutex};
+
+use dyntray_engine::engine::{EngineHandle, Phase};
+use dyntray_engine::provider::REGISTRY;
+use dyntray_tests::fake_api::{Call, FakeApi, Reply, leaks};
+
+use crate::engine::Rig;
+
+const V4: &str = "81.2.69.160";
+const SECRET: &str = "s3cr3t-p@ss#word";
+/// The clock the engine starts at (see `Rig::engine`).
+const START: i64 = 1_800_000_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Case {
+    Success,
+    Unchanged,
+    BadAuth,
+    UnknownZone,
+    UnknownRecord,
+    RateLimited,
+    ServerError,
+    Timeout,
+    Html,
+    Malformed,
+    OtherAddress,
+}
+
+const CASES: &[Case] = &[
+    Case::Success,
+    Case::Unchanged,
+    Case::BadAuth,
+    Case::UnknownZone,
+    Case::UnknownRecord,
+    Case::RateLimited,
+    Case::ServerError,
+    Case::Timeout,
+    Case::Html,
+    Case::Malformed,
+    Case::OtherAddress,
+];
+
+/// What a case must end in.
+#[derive(Debug)]
+struct Expect {
+    phase: Phase,
+    /// The code of the refusal, when the record is disabled.
+    code: Option<&'static str>,
+    /// Requests that change something at the provider.
+    writes: usize,
+}
+
+fn ok(writes: usize) -> Option<Expect> {
+    Some(Expect {
+        phase: Phase::Ok,
+        code: None,
+        writes,
+    })
+}
+
+fn refused(code: &'static str, writes: usize) -> Option<Expect> {
+    Some(Expect {
+        phase: Phase::Disabled,
+        code: Some(code),
+        writes,
+    })
+}
+
+fn backing_off(writes: usize) -> Option<Expect> {
+    Some(Expect {
+        phase: Phase::BackingOff,
+        code: None,
+        writes,
+    })
+}
+
+/// A provider's fake: where it lives, how it answers each case, what a request must be.
+trait Fake: Sync {
+    fn id(&self) -> &'static str;
+    /// The path the account's server URL ends in (the API's base path).
+    fn base(&self) -> &'static str;
+    /// The record's name.
+    fn name(&self) -> &'static str;
+    /// Sets the routes for `case`; `None` when the provider has no such answer.
+    fn serve(&self, api: &FakeApi, case: Case) -> Option<Expect>;
+    /// Checks the requests of a successful update, exactly.
+    fn check(&self, calls: &[Call]);
+}
+
+struct Cloudflare;
+
+const CF_ZONE: &str = "023e105f4ecef8ad9ca31a8372d0c353";
+const CF_RECORD: &str = "372e67954025e0ba6aaa6d586b9e0b59";
+
+impl Fake for Cloudflare {
+    fn id(&self) -> &'static str {
+        "cloudflare"
+    }
+
+    fn base(&self) -> &'static str {
+        "/client/v4"
+    }
+
+    fn name(&self) -> &'static str {
+        "home.example.org"
+    }
+
+    fn serve(&self, api: &FakeApi, case: Case) -> Option<Expect> {
+        let fixture = |name: &str| Reply::fixture("cloudflare", &format!("{name}.http"));
+        let zones = fixture("zones-example");
+        api.route_fn("GET", "/client/v4/zones", move |call| {
+            if call.param("name") == Some("example.org") {
+                zones.clone()
+            } else {
+                Reply::fixture("cloudflare", "zones-none.http")
+            }
+        });
+        let records = "/client/v4/zones/*/dns_records";
+        let record = "/client/v4/zones/*/dns_records/*";
+        api.route("GET", records, fixture("records-old"));
+        api.route("PATCH", record, fixture("patched"));
+        match case {
+            Case::Success => return ok(1),
+            Case::Unchanged => api.route("GET", records, fixture("records-current")),
+            Case::BadAuth => {
+                api.route("GET", "/client/v4/zones", fixture("bad-token"));
+                return refused("cf-9109", 0);
+            }
+            Case::UnknownZone => {
+                api.route("GET", "/client/v4/zones", fixture("zones-none"));
+                return refused("no-zone", 0);
+            }
+            Case::UnknownRecord => {
+                api.route("GET", records, fixture("records-none"));
+                return refused("no-record", 0);
+            }
+            Case::RateLimited => api.route("GET", records, fixture("rate-limited")),
+            Case::ServerError => api.route("PATCH", record, fixture("server-error")),
+            Case::Timeout => api.route("PATCH", record, Reply::hang()),
+            Case::Html => api.route("GET", records, fixture("html")),
+            Case::Malformed => api.route("GET", records, fixture("malformed")),
+            Case::OtherAddress => api.route("PATCH", record, fixture("patched-other")),
+        }
+        match case {
+            Case::Unchanged => ok(0),
+            Case::ServerError | Case::Timeout | Case::OtherAddress => backing_off(1),
+            _ => backing_off(0),
+        }
+    }
+
+    fn check(&self, calls: &[Call]) {
+        let shape: Vec<String> = calls
+            .iter()
+            .map(|c| {
+                let query: Vec<String> = c.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("{} {}?{}", c.method, c.path, query.join("&"))
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                "GET /client/v4/zones?name=home.example.org".to_owned(),
+                "GET /client/v4/zones?name=example.org".to_owned(),
+                format!("GET /client/v4/zones/{CF_ZONE}/dns_records?type=A&name=home.example.org"),
+                format!("PATCH /client/v4/zones/{CF_ZONE}/dns_records/{CF_RECORD}?"),
+            ]
+        );
+        for call in calls {
+            assert_eq!(call.bearer(), Some(SECRET), "{call:?}");
+        }
+        let patch = &calls[3];
+        assert_eq!(patch.header("content-type"), Some("application/json"));
+        let body: serde_json::Value = serde_json::from_str(&patch.body).unwrap();
+        // Only the content: the user's proxy status, TTL and comment stay as they are.
+        assert_eq!(body, serde_json::json!({ "content": V4 }));
+    }
+}
+
+struct DuckDns;
+
+impl Fake for DuckDns {
+    fn id(&self) -> &'static str {
+        "duckdns"
+    }
+
+    fn base(&self) -> &'static str {
+        ""
+    }
+
+    fn name(&self) -> &'static str {
+        "home.duckdns.org"
+    }
+
+    fn serve(&self, api: &FakeApi, case: Case) -> Option<Expect> {
+        api.mark_write("GET", "/update");
+        let fixture = |name: &str| Reply::fixture("duckdns", &format!("{name}.http"));
+        let (reply, expect) = match case {
+            Case::Success => (fixture("updated"), ok(1)),
+            // DuckDNS says NOCHANGE and counts it against no one: accepted as is.
+            Case::Unchanged => (fixture("nochange"), ok(1)),
+            // KO is all DuckDNS says, for a bad token and for an unknown name alike.
+            Case::BadAuth | Case::UnknownZone | Case::UnknownRecord => {
+                (fixture("ko"), refused("KO", 1))
+            }
+            Case::RateLimited => (fixture("rate-limited"), backing_off(1)),
+            Case::ServerError => (fixture("server-error"), backing_off(1)),
+            Case::Timeout => (Reply::hang(), backing_off(1)),
+            Case::Html => (fixture("html"), backing_off(1)),
+            Case::Malformed => (fixture("malformed"), backing_off(1)),
+            Case::OtherAddress => (fixture("other-address"), backing_off(1)),
+        };
+        api.route("GET", "/update", reply);
+        expect
+    }
+
+    fn check(&self, calls: &[Call]) {
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        let call = &calls[0];
+        assert_eq!(
+            (call.method.as_str(), call.path.as_str()),
+            ("GET", "/update")
+        );
+        let query: Vec<(&str, &str)> = call
+            .query
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            query,
+            [
+                ("domains", "home"),
+                ("token", SECRET),
+                ("ip", V4),
+                ("verbose", "true")
+            ]
+        );
+    }
+}
+
+struct Desec;
+
+impl Fake for Desec {
+    fn id(&self) -> &'static str {
+        "desec"
+    }
+
+    fn base(&self) -> &'static str {
+        ""
+    }
+
+    fn name(&self) -> &'static str {
+        "home.example.dedyn.io"
+    }
+
+    fn serve(&self, api: &FakeApi, case: Case) -> Option<Expect> {
+        api.mark_write("GET", "/");
+        let fixture = |name: &str| Reply::fixture("desec", &format!("{name}.http"));
+        let (reply, expect) = match case {
+            Case::Success => (fixture("good"), ok(1)),
+            // deSEC has no "unchanged" answer, and is sent nothing unchanged.
+            Case::Unchanged | Case::OtherAddress => return None,
+            Case::BadAuth => (fixture("badauth"), refused("badauth", 1)),
+            Case::UnknownZone => (fixture("nohost"), refused("nohost", 1)),
+            Case::UnknownRecord => (fixture("bad-domain"), refused("http-400", 1)),
+            Case::RateLimited => (fixture("rate-limited"), backing_off(1)),
+            Case::ServerError => (fixture("server-error"), backing_off(1)),
+            Case::Timeout => (Reply::hang(), backing_off(1)),
+            Case::Html => (fixture("html"), backing_off(1)),
+            Case::Malformed => (fixture("malformed"), backing_off(1)),
+        };
+        api.route("GET", "/", reply);
+        expect
+    }
+
+    fn check(&self, calls: &[Call]) {
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        let call = &calls[0];
+        assert_eq!((call.method.as_str(), call.path.as_str()), ("GET", "/"));
+        let query: Vec<(&str, &str)> = call
+            .query
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        // Both families, always: the one left out would be deleted.
+        assert_eq!(
+            query,
+            [
+                ("hostname", "home.example.dedyn.io"),
+                ("myipv4", V4),
+                ("myipv6", "preserve")
+            ]
+        );
+        assert_eq!(
+            call.header("authorization"),
+            Some(format!("Token {SECRET}").as_str())
+        );
+    }
+}
+
+const FAKES: &[&dyn Fake] = &[&Cloudflare, &DuckDns, &Desec];
+
+/// Writes a config: account `home` (token only) on `provider` at `server`, then `records`.
+pub fn api_config(rig: &Rig, provider: &str, server: &str, account_extra: &str, records: &str) {
+    let text = format!(
+        "version = 1\n\n[general]\npoll_interval = \"5m\"\n\n[detect]\nipv4 = []\nipv6 = []\n\n\
+         [[account]]\nid = \"home\"\nprovider = \"{provider}\"\nsecret = \"keychain\"\n\
+         server = \"{server}\"\n{account_extra}\n{records}"
+    );
+    std::fs::write(rig.config_path(), text).unwrap();
+}
+
+/// Everything the engine shows or keeps about the record, as text.
+async fn shown(engine: &EngineHandle) -> Vec<String> {
+    let mut texts = vec![format!("{:?}", engine.status())];
+    for entry in engine.history(None, 100).await.unwrap() {
+        texts.push(format!("{entry:?}"));
+    }
+    texts
+}
+
+#[test]
+fn every_http_api_provider_is_in_the_contract_suite() {
+    let mut registry: Vec<&str> = REGISTRY
+        .iter()
+        .map(|p| p.descriptor())
+        .filter(|d| d.protocol == "HTTP API")
+        .map(|d| d.id)
+        .collect();
+    let mut fakes: Vec<&str> = FAKES.iter().map(|f| f.id()).collect();
+    registry.sort_unstable();
+    fakes.sort_unstable();
+    assert_eq!(registry, fakes);
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_http_api_provider_honours_the_contract() {
+    for fake in FAKES {
+        let id = fake.id();
+        for &case in CASES {
+            let rig = Rig::new().await;
+            let api = FakeApi::start().await;
+            let Some(expect) = fake.serve(&api, case) else {
+                continue;
+            };
+            let records = format!(
+                "[[record]]\nname = \"{}\"\naccount = \"home\"\n",
+                fake.name()
+            );
+            api_config(
+                &rig,
+                id,
+                &format!("{}{}", api.url(), fake.base()),
+                "",
+                &records,
+            );
+            let engine = rig.engine();
+            assert_eq!(engine.status().config_error, None, "{id}");
+            engine.run_once().await.unwrap();
+
+            let calls = api.calls();
+            let what = format!("{id} {case:?}: {calls:#?}");
+            for call in &calls {
+                assert!(
+                    call.header("user-agent")
+                        .is_some_and(|ua| ua.starts_with("Dyntray dyntray/")),
+                    "{what}"
+                );
+            }
+            if case == Case::Success {
+                fake.check(&calls);
+            }
+            assert_eq!(api.writes().len(), expect.writes, "{what}");
+            let status = engine.status();
+            let record = &status.records[0];
+            assert_eq!(record.phase, expect.phase, "{what} {status:#?}");
+            assert_eq!(
+                record.disabled.as_ref().map(|d| d.code.as_str()),
+                expect.code,
+                "{what}"
+            );
+            if let Some(disabled) = &record.disabled {
+                assert!(!disabled.advice.is_empty(), "{what}: advice");
+                assert!(!disabled.answer.is_empty(), "{what}: the provider's words");
+            }
+            match case {
+                Case::Success | Case::Unchanged => {
+                    assert_eq!(record.address, Some(V4.parse().unwrap()), "{what}");
+                    // Accepted: the next pass sends nothing.
+                    let before = api.count();
+                    engine.run_once().await.unwrap();
+                    assert_eq!(api.count(), before, "{what}: a second pass");
+                }
+                Case::RateLimited => {
+                    // The longer of Retry-After and 30 minutes; never disabled.
+                    let next = record.next_attempt_at.unwrap();
+                    assert!(next >= START + 30 * 60, "{what}: next attempt {next}");
+                }
+                _ => {}
+            }
+            let texts = shown(&engine).await;
+            assert!(
+                leaks(SECRET, texts.iter().map(String::as_str)).is_empty(),
+                "{what}: the secret is shown"
+            );
+            engine.shutdown().await;
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn cloudflare_reads_once_and_writes_fifty_names_in_one_batch() {
+    let rig = Rig::new().await;
+    let api = FakeApi::start().await;
+    let names: Vec<String> = (0..50).map(|i| format!("host{i}.example.org")).collect();
+    let listed: Vec<serde_json::Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            serde_json::json!({"id": format!("rec{i}"), "name": name, "type": "A",
+                "content": if i == 7 { V4 } else { "81.2.69.1" }, "proxied": false, "ttl": 1})
+        })
+        .collect();
+    let list = serde_json::json!({"success": true, "errors": [], "messages": [],
+        "result": listed, "result_info": {"page": 1, "per_page": 1000, "total_pages": 1}});
+    api.route(
+        "GET",
+        "/client/v4/zones/*/dns_records",
+        Reply::json(200, list.to_string()),
+    );
+    let batch: Arc<Mutex<Option<serde_json::Value>>> = Arc::default();
+    let seen = Arc::clone(&batch);
+    api.route_fn(
+        "POST",
+        "/client/v4/zones/*/dns_records/batch",
+        move |call| {
+            let body: serde_json::Value = serde_json::from_str(&call.body).unwrap();
+            let patches: Vec<serde_json::Value> = body["patches"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| serde_json::json!({"id": p["id"], "type": "A", "content": p["content"]}))
+                .collect();
+            *seen.lock().unwrap() = Some(body);
+            Reply::json(
+                200,
+                serde_json::json!({"success": true, "errors": [], "messages": [],
+                "result": {"patches": patches}})
+                .to_string(),
+            )
+        },
+    );
+    let records: String = names
+        .iter()
+        .map(|n| format!("[[record]]\nname = \"{n}\"\naccount = \"home\"\n\n"))
+        .collect();
+    api_config(
+        &rig,
+        "cloudflare",
+        &format!("{}/client/v4", api.url()),
+        "zone = \"example.org\"\n",
+        &records,
+    );
+    // The zone's id is looked up once and remembered.
+    api.route(
+        "GET",
+        "/client/v4/zones",
+        Reply::fixture("cloudflare", "zones-example.http"),
+    );
+    let engine = rig.engine();
+    let report = engine.run_once().await.unwrap();
+    assert_eq!(report.succeeded.len(), 50, "{report:?}");
+    let calls = api.calls();
+    let methods: Vec<(&str, &str)> = calls
+        .iter()
+        .map(|c| (c.method.as_str(), c.path.rsplit('/').next().unwrap()))
+        .collect();
+    assert_eq!(
+        methods,
+        [("GET", "zones"), ("GET", "dns_records"), ("POST", "batch")]
+    );
+    let body = batch.lock().unwrap().take().unwrap();
+    let patches = body["patches"].as_array().unwrap();
+    assert_eq!(
+        patches.len(),
+        49,
+        "the name that already points here is left alone"
+    );
+    assert!(
+        patches
+            .iter()
+            .all(|p| p["content"] == V4 && p.as_object().unwrap().len() == 2)
+    );
+    assert!(body.get("posts").is_none());
+    let statuses = engine.status().records;
+    assert!(statuses.iter().all(|r| r.phase == Phase::Ok));
+    engine.run_once().await.unwrap();
+    assert_eq!(api.count(), 3, "a second pass sends nothing");
+}
+
+#[tokio::test(start_paused = true)]
+async fn cloudflare_creates_only_when_asked_and_never_guesses_among_several() {
+    let rig = Rig::new().await;
+    let api = FakeApi::start().await;
+    api.route(
+        "GET",
+        "/client/v4/zones",
+        Reply::fixture("cloudflare", "zones-example.http"),
+    );
+    api.route(
+        "GET",
+        "/client/v4/zones/*/dns_records",
+        Reply::fixture("cloudflare", "records-none.http"),
+    );
+    api.route_fn("POST", "/client/v4/zones/*/dns_records", |call| {
+        let body: serde_json::Value = serde_json::from_str(&call.body).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"type": "A", "name": "new.example.org", "content": V4,
+                "ttl": 1, "proxied": false})
+        );
+        Reply::json(
+            200,
+            serde_json::json!({"success": true, "errors": [], "messages": [],
+                "result": {"id": "new1", "name": "new.example.org", "type": "A", "content": V4}})
+            .to_string(),
+        )
+    });
+    api_config(
+        &rig,
+        "cloudflare",
+        &format!("{}/client/v4", api.url()),
+        "",
+        "[[record]]\nname = \"new.example.org\"\naccount = \"home\"\ncreate = true\n",
+    );
+    let engine = rig.engine();
+    engine.run_once().await.unwrap();
+    assert_eq!(engine.status().records[0].phase, Phase::Ok);
+    assert_eq!(api.writes().len(), 1);
+    engine.shutdown().await;
+
+    // Two A records for one name: nothing is written, and the user is told.
+    let rig = Rig::new().await;
+    let api = FakeApi::start().await;
+    api.route(
+        "GET",
+        "/client/v4/zones",
+        Reply::fixture("cloudflare", "zones-example.http"),
+    );
+    let two = serde_json::json!({"success": true, "errors": [], "messages": [], "result": [
+        {"id": "a", "name": "rr.example.org", "type": "A", "content": "81.2.69.1"},
+        {"id": "b", "name": "rr.example.org", "type": "A", "content": "81.2.69.2"}]});
+    api.route(
+        "GET",
+        "/client/v4/zones/*/dns_records",
+        Reply::json(200, two.to_string()),
+    );
+    api_config(
+        &rig,
+        "cloudflare",
+        &format!("{}/client/v4", api.url()),
+        "",
+        "[[record]]\nname = \"rr.example.org\"\naccount = \"home\"\ncreate = true\n",
+    );
+    let engine = rig.engine();
+    engine.run_once().await.unwrap();
+    let record = &engine.status().records[0];
+    assert_eq!(record.phase, Phase::Disabled);
+    assert_eq!(record.disabled.as_ref().unwrap().code, "several-records");
+    assert!(api.writes().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn token_providers_take_no_username_and_check_their_settings() {
+    let rig = Rig::new().await;
+    let text = "version = 1\n\n[[account]]\nid = \"home\"\nprovider = \"cloudflare\"\n\
+                username = \"alice\"\nzone = \"not a zone\"\nproxied = true\n";
+    std::fs::write(rig.config_path(), text).unwrap();
+    let engine = rig.engine();
+    let error = engine.status().config_error.unwrap();
+    assert!(
+        error.contains("line 6: account[0].username: Cloudflare takes no `username`"),
+        "{error}"
+    );
+    assert!(
+        error.contains("line 8: account[0].proxied: Cloudflare has no setting `proxied`"),
+        "{error}"
+    );
+    assert!(error.contains("line 7: account[0].zone"), "{error}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn desec_and_duckdns_carry_the_other_family_as_they_must() {
+    // An IPv6 update to deSEC keeps the IPv4 address (`preserve`); DuckDNS gets the IPv4
+    // address in force with it, or it would take the connection's.
+    const V6: &str = "2a00:1450:4001:81b::200e";
+    for (provider, name) in [
+        ("desec", "home.example.dedyn.io"),
+        ("duckdns", "home.duckdns.org"),
+    ] {
+        let rig = Rig::new().await;
+        rig.source.set(V6);
+        let api = FakeApi::start().await;
+        let reply = if provider == "desec" {
+            Reply::text(200, "good")
+        } else {
+            Reply::text(200, format!("OK\n{V4}\n{V6}\nUPDATED"))
+        };
+        api.route("GET", "/**", reply);
+        api_config(
+            &rig,
+            provider,
+            &api.url(),
+            "",
+            &format!("[[record]]\nname = \"{name}\"\naccount = \"home\"\nfamily = \"both\"\n"),
+        );
+        let engine = rig.engine();
+        engine.run_once().await.unwrap();
+        let calls = api.calls();
+        let v6 = calls
+            .iter()
+            .find(|c| c.param("myipv6") == Some(V6) || c.param("ipv6") == Some(V6))
+            .unwrap_or_else(|| panic!("{provider}: {calls:#?}"));
+        if provider == "desec" {
+            assert_eq!(v6.param("myipv4"), Some("preserve"));
+            let v4 = calls
+                .iter()
+                .find(|c| c.param("myipv4") == Some(V4))
+                .unwrap();
+            assert_eq!(v4.param("myipv6"), Some("preserve"));
+        } else {
+            assert_eq!(v6.param("ip"), Some(V4), "{calls:#?}");
+        }
+        assert!(engine.status().records.iter().all(|r| r.phase == Phase::Ok));
+    }
+}
