@@ -125,7 +125,9 @@ export function history(record) {
 }
 
 /**
- * @typedef {{ key: string, label: string, kind: string, required: boolean, help: string }} FieldSpec
+ * @typedef {{ key: string, label: string, kind: string, required: boolean, help: string,
+ *             range?: [number, number], options?: string[], default?: string,
+ *             advanced: boolean }} FieldSpec
  * @typedef {{ id: string, name: string, protocol: string, docs_url: string,
  *             families: string[], default_server: string | null,
  *             account_fields: FieldSpec[], record_fields: FieldSpec[],

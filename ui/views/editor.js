@@ -70,6 +70,70 @@ function select(options, value) {
 }
 
 /**
+ * The input for one descriptor field, showing `current` (a config value).
+ * @param {FieldSpec} spec
+ * @param {any} current
+ * @returns {HTMLElement}
+ */
+function control(spec, current) {
+  switch (spec.kind) {
+    case "bool": {
+      const box = input("", "checkbox");
+      box.checked = current === true;
+      return box;
+    }
+    case "tristate":
+      return select(
+        [["", "Leave as the provider has it"], ["true", "On"], ["false", "Off"]],
+        current === undefined || current === null ? "" : String(current),
+      );
+    case "choice": {
+      /** @type {[string, string][]} */
+      const options = (spec.options ?? []).map((o) => [o, o === spec.default ? `${o} (default)` : o]);
+      if (!spec.required && !spec.default) {
+        options.unshift(["", "—"]);
+      }
+      return select(options, current ?? spec.default ?? "");
+    }
+    case "number": {
+      const number = input(current === undefined || current === null ? "" : String(current), "number");
+      if (spec.range) {
+        number.min = String(spec.range[0]);
+        number.max = String(spec.range[1]);
+      }
+      number.step = "1";
+      number.placeholder = spec.default ?? "";
+      return number;
+    }
+    default: {
+      const text = input(current === undefined || current === null ? "" : String(current));
+      text.placeholder = spec.default ?? "";
+      return text;
+    }
+  }
+}
+
+/**
+ * The value to save for a descriptor field, or `undefined` to leave it out.
+ * @param {FieldSpec} spec
+ * @returns {string | number | boolean | undefined}
+ */
+function fieldValue(spec) {
+  const v = value(spec.key);
+  switch (spec.kind) {
+    case "bool":
+      return v === "true" ? true : undefined;
+    case "tristate":
+      return v === "" ? undefined : v === "true";
+    case "number":
+      // Sent as a number; text that is not one is sent as typed, for the engine to name.
+      return v === "" ? undefined : /^-?\d+$/.test(v) ? Number(v) : v;
+    default:
+      return v === "" ? undefined : v;
+  }
+}
+
+/**
  * The value of a form field, by key.
  * @param {string} key
  * @returns {string}
@@ -170,58 +234,123 @@ async function save(edit, next, prefix) {
 }
 
 /**
- * The account form, for a new account (`index` = -1) or an existing one.
+ * The provider picker: a search box over a list, so that thirty providers stay easy to
+ * find. Typing filters by name, id and notes; choosing one calls `onChoose`.
+ * @param {string} current
+ * @param {(id: string) => void} onChoose
+ * @returns {HTMLElement}
+ */
+function providerPicker(current, onChoose) {
+  const box = document.createElement("div");
+  box.className = "picker";
+  const search = input("", "search");
+  search.placeholder = "Search providers…";
+  search.setAttribute("aria-label", "Search providers");
+  search.className = "picker-search";
+  const list = document.createElement("select");
+  list.className = "picker-list";
+  list.setAttribute("name", "provider");
+  list.setAttribute("aria-label", "Provider");
+  const fill = () => {
+    const words = search.value.trim().toLowerCase().split(/\s+/).filter(Boolean);
+    const shown = registry.filter((d) => {
+      const text = `${d.name} ${d.id} ${d.protocol} ${d.notes}`.toLowerCase();
+      return words.every((w) => text.includes(w));
+    });
+    list.replaceChildren(...shown.map((d) => new Option(`${d.name} (${d.protocol})`, d.id)));
+    list.size = Math.max(2, Math.min(8, shown.length));
+    list.value = shown.some((d) => d.id === current) ? current : "";
+  };
+  search.addEventListener("input", () => {
+    fill();
+    if (list.options.length === 1) {
+      list.value = list.options[0].value;
+      onChoose(list.value);
+    }
+  });
+  search.addEventListener("keydown", (event) => {
+    if (event.key === "ArrowDown" && list.options.length > 0) {
+      event.preventDefault();
+      list.focus();
+    }
+  });
+  list.addEventListener("change", () => {
+    current = list.value;
+    onChoose(list.value);
+  });
+  fill();
+  box.append(search, list);
+  return box;
+}
+
+/**
+ * The account form, for a new account (`index` = -1) or an existing one. Its fields come
+ * from the chosen provider's descriptor; values typed survive a change of provider where
+ * the new one has a field of the same key.
  * @param {number} index
  */
 function editAccount(index) {
   const existing = index >= 0 ? config.account[index] : null;
   const providerId = existing?.provider ?? registry[0]?.id ?? "";
+  /** @type {Record<string, string>} */
+  const typed = {};
+  // The picker stays in place while the provider changes: typing in its search box is
+  // never interrupted by the form being redrawn.
+  const picker = providerPicker(providerId, (chosen) => render(chosen));
+  const providerField = field("provider", "Provider", picker, "");
+  let opened = false;
   const render = (/** @type {string} */ id) => {
     const d = descriptor(id);
     if (!d) {
       return;
     }
-    const choose = select(
-      registry.map((p) => [p.id, p.name]),
-      id,
-    );
-    choose.addEventListener("change", () => render(choose.value));
+    // Keep what was typed so far (but never carry a secret to another provider).
+    for (const input of opened ? $("editor-fields").querySelectorAll("input[name], select[name]") : []) {
+      const element = /** @type {HTMLInputElement} */ (input);
+      if (element.name !== "provider" && element.name !== "secret" && element.type !== "checkbox") {
+        typed[element.name] = element.value;
+      }
+    }
+    /** @type {HTMLElement} */ (providerField.querySelector(".help")).textContent =
+      [d.notes, d.docs_url].filter(Boolean).join(" ");
     const fields = [
-      field("provider", "Provider", choose, d.notes),
-      field("id", "Account name", input(existing?.id ?? ""), "Your name for this account; names refer to it."),
+      field("id", "Account name", input(typed.id ?? existing?.id ?? ""), "Your name for this account; names refer to it."),
     ];
     for (const spec of d.account_fields) {
       if (spec.kind === "secret") {
         const secret = input("", "password");
         secret.autocomplete = "new-password";
-        if (existing) {
+        if (existing && existing.provider === id) {
           secret.placeholder = "stored in the keychain; type to replace";
         }
         fields.push(field("secret", spec.label, secret, spec.help));
       } else {
-        const current = existing?.[spec.key] ?? "";
+        const current = spec.key in typed ? typed[spec.key] : existing?.[spec.key];
         const help = spec.key === "server" && d.default_server
           ? `${spec.help} Default: ${d.default_server}`
           : spec.help;
-        fields.push(field(spec.key, spec.label, input(String(current)), help));
+        fields.push(field(spec.key, spec.label, control(spec, current), help));
       }
     }
-    openEditor(existing ? `Edit account ${existing.id}` : "Add an account", fields, async () => {
-      const account = { ...(existing ?? {}), id: value("id"), provider: value("provider") };
+    const onSave = async () => {
+      // Only the keys this provider has: another provider's settings are not carried over.
+      const account = { id: value("id"), provider: d.id, secret: existing?.secret ?? "keychain" };
       for (const spec of d.account_fields) {
         if (spec.kind === "secret") {
-          account.secret = existing?.secret ?? "keychain";
-        } else if (value(spec.key) === "") {
-          delete account[spec.key];
-        } else {
-          account[spec.key] = value(spec.key);
+          continue;
+        }
+        const v = fieldValue(spec);
+        if (v !== undefined) {
+          account[spec.key] = v;
         }
       }
-      const typed = value("secret");
-      if (!existing && typed === "" && account.secret === "keychain") {
+      const typedSecret = value("secret");
+      const switched = existing && existing.provider !== d.id;
+      if ((!existing || switched) && typedSecret === "" && account.secret === "keychain") {
         const slot = $("editor-fields").querySelector('.field[data-key="secret"] .problem');
         if (slot) {
-          slot.textContent = "Type the password or key: it goes to the system keychain.";
+          const label = d.account_fields.find((f) => f.kind === "secret")?.label ?? "password";
+          slot.textContent = `Type the ${label.toLowerCase()}: it goes to the system keychain.`;
         }
         return;
       }
@@ -245,9 +374,9 @@ function editAccount(index) {
       if (!(await save(edit, next, `account[${at}]`))) {
         return;
       }
-      if (typed !== "") {
+      if (typedSecret !== "") {
         try {
-          await setSecret(account.id, typed);
+          await setSecret(account.id, typedSecret);
         } catch (error) {
           $("editor-error").textContent = /** @type {{message: string}} */ (error).message;
           return;
@@ -255,7 +384,21 @@ function editAccount(index) {
       }
       closeEditor();
       renderAccounts();
-    });
+    };
+    if (!opened) {
+      opened = true;
+      openEditor(existing ? `Edit account ${existing.id}` : "Add an account", [providerField, ...fields], onSave);
+    } else {
+      while (providerField.nextSibling) {
+        providerField.nextSibling.remove();
+      }
+      providerField.after(...fields);
+      const form = /** @type {HTMLFormElement} */ ($("editor"));
+      form.onsubmit = (event) => {
+        event.preventDefault();
+        void onSave();
+      };
+    }
   };
   render(providerId);
 }
@@ -291,29 +434,14 @@ function editRecord(index) {
       field("family", "Addresses", select(familyOptions, existing?.family ?? "A"), ""),
     ];
     for (const spec of d?.record_fields ?? []) {
-      const current = existing?.[spec.key];
-      if (spec.kind === "bool" && (spec.key === "wildcard" || spec.key === "backup_mx")) {
-        const choice = select(
-          [["", "Leave as the provider has it"], ["true", "On"], ["false", "Off"]],
-          current === undefined ? "" : String(current),
-        );
-        fields.push(field(spec.key, spec.label, choice, spec.help));
-      } else if (spec.kind === "bool") {
-        const box = input("", "checkbox");
-        box.checked = current === true;
-        fields.push(field(spec.key, spec.label, box, spec.help));
-      } else {
-        fields.push(field(spec.key, spec.label, input(current ?? ""), spec.help));
-      }
+      fields.push(field(spec.key, spec.label, control(spec, existing?.[spec.key]), spec.help));
     }
     openEditor(existing ? `Edit ${existing.name}` : "Add a name", fields, async () => {
       const record = { ...(existing ?? {}), account: value("account"), name: value("name"), family: value("family") };
       for (const spec of d?.record_fields ?? []) {
-        const v = value(spec.key);
-        if (v === "" || (spec.kind === "bool" && v === "false" && spec.key !== "wildcard" && spec.key !== "backup_mx")) {
+        const v = fieldValue(spec);
+        if (v === undefined) {
           delete record[spec.key];
-        } else if (spec.kind === "bool") {
-          record[spec.key] = v === "true";
         } else {
           record[spec.key] = v;
         }
@@ -427,7 +555,8 @@ function renderAccounts() {
       .filter((/** @type {any} */ r) => r.account === account.id)
       .map((/** @type {any} */ r) => r.name);
     /** @type {HTMLElement} */ (fragment.querySelector(".what")).textContent =
-      `${account.id}: ${descriptor(account.provider)?.name ?? account.provider}, ${account.username}` +
+      `${account.id}: ${descriptor(account.provider)?.name ?? account.provider}` +
+      (account.username ? `, ${account.username}` : "") +
       (names.length > 0 ? ` (${names.join(", ")})` : "");
     /** @type {HTMLElement} */ (fragment.querySelector(".secret")).textContent =
       account.secret === "keychain" ? "password stored in the keychain" : `password from ${account.secret}`;

@@ -9,6 +9,7 @@
 mod address;
 mod daemon;
 mod panel;
+mod providers;
 mod rig;
 mod smoke;
 mod webdriver;

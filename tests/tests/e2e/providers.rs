@@ -1,0 +1,185 @@
+//! HTTP API providers set up as a new user would: in the real settings window, against
+//! a fake of the provider's API on 127.0.0.1.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dyntray_tests::fake_api::{FakeApi, Reply};
+use dyntray_tests::fake_provider::{FakeProvider, Reply as Echo};
+use serde_json::json;
+
+use crate::rig::{User, artifacts_dir, bin, control, wait_for};
+use crate::webdriver::WebDriver;
+
+const TOKEN: &str = "cf-T0ken_e2e-9f8e7d";
+const ZONE_ID: &str = "023e105f4ecef8ad9ca31a8372d0c353";
+
+/// Asks the running tray to check the address now; returns when the pass is done.
+fn check_now(user: &User) {
+    control(&user.socket(), async |c| {
+        c.call::<()>(dyntray_engine::control::Request::CheckNow)
+            .await
+    })
+    .unwrap();
+}
+
+/// A Cloudflare API with one zone and one A record, whose content PATCH changes; it
+/// refuses every call with Cloudflare's "Invalid access token" once `refuse` is set.
+fn fake_cloudflare(api: &FakeApi, content: &Arc<Mutex<String>>, refuse: &Arc<Mutex<bool>>) {
+    let refused = || {
+        Reply::json(
+            401,
+            json!({"success": false, "errors": [{"code": 9109, "message": "Invalid access token"}],
+                "messages": [], "result": null})
+            .to_string(),
+        )
+    };
+    let no = Arc::clone(refuse);
+    api.route_fn("GET", "/client/v4/zones", move |call| {
+        if *no.lock().unwrap() {
+            return refused();
+        }
+        let result = if call.param("name") == Some("example.org") {
+            json!([{"id": ZONE_ID, "name": "example.org", "status": "active"}])
+        } else {
+            json!([])
+        };
+        Reply::json(
+            200,
+            json!({"success": true, "errors": [], "messages": [], "result": result}).to_string(),
+        )
+    });
+    let (now, no) = (Arc::clone(content), Arc::clone(refuse));
+    api.route_fn("GET", "/client/v4/zones/*/dns_records", move |_| {
+        if *no.lock().unwrap() {
+            return refused();
+        }
+        let record = json!({"id": "rec1", "name": "home.example.org", "type": "A",
+            "content": *now.lock().unwrap(), "proxied": true, "ttl": 1});
+        Reply::json(
+            200,
+            json!({"success": true, "errors": [], "messages": [], "result": [record]}).to_string(),
+        )
+    });
+    let (now, no) = (Arc::clone(content), Arc::clone(refuse));
+    api.route_fn(
+        "PATCH",
+        "/client/v4/zones/*/dns_records/rec1",
+        move |call| {
+            if *no.lock().unwrap() {
+                return refused();
+            }
+            let body: serde_json::Value = serde_json::from_str(&call.body).unwrap();
+            let content = body["content"].as_str().unwrap().to_owned();
+            *now.lock().unwrap() = content.clone();
+            let record = json!({"id": "rec1", "name": "home.example.org", "type": "A",
+            "content": content, "proxied": true, "ttl": 1});
+            Reply::json(
+                200,
+                json!({"success": true, "errors": [], "messages": [], "result": record})
+                    .to_string(),
+            )
+        },
+    );
+}
+
+#[test]
+fn a_cloudflare_name_is_set_up_from_the_window_with_a_token_alone() {
+    let user = User::new();
+    let servers = tokio::runtime::Runtime::new().unwrap();
+    let api = servers.block_on(FakeApi::start());
+    let echo = servers.block_on(FakeProvider::start());
+    echo.always(Echo::ok("81.2.69.160"));
+    let content = Arc::new(Mutex::new("81.2.69.1".to_owned()));
+    let refuse = Arc::new(Mutex::new(false));
+    fake_cloudflare(&api, &content, &refuse);
+    std::fs::create_dir_all(user.config_file().parent().unwrap()).unwrap();
+    std::fs::write(
+        user.config_file(),
+        format!(
+            "version = 1\n\n[detect]\nipv4 = [\"{}/\"]\nipv6 = []\n",
+            echo.url()
+        ),
+    )
+    .unwrap();
+
+    let _desktop = crate::desktop_lock();
+    let _tray = user.spawn("dyntray");
+    let driver = WebDriver::launch(&user, &bin("dyntray-settings"));
+    driver.wait_text("#first-run-title", |t| t == "Add your first name");
+    driver.click("#first-run-add");
+    driver.wait_text("#editor-title", |t| t == "Add an account");
+
+    // The provider is found by typing part of its name; its form asks for a token only.
+    driver.type_into("#editor-fields input.picker-search", "cloudfl");
+    driver.wait_text("#editor-fields .field[data-key=secret] .label", |t| {
+        t == "API token"
+    });
+    assert!(driver.find("#editor-fields input[name=username]").is_none());
+    let help = driver.text("#editor-fields .field[data-key=provider] .help");
+    assert!(help.contains("Edit zone DNS"), "{help}");
+    driver.type_into("#editor-fields input[name=id]", "cf");
+    driver.type_into("#editor-fields input[name=secret]", TOKEN);
+    // The fake API stands where api.cloudflare.com would.
+    driver.type_into(
+        "#editor-fields input[name=server]",
+        &format!("{}/client/v4", api.url()),
+    );
+    driver.screenshot(&artifacts_dir().join("settings-cloudflare-account.png"));
+    driver.click("#editor-save");
+    driver.wait_text("#accounts", |t| t.contains("cf: Cloudflare"));
+
+    driver.click("#add-record");
+    driver.wait_text("#editor-title", |t| t == "Add a name");
+    driver.type_into("#editor-fields input[name=name]", "home.example.org");
+    driver.click("#editor-save");
+    driver.wait_text("#records .phase", |t| t == "Up to date");
+
+    // The zone was found from the name, the record read, and only its content written.
+    let writes = api.writes();
+    assert_eq!(writes.len(), 1, "{:#?}", api.calls());
+    assert_eq!(writes[0].method, "PATCH");
+    assert_eq!(writes[0].bearer(), Some(TOKEN));
+    let body: serde_json::Value = serde_json::from_str(&writes[0].body).unwrap();
+    assert_eq!(body, json!({"content": "81.2.69.160"}));
+    assert!(
+        api.calls()
+            .iter()
+            .any(|c| c.path == "/client/v4/zones" && c.param("name") == Some("example.org"))
+    );
+    let config = std::fs::read_to_string(user.config_file()).unwrap();
+    assert!(!config.contains(TOKEN), "{config}");
+    assert!(!config.contains("username"), "{config}");
+
+    // A second pass sends nothing at all: the address did not change.
+    let before = api.count();
+    check_now(&user);
+    assert_eq!(api.count(), before, "{:#?}", api.calls());
+
+    // The token is revoked and the address changes: the name is refused, with
+    // Cloudflare's words, and nothing more is sent.
+    *refuse.lock().unwrap() = true;
+    echo.always(Echo::ok("81.2.69.161"));
+    check_now(&user);
+    let answer = driver.wait_text("#records .answer", |t| t.contains("Invalid access token"));
+    assert!(answer.contains("9109"), "{answer}");
+    driver.wait_text("#records .phase", |t| !t.is_empty() && t != "Up to date");
+    let status = control(&user.socket(), async |c| {
+        c.call::<dyntray_engine::engine::Status>(dyntray_engine::control::Request::Status)
+            .await
+    })
+    .unwrap();
+    let disabled = status.records[0].disabled.clone().unwrap();
+    assert_eq!(disabled.code, "cf-9109");
+    assert!(disabled.advice.contains("token"), "{}", disabled.advice);
+    driver.screenshot(&artifacts_dir().join("settings-cloudflare-refused.png"));
+    let after = api.count();
+    check_now(&user);
+    assert_eq!(api.count(), after, "a refused token sends nothing more");
+    wait_for(
+        "no write with the refused token",
+        Duration::from_secs(1),
+        || (api.writes().len() == 1).then_some(()),
+    );
+    driver.close_window();
+}
