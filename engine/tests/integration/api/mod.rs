@@ -11,13 +11,13 @@ use dyntray_tests::fake_api::{Call, FakeApi, Reply, leaks};
 
 use crate::engine::Rig;
 
-const V4: &str = "81.2.69.160";
-const SECRET: &str = "s3cr3t-p@ss#word";
+pub const V4: &str = "81.2.69.160";
+pub const SECRET: &str = "s3cr3t-p@ss#word";
 /// The clock the engine starts at (see `Rig::engine`).
 const START: i64 = 1_800_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Case {
+pub enum Case {
     Success,
     Unchanged,
     BadAuth,
@@ -47,7 +47,7 @@ const CASES: &[Case] = &[
 
 /// What a case must end in.
 #[derive(Debug)]
-struct Expect {
+pub struct Expect {
     phase: Phase,
     /// The code of the refusal, when the record is disabled.
     code: Option<&'static str>,
@@ -55,7 +55,7 @@ struct Expect {
     writes: usize,
 }
 
-fn ok(writes: usize) -> Option<Expect> {
+pub fn ok(writes: usize) -> Option<Expect> {
     Some(Expect {
         phase: Phase::Ok,
         code: None,
@@ -63,7 +63,7 @@ fn ok(writes: usize) -> Option<Expect> {
     })
 }
 
-fn refused(code: &'static str, writes: usize) -> Option<Expect> {
+pub fn refused(code: &'static str, writes: usize) -> Option<Expect> {
     Some(Expect {
         phase: Phase::Disabled,
         code: Some(code),
@@ -71,7 +71,7 @@ fn refused(code: &'static str, writes: usize) -> Option<Expect> {
     })
 }
 
-fn backing_off(writes: usize) -> Option<Expect> {
+pub fn backing_off(writes: usize) -> Option<Expect> {
     Some(Expect {
         phase: Phase::BackingOff,
         code: None,
@@ -80,7 +80,7 @@ fn backing_off(writes: usize) -> Option<Expect> {
 }
 
 /// A provider's fake: where it lives, how it answers each case, what a request must be.
-trait Fake: Sync {
+pub trait Fake: Sync {
     fn id(&self) -> &'static str;
     /// The path the account's server URL ends in (the API's base path).
     fn base(&self) -> &'static str;
@@ -92,217 +92,12 @@ trait Fake: Sync {
     fn check(&self, calls: &[Call]);
 }
 
-struct Cloudflare;
+mod cloudflare;
+mod desec;
+mod duckdns;
 
-const CF_ZONE: &str = "023e105f4ecef8ad9ca31a8372d0c353";
-const CF_RECORD: &str = "372e67954025e0ba6aaa6d586b9e0b59";
-
-impl Fake for Cloudflare {
-    fn id(&self) -> &'static str {
-        "cloudflare"
-    }
-
-    fn base(&self) -> &'static str {
-        "/client/v4"
-    }
-
-    fn name(&self) -> &'static str {
-        "home.example.org"
-    }
-
-    fn serve(&self, api: &FakeApi, case: Case) -> Option<Expect> {
-        let fixture = |name: &str| Reply::fixture("cloudflare", &format!("{name}.http"));
-        let zones = fixture("zones-example");
-        api.route_fn("GET", "/client/v4/zones", move |call| {
-            if call.param("name") == Some("example.org") {
-                zones.clone()
-            } else {
-                Reply::fixture("cloudflare", "zones-none.http")
-            }
-        });
-        let records = "/client/v4/zones/*/dns_records";
-        let record = "/client/v4/zones/*/dns_records/*";
-        api.route("GET", records, fixture("records-old"));
-        api.route("PATCH", record, fixture("patched"));
-        match case {
-            Case::Success => return ok(1),
-            Case::Unchanged => api.route("GET", records, fixture("records-current")),
-            Case::BadAuth => {
-                api.route("GET", "/client/v4/zones", fixture("bad-token"));
-                return refused("cf-9109", 0);
-            }
-            Case::UnknownZone => {
-                api.route("GET", "/client/v4/zones", fixture("zones-none"));
-                return refused("no-zone", 0);
-            }
-            Case::UnknownRecord => {
-                api.route("GET", records, fixture("records-none"));
-                return refused("no-record", 0);
-            }
-            Case::RateLimited => api.route("GET", records, fixture("rate-limited")),
-            Case::ServerError => api.route("PATCH", record, fixture("server-error")),
-            Case::Timeout => api.route("PATCH", record, Reply::hang()),
-            Case::Html => api.route("GET", records, fixture("html")),
-            Case::Malformed => api.route("GET", records, fixture("malformed")),
-            Case::OtherAddress => api.route("PATCH", record, fixture("patched-other")),
-        }
-        match case {
-            Case::Unchanged => ok(0),
-            Case::ServerError | Case::Timeout | Case::OtherAddress => backing_off(1),
-            _ => backing_off(0),
-        }
-    }
-
-    fn check(&self, calls: &[Call]) {
-        let shape: Vec<String> = calls
-            .iter()
-            .map(|c| {
-                let query: Vec<String> = c.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                format!("{} {}?{}", c.method, c.path, query.join("&"))
-            })
-            .collect();
-        assert_eq!(
-            shape,
-            [
-                "GET /client/v4/zones?name=home.example.org".to_owned(),
-                "GET /client/v4/zones?name=example.org".to_owned(),
-                format!("GET /client/v4/zones/{CF_ZONE}/dns_records?type=A&name=home.example.org"),
-                format!("PATCH /client/v4/zones/{CF_ZONE}/dns_records/{CF_RECORD}?"),
-            ]
-        );
-        for call in calls {
-            assert_eq!(call.bearer(), Some(SECRET), "{call:?}");
-        }
-        let patch = &calls[3];
-        assert_eq!(patch.header("content-type"), Some("application/json"));
-        let body: serde_json::Value = serde_json::from_str(&patch.body).unwrap();
-        // Only the content: the user's proxy status, TTL and comment stay as they are.
-        assert_eq!(body, serde_json::json!({ "content": V4 }));
-    }
-}
-
-struct DuckDns;
-
-impl Fake for DuckDns {
-    fn id(&self) -> &'static str {
-        "duckdns"
-    }
-
-    fn base(&self) -> &'static str {
-        ""
-    }
-
-    fn name(&self) -> &'static str {
-        "home.duckdns.org"
-    }
-
-    fn serve(&self, api: &FakeApi, case: Case) -> Option<Expect> {
-        api.mark_write("GET", "/update");
-        let fixture = |name: &str| Reply::fixture("duckdns", &format!("{name}.http"));
-        let (reply, expect) = match case {
-            Case::Success => (fixture("updated"), ok(1)),
-            // DuckDNS says NOCHANGE and counts it against no one: accepted as is.
-            Case::Unchanged => (fixture("nochange"), ok(1)),
-            // KO is all DuckDNS says, for a bad token and for an unknown name alike.
-            Case::BadAuth | Case::UnknownZone | Case::UnknownRecord => {
-                (fixture("ko"), refused("KO", 1))
-            }
-            Case::RateLimited => (fixture("rate-limited"), backing_off(1)),
-            Case::ServerError => (fixture("server-error"), backing_off(1)),
-            Case::Timeout => (Reply::hang(), backing_off(1)),
-            Case::Html => (fixture("html"), backing_off(1)),
-            Case::Malformed => (fixture("malformed"), backing_off(1)),
-            Case::OtherAddress => (fixture("other-address"), backing_off(1)),
-        };
-        api.route("GET", "/update", reply);
-        expect
-    }
-
-    fn check(&self, calls: &[Call]) {
-        assert_eq!(calls.len(), 1, "{calls:?}");
-        let call = &calls[0];
-        assert_eq!(
-            (call.method.as_str(), call.path.as_str()),
-            ("GET", "/update")
-        );
-        let query: Vec<(&str, &str)> = call
-            .query
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        assert_eq!(
-            query,
-            [
-                ("domains", "home"),
-                ("token", SECRET),
-                ("ip", V4),
-                ("verbose", "true")
-            ]
-        );
-    }
-}
-
-struct Desec;
-
-impl Fake for Desec {
-    fn id(&self) -> &'static str {
-        "desec"
-    }
-
-    fn base(&self) -> &'static str {
-        ""
-    }
-
-    fn name(&self) -> &'static str {
-        "home.example.dedyn.io"
-    }
-
-    fn serve(&self, api: &FakeApi, case: Case) -> Option<Expect> {
-        api.mark_write("GET", "/");
-        let fixture = |name: &str| Reply::fixture("desec", &format!("{name}.http"));
-        let (reply, expect) = match case {
-            Case::Success => (fixture("good"), ok(1)),
-            // deSEC has no "unchanged" answer, and is sent nothing unchanged.
-            Case::Unchanged | Case::OtherAddress => return None,
-            Case::BadAuth => (fixture("badauth"), refused("badauth", 1)),
-            Case::UnknownZone => (fixture("nohost"), refused("nohost", 1)),
-            Case::UnknownRecord => (fixture("bad-domain"), refused("http-400", 1)),
-            Case::RateLimited => (fixture("rate-limited"), backing_off(1)),
-            Case::ServerError => (fixture("server-error"), backing_off(1)),
-            Case::Timeout => (Reply::hang(), backing_off(1)),
-            Case::Html => (fixture("html"), backing_off(1)),
-            Case::Malformed => (fixture("malformed"), backing_off(1)),
-        };
-        api.route("GET", "/", reply);
-        expect
-    }
-
-    fn check(&self, calls: &[Call]) {
-        assert_eq!(calls.len(), 1, "{calls:?}");
-        let call = &calls[0];
-        assert_eq!((call.method.as_str(), call.path.as_str()), ("GET", "/"));
-        let query: Vec<(&str, &str)> = call
-            .query
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        // Both families, always: the one left out would be deleted.
-        assert_eq!(
-            query,
-            [
-                ("hostname", "home.example.dedyn.io"),
-                ("myipv4", V4),
-                ("myipv6", "preserve")
-            ]
-        );
-        assert_eq!(
-            call.header("authorization"),
-            Some(format!("Token {SECRET}").as_str())
-        );
-    }
-}
-
-const FAKES: &[&dyn Fake] = &[&Cloudflare, &DuckDns, &Desec];
+/// Every HTTP API provider's fake, one file each.
+const FAKES: &[&dyn Fake] = &[&cloudflare::Cloudflare, &duckdns::DuckDns, &desec::Desec];
 
 /// Writes a config: account `home` (token only) on `provider` at `server`, then `records`.
 pub fn api_config(rig: &Rig, provider: &str, server: &str, account_extra: &str, records: &str) {
