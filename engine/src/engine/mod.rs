@@ -466,6 +466,8 @@ struct AccountRt {
     id: String,
     provider: &'static dyn Provider,
     server: String,
+    /// Whether `server` is the provider's default.
+    default_server: bool,
     username: String,
     secret: SecretSource,
     keepalive: Option<Duration>,

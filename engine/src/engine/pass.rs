@@ -427,6 +427,7 @@ impl Engine {
         };
         let request = UpdateRequest {
             server: acc.server.clone(),
+            default_server: acc.default_server,
             username: acc.username.clone(),
             secret,
             publish,

@@ -188,6 +188,7 @@ impl Engine {
                     id: a.id.clone(),
                     provider,
                     server,
+                    default_server: a.server.is_none(),
                     username: a.username.clone(),
                     secret: match &a.secret {
                         SecretRef::Keychain => SecretSource::Keychain,

@@ -49,6 +49,7 @@ const QUIRKS: dyndns2::Quirks = dyndns2::Quirks {
             },
         ),
     ],
+    ..dyndns2::STANDARD
 };
 
 impl Provider for ChangeIp {

@@ -26,12 +26,61 @@ pub struct Quirks {
     pub address_param: &'static str,
     /// The HTTP status carries meaning of its own (ChangeIP: 402, 422).
     pub status_codes: &'static [(u16, StatusMeaning)],
+    /// The update path below the server (`/nic/update`).
+    pub path: &'static str,
+    /// Fixed query parameters the server wants (OVH: `system=dyndns`).
+    pub query: &'static [(&'static str, &'static str)],
+    /// How an IPv6 address travels.
+    pub ipv6: Ipv6Style,
+    /// The server for IPv6 updates when the family is chosen by the server's name
+    /// (nsupdate.info, ipv64): used when the account keeps the provider's own server.
+    pub ipv6_server: Option<&'static str>,
+    /// Whether the record options (`wildcard`, `mx`, `backmx`) are sent at all.
+    pub options: bool,
+    /// Answer words that mean "too often" (HE's `interval`): waited out, never disabling.
+    pub too_often: &'static [&'static str],
+    /// The server answers errors with a 4xx status and a dyndns2 word in the body
+    /// (Infomaniak: HTTP 400 `nohost`); the word decides.
+    pub words_on_client_errors: bool,
+}
+
+/// How a server takes an IPv6 address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ipv6Style {
+    /// In the address parameter, like IPv4.
+    Same,
+    /// In a parameter of its own (`myipv6`); what the IPv4 parameter says meanwhile.
+    Own {
+        /// The parameter (`myipv6`).
+        param: &'static str,
+        /// The IPv4 parameter on an IPv6 update.
+        ipv4: OtherFamily,
+    },
+}
+
+/// What an update of one family says about the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtherFamily {
+    /// Nothing.
+    Omit,
+    /// This word (Dynu: `myip=no` leaves the IPv4 address alone).
+    Word(&'static str),
+    /// The address in force: the server would overwrite or delete a family left out
+    /// (INWX). Both parameters are sent on every update.
+    Both,
 }
 
 /// The standard dyndns2 behaviour.
 pub const STANDARD: Quirks = Quirks {
     address_param: "myip",
     status_codes: &[],
+    path: "/nic/update",
+    query: &[],
+    ipv6: Ipv6Style::Same,
+    ipv6_server: None,
+    options: true,
+    too_often: &[],
+    words_on_client_errors: false,
 };
 
 /// What a provider-specific HTTP status means.
@@ -47,20 +96,56 @@ pub struct StatusMeaning {
 
 /// Builds the update URL (without credentials: those go in the Authorization header).
 pub fn update_url(request: &UpdateRequest, quirks: &Quirks) -> Result<reqwest::Url, String> {
-    let base = request.server.trim_end_matches('/');
-    let mut url = reqwest::Url::parse(&format!("{base}/nic/update"))
+    let v6 = matches!(request.publish, Publish::Address(IpAddr::V6(_)));
+    let server = match quirks.ipv6_server {
+        Some(v6_server) if v6 && request.default_server => v6_server,
+        _ => request.server.as_str(),
+    };
+    let base = server.trim_end_matches('/');
+    let mut url = reqwest::Url::parse(&format!("{base}{}", quirks.path))
         .map_err(|e| format!("bad server URL {:?}: {e}", request.server))?;
     let names: Vec<&str> = request.items.iter().map(|i| i.name.as_str()).collect();
     {
         let mut query = url.query_pairs_mut();
+        for (key, value) in quirks.query {
+            query.append_pair(key, value);
+        }
         query.append_pair("hostname", &names.join(","));
-        match request.publish {
-            Publish::Address(address) => {
-                query.append_pair(quirks.address_param, &address.to_string());
+        match (request.publish, quirks.ipv6) {
+            (Publish::Address(IpAddr::V6(v6)), Ipv6Style::Own { param, ipv4 }) => {
+                match (ipv4, request.other_family) {
+                    (OtherFamily::Word(word), _) => {
+                        query.append_pair(quirks.address_param, word);
+                    }
+                    (OtherFamily::Both, Some(v4 @ IpAddr::V4(_))) => {
+                        query.append_pair(quirks.address_param, &v4.to_string());
+                    }
+                    (OtherFamily::Both, _) => {
+                        return Err(MISSING_IPV4.to_owned());
+                    }
+                    (OtherFamily::Omit, _) => {}
+                }
+                query.append_pair(param, &v6.to_string());
             }
-            Publish::Offline => {
+            (Publish::Address(address), ipv6) => {
+                query.append_pair(quirks.address_param, &address.to_string());
+                // A server that loses the family left out gets the one in force too.
+                if let Ipv6Style::Own {
+                    param,
+                    ipv4: OtherFamily::Both,
+                } = ipv6
+                    && let Some(v6 @ IpAddr::V6(_)) = request.other_family
+                {
+                    query.append_pair(param, &v6.to_string());
+                }
+            }
+            (Publish::Offline, _) => {
                 query.append_pair("offline", "YES");
             }
+        }
+        if !quirks.options {
+            drop(query);
+            return Ok(url);
         }
         let wildcard = match request.options.wildcard {
             Some(true) => "ON",
@@ -78,6 +163,10 @@ pub fn update_url(request: &UpdateRequest, quirks: &Quirks) -> Result<reqwest::U
 
 pub use super::http::transport_allowed;
 
+/// Why an IPv6 update to a server that needs both families cannot go yet.
+const MISSING_IPV4: &str = "this provider needs the IPv4 address in the same request as the \
+                            IPv6 one, and none is known yet";
+
 /// Sends the request and classifies the answer for each item.
 pub async fn update(
     http: &reqwest::Client,
@@ -87,6 +176,20 @@ pub async fn update(
     let items = &request.items;
     let url = match update_url(request, quirks) {
         Ok(url) => url,
+        Err(e) if e == MISSING_IPV4 => {
+            // Nothing left the machine: tried again at the next check, when the IPv4
+            // address may be known.
+            return Outcome::for_all(
+                items,
+                Verdict::Transient {
+                    retry_after: None,
+                    reached: false,
+                },
+                "needs-ipv4",
+                &e,
+                None,
+            );
+        }
         Err(e) => {
             return Outcome::for_all(
                 items,
@@ -199,6 +302,14 @@ pub fn classify(
             Some(meaning.advice),
         );
     }
+    // Some servers answer a refusal with a 4xx status and the dyndns2 word in the body.
+    let word_in_body = quirks.words_on_client_errors
+        && (400..500).contains(&status)
+        && body
+            .split_whitespace()
+            .next()
+            .is_some_and(|w| REFUSALS.iter().any(|r| r.code == w) || w == "911");
+    let status = if word_in_body { 200 } else { status };
     match status {
         401 | 403 => {
             return Outcome::for_all(
@@ -244,7 +355,7 @@ pub fn classify(
         return items
             .iter()
             .zip(&lines)
-            .map(|(item, line)| classify_line(item, line, sent))
+            .map(|(item, line)| classify_line(item, line, sent, quirks))
             .collect();
     }
     // One line for a multi-host request: an account- or system-level answer applies to
@@ -254,7 +365,7 @@ pub fn classify(
         if ACCOUNT_WIDE.contains(&word) || items.len() == 1 {
             return items
                 .iter()
-                .map(|item| classify_line(item, lines[0], sent))
+                .map(|item| classify_line(item, lines[0], sent, quirks))
                 .collect();
         }
     }
@@ -276,7 +387,7 @@ const ACCOUNT_WIDE: &[&str] = &[
 ];
 
 /// Classifies one answer line for one item. Words are matched whole, never by substring.
-fn classify_line(item: &UpdateItem, line: &str, sent: Option<IpAddr>) -> Outcome {
+fn classify_line(item: &UpdateItem, line: &str, sent: Option<IpAddr>, quirks: &Quirks) -> Outcome {
     let mut words = line.split_whitespace();
     let word = words.next().unwrap_or_default();
     let rest: Vec<&str> = words.collect();
@@ -288,12 +399,35 @@ fn classify_line(item: &UpdateItem, line: &str, sent: Option<IpAddr>) -> Outcome
         advice: advice(code).map(str::to_owned),
     };
     let fatal = |scope| Verdict::Fatal { scope };
+    if quirks.too_often.contains(&word) {
+        // Too frequent: waited out (at least the engine's half hour), never disabling.
+        return outcome(
+            Verdict::Transient {
+                retry_after: Some(super::http::MIN_RATE_LIMIT_WAIT),
+                reached: true,
+            },
+            word,
+        );
+    }
     match word {
         "good" | "nochg" => {
-            let echoed = rest.first().map(|ip| ip.parse::<IpAddr>());
+            // The echo may name both families, comma-joined (`good 1.2.3.4,2001:db8::1`);
+            // only one of the sent address's family must match it.
+            let echoed = rest.first().map(|list| {
+                list.split(',')
+                    .map(str::parse::<IpAddr>)
+                    .collect::<Result<Vec<IpAddr>, _>>()
+            });
+            let wrong = |echoed: &[IpAddr], sent: IpAddr| {
+                let same: Vec<&IpAddr> = echoed
+                    .iter()
+                    .filter(|a| a.is_ipv4() == sent.is_ipv4())
+                    .collect();
+                !same.is_empty() && !same.contains(&&sent)
+            };
             match (echoed, sent) {
                 (Some(Err(_)), _) => outcome(Verdict::Protocol, "protocol"),
-                (Some(Ok(echoed)), Some(sent)) if echoed != sent => Outcome {
+                (Some(Ok(echoed)), Some(sent)) if wrong(&echoed, sent) => Outcome {
                     advice: None,
                     answer: format!("{} (sent {sent})", truncate(line)),
                     ..outcome(Verdict::Protocol, "wrong-address")
@@ -554,9 +688,35 @@ mod tests {
     }
 
     #[test]
+    fn an_echo_of_both_families_is_read_whole() {
+        let one = items(1);
+        let v4: IpAddr = "81.2.69.160".parse().unwrap();
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        let body = "good 81.2.69.160,2001:db8::1";
+        for sent in [v4, v6] {
+            let out = classify(&one, 200, body, Some(sent), &STANDARD);
+            assert_eq!(out[0].verdict, Verdict::Success, "{sent}");
+        }
+        let out = classify(
+            &one,
+            200,
+            "good 81.2.69.161,2001:db8::1",
+            Some(v4),
+            &STANDARD,
+        );
+        assert_eq!(out[0].code, "wrong-address");
+        let out = classify(&one, 200, "good 81.2.69.160,nonsense", Some(v4), &STANDARD);
+        assert_eq!(out[0].code, "protocol");
+        // An echo of the other family only says nothing about this one.
+        let out = classify(&one, 200, "good 81.2.69.160", Some(v6), &STANDARD);
+        assert_eq!(out[0].verdict, Verdict::Success);
+    }
+
+    #[test]
     fn url_carries_options_exactly() {
         let request = UpdateRequest {
             server: "https://members.example.org/".into(),
+            default_server: true,
             username: "u".into(),
             secret: crate::secrets::Secret::new("p@ss word"),
             publish: Publish::Address("203.0.113.7".parse().unwrap()),

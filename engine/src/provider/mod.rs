@@ -17,6 +17,7 @@ pub mod gnudip;
 mod gnudip_custom;
 pub mod http;
 mod noip;
+mod presets;
 pub mod rfc2136;
 pub mod settings;
 mod yiorg;
@@ -44,6 +45,22 @@ pub static REGISTRY: &[&dyn Provider] = &[
     &cloudflare::Cloudflare,
     &duckdns::DuckDns,
     &desec::Desec,
+    &presets::HE,
+    &presets::DYNU,
+    &presets::OVH,
+    &presets::NSUPDATE,
+    &presets::DNSOMATIC,
+    &presets::INWX,
+    &presets::INFOMANIAK,
+    &presets::STRATO,
+    &presets::SELFHOST,
+    &presets::LOOPIA,
+    &presets::SPDYN,
+    &presets::DYFI,
+    &presets::JOKER,
+    &presets::IPV64,
+    &presets::SIMPLY,
+    &presets::QDNS,
 ];
 
 /// The provider with this id.
@@ -509,6 +526,8 @@ pub struct UpdateItem {
 pub struct UpdateRequest {
     /// The update server's base URL (`https://members.dyndns.org`).
     pub server: String,
+    /// Whether `server` is the provider's own default (not one the account names).
+    pub default_server: bool,
     /// Account user name.
     pub username: String,
     /// Account password or key.

@@ -942,6 +942,7 @@ mod tests {
     fn request(secret: &str, extra: &[(&str, &str)]) -> UpdateRequest {
         UpdateRequest {
             server: "dns://127.0.0.1:5353".into(),
+            default_server: false,
             username: "dyntray-key".into(),
             secret: Secret::new(secret),
             publish: Publish::Address("81.2.69.160".parse().unwrap()),

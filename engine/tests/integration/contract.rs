@@ -64,7 +64,13 @@ async fn every_provider_speaks_and_classifies_the_same_way() {
             assert_eq!(seen.len(), 1, "{id} {body:?}");
             let request = &seen[0];
             assert_eq!(request.method, "GET", "{id}");
-            assert_eq!(request.path, "/nic/update", "{id}");
+            // The documented paths of servers that differ (providers-api.md §0.2).
+            let path = match id {
+                "loopia" => "/XDynDNSServer/XDynDNS.php",
+                "3322" => "/dyndns/update",
+                _ => "/nic/update",
+            };
+            assert_eq!(request.path, path, "{id}");
             assert_eq!(request.hostnames(), ["a.example.org"], "{id}");
             assert_eq!(address_param(request), Some(V4), "{id}");
             assert_eq!(
@@ -191,4 +197,85 @@ async fn options_the_provider_lacks_are_config_errors_naming_the_line() {
     assert!(error.contains("line 20: record[0].wildcard"), "{error}");
     assert!(engine.run_once().await.is_err());
     assert_eq!(rig.provider.count(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn presets_keep_their_servers_quirks() {
+    const V6: &str = "2a00:1450:4001:81b::200e";
+    let both = "[[record]]\nname = \"home.example.org\"\naccount = \"home\"\nfamily = \"both\"\n";
+
+    // INWX loses the family a request leaves out: both travel in every request.
+    let rig = Rig::new().await;
+    rig.source.set(V6);
+    rig.config("inwx", both);
+    rig.provider.echo_good();
+    rig.provider
+        .route("/nic/update", Reply::ok(&format!("good {V4}")));
+    let engine = rig.engine();
+    engine.run_once().await.unwrap();
+    let seen = rig.provider.seen();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    for request in &seen {
+        assert_eq!(request.param("myip"), Some(V4), "{request:?}");
+        assert_eq!(request.param("myipv6"), Some(V6), "{request:?}");
+    }
+    engine.shutdown().await;
+
+    // Dynu: an IPv6 update leaves the IPv4 address alone with myip=no.
+    let rig = Rig::new().await;
+    rig.source.set(V6);
+    rig.config(
+        "dynu",
+        "[[record]]\nname = \"home.example.org\"\naccount = \"home\"\nfamily = \"AAAA\"\n",
+    );
+    rig.provider.always(Reply::ok(&format!("good {V6}")));
+    let engine = rig.engine();
+    engine.run_once().await.unwrap();
+    let seen = rig.provider.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].param("myip"), Some("no"));
+    assert_eq!(seen[0].param("myipv6"), Some(V6));
+    assert_eq!(seen[0].param("wildcard"), None, "no record options sent");
+    assert_eq!(engine.status().records[0].phase, Phase::Ok);
+    engine.shutdown().await;
+
+    // Hurricane Electric: one request per name; `interval` (too often, in HTTP 200) is
+    // waited out for at least half an hour and never disables.
+    let rig = Rig::new().await;
+    rig.config("he", &records(&["a.example.org", "b.example.org"]));
+    rig.provider.always(Reply::ok("interval"));
+    let engine = rig.engine();
+    let report = engine.run_once().await.unwrap();
+    assert_eq!(report.requests, 2);
+    for record in engine.status().records {
+        assert_eq!(record.phase, Phase::BackingOff, "{record:?}");
+        assert!(record.next_attempt_at.unwrap() >= 1_800_000_000 + 30 * 60);
+    }
+    engine.shutdown().await;
+
+    // Infomaniak answers refusals as HTTP 400 with the dyndns2 word.
+    let rig = Rig::new().await;
+    rig.config("infomaniak", &records(&["a.example.org"]));
+    rig.provider.always(Reply::status(400, "nohost"));
+    let engine = rig.engine();
+    engine.run_once().await.unwrap();
+    let record = &engine.status().records[0];
+    assert_eq!(record.phase, Phase::Disabled);
+    assert_eq!(record.disabled.as_ref().unwrap().code, "nohost");
+}
+
+#[tokio::test(start_paused = true)]
+async fn dy_fi_names_are_refreshed_before_they_expire() {
+    let rig = Rig::new().await;
+    rig.config("dyfi", &records(&["home.dy.fi"]));
+    rig.provider.echo_good();
+    let engine = rig.engine();
+    engine.run_once().await.unwrap();
+    assert_eq!(rig.provider.count(), 1);
+    tokio::time::advance(Duration::from_secs(4 * 24 * 3600)).await;
+    engine.run_once().await.unwrap();
+    assert_eq!(rig.provider.count(), 1, "nothing before five days");
+    tokio::time::advance(Duration::from_secs(24 * 3600 + 60)).await;
+    engine.run_once().await.unwrap();
+    assert_eq!(rig.provider.count(), 2, "refreshed after five days");
 }
