@@ -190,6 +190,16 @@ export function setSecret(account, secret) {
 }
 
 /**
+ * Checks an account's login without changing anything at the provider, where its API
+ * can; rejects with code `unsupported` where only an update would tell.
+ * @param {string} account
+ * @returns {Promise<{ok: boolean, message: string}>}
+ */
+export function checkAccount(account) {
+  return call("check_account", { account });
+}
+
+/**
  * Whether Dyntray starts at login.
  * @returns {Promise<boolean>}
  */

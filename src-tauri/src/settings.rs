@@ -149,6 +149,20 @@ async fn set_secret(
         .await
 }
 
+/// Checks an account's login without changing anything at the provider.
+#[tauri::command]
+#[tracing::instrument(skip(control))]
+async fn check_account(
+    control: State<'_, Control>,
+    account: String,
+) -> Result<serde_json::Value, ControlError> {
+    control
+        .client()
+        .await?
+        .call(Request::CheckAccount { account })
+        .await
+}
+
 /// Whether Dyntray starts at login.
 #[tauri::command]
 #[tracing::instrument]
@@ -178,6 +192,7 @@ pub(crate) fn build<R: Runtime>(builder: tauri::Builder<R>, socket: PathBuf) -> 
             read_config,
             edit_config,
             set_secret,
+            check_account,
             autostart,
             set_autostart
         ])

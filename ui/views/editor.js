@@ -7,7 +7,7 @@
  * @typedef {import("../ipc.js").Descriptor} Descriptor
  * @typedef {import("../ipc.js").FieldSpec} FieldSpec
  */
-import { editConfig, getConfig, providers, setSecret, status, updateNow } from "../ipc.js";
+import { checkAccount, editConfig, getConfig, providers, setSecret, status, updateNow } from "../ipc.js";
 
 /** @type {Descriptor[]} */
 let registry = [];
@@ -492,10 +492,12 @@ async function remove(kind, index) {
 }
 
 /**
- * "Test": providers of these protocols have no way to check a login without an update,
- * so the least abusive test is one update of a name with the address the provider
- * already has (answered "nochg"), at most once per 10 minutes. The first click says
- * exactly that; the second sends it and shows the provider's words.
+ * "Test": where the provider's API can check a login without changing anything (a token
+ * check, a zone list), that is all it does, and it says what the login may do. Other
+ * providers have no way to check a login without an update, so the least abusive test
+ * is one update of a name with the address the provider already has (answered
+ * "nochg"), at most once per 10 minutes. The first click says exactly that; the second
+ * sends it and shows the provider's words.
  * @param {any} account
  * @param {HTMLButtonElement} button
  * @param {HTMLElement} result
@@ -506,6 +508,22 @@ async function testAccount(account, button, result) {
     result.textContent = text;
     result.dataset.kind = kind;
   };
+  if (button.dataset.confirm !== "yes") {
+    button.disabled = true;
+    try {
+      const checked = await checkAccount(account.id);
+      say(checked.message, checked.ok ? "ok" : "error");
+      return;
+    } catch (error) {
+      const e = /** @type {{code: string, message: string}} */ (error);
+      if (e.code !== "unsupported") {
+        say(e.message, "error");
+        return;
+      }
+    } finally {
+      button.disabled = false;
+    }
+  }
   const now = await status();
   const record = now.records.find((r) => r.account === account.id && r.phase !== "off");
   if (!record) {
@@ -610,14 +628,34 @@ export async function reloadEditor() {
   return true;
 }
 
+/** @type {Promise<void> | null} */
+let loading = null;
+
 /** Loads the registry and the config, and shows the card. */
 export async function loadEditor() {
-  registry = await providers();
-  config = await getConfig();
+  loading = (async () => {
+    registry = await providers();
+    config = await getConfig();
+  })();
+  await loading;
   $("setup-card").hidden = false;
   renderAccounts();
 }
 
-$("add-account").addEventListener("click", () => editAccount(-1));
-$("add-record").addEventListener("click", () => editRecord(-1));
+/**
+ * Runs `open` once the registry and the config are in: a click that comes before them
+ * (the first-run button is shown as soon as the status arrives) still opens its form.
+ * @param {() => void} open
+ */
+async function whenLoaded(open) {
+  if (loading) {
+    await loading.catch(() => {});
+  }
+  if (registry.length > 0 && config) {
+    open();
+  }
+}
+
+$("add-account").addEventListener("click", () => void whenLoaded(() => editAccount(-1)));
+$("add-record").addEventListener("click", () => void whenLoaded(() => editRecord(-1)));
 $("editor-cancel").addEventListener("click", closeEditor);

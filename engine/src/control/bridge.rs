@@ -57,6 +57,11 @@ pub async fn engine_request(
             .await
             .map_err(engine_error)
             .map(null),
+        Request::CheckAccount { account } => engine
+            .check_account(account)
+            .await
+            .map_err(engine_error)
+            .and_then(|r| to_value(&r)),
         Request::AskSources { family } => engine
             .ask_sources(family)
             .await
@@ -109,6 +114,7 @@ fn engine_error(error: EngineError) -> ControlError {
         }
         EngineError::Stopped => ErrorCode::NotRunning,
         EngineError::Stale(_) => ErrorCode::Stale,
+        EngineError::Unsupported(_) => ErrorCode::Unsupported,
         _ => ErrorCode::Failed,
     };
     let mut control = ControlError::new(code, error.to_string());

@@ -113,6 +113,13 @@ pub enum Request {
         /// The secret.
         secret: crate::secrets::Secret,
     },
+    /// Check an account's credential without changing anything at the provider, where
+    /// its API can. Answers a [`crate::provider::CheckResult`]; `unsupported` where only
+    /// an update would tell.
+    CheckAccount {
+        /// The account id.
+        account: String,
+    },
     /// Ask every address source of a family now (`dyntrayd ip`), minimum intervals
     /// honoured. Answers a list of [`crate::engine::AddressStatus`].
     AskSources {
@@ -142,6 +149,7 @@ impl Request {
         "read_config",
         "edit_config",
         "set_secret",
+        "check_account",
         "ask_sources",
     ];
 
@@ -323,6 +331,7 @@ mod tests {
             "set_offline" => serde_json::json!({"offline": true}),
             "re_enable" => serde_json::json!({"record": "a"}),
             "set_secret" => serde_json::json!({"account": "a", "secret": "s3cret"}),
+            "check_account" => serde_json::json!({"account": "a"}),
             "edit_config" => serde_json::json!({
                 "revision": "none",
                 "edit": {"op": "remove_account", "id": "a"}
@@ -369,6 +378,9 @@ mod tests {
                 secret: crate::secrets::Secret::new("s3cret"),
             },
             Request::AskSources { family: None },
+            Request::CheckAccount {
+                account: "a".into(),
+            },
         ];
         // A new variant stops this match from compiling until it is in `all` above.
         for request in &all {
@@ -389,7 +401,8 @@ mod tests {
                 | Request::ReadConfig
                 | Request::EditConfig { .. }
                 | Request::SetSecret { .. }
-                | Request::AskSources { .. } => {}
+                | Request::AskSources { .. }
+                | Request::CheckAccount { .. } => {}
             }
         }
         let mut named: Vec<String> = all

@@ -97,6 +97,9 @@ pub enum EngineError {
     /// The engine has stopped.
     #[error("the engine has stopped")]
     Stopped,
+    /// The provider cannot do that (check a login without an update).
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl From<StateError> for EngineError {
@@ -152,6 +155,10 @@ enum Command {
         oneshot::Sender<Result<Vec<HistoryEntry>, EngineError>>,
     ),
     SetSecret(String, Secret, oneshot::Sender<Result<(), EngineError>>),
+    CheckAccount(
+        String,
+        oneshot::Sender<Result<provider::CheckResult, EngineError>>,
+    ),
     NetworkChanged(String, Option<Duration>),
     ConfigFileChanged(String),
     AskSources(
@@ -297,6 +304,15 @@ impl EngineHandle {
     /// credentials are re-enabled.
     pub async fn set_secret(&self, account: String, secret: Secret) -> Result<(), EngineError> {
         self.ask(|tx| Command::SetSecret(account, secret, tx)).await
+    }
+
+    /// Checks an account's credential without changing anything at the provider, where
+    /// its API can; [`EngineError::Unsupported`] where only an update would tell.
+    pub async fn check_account(
+        &self,
+        account: String,
+    ) -> Result<provider::CheckResult, EngineError> {
+        self.ask(|tx| Command::CheckAccount(account, tx)).await
     }
 
     /// The network changed or the machine woke up (`reason` says how): the address is
@@ -704,6 +720,9 @@ impl Engine {
                 } else {
                     self.publish_status();
                 }
+            }
+            Command::CheckAccount(account, reply) => {
+                let _ = reply.send(self.check_account(&account).await);
             }
             Command::SetSecret(account, secret, reply) => {
                 let result = self.set_secret(&account, &secret);

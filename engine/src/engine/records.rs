@@ -68,6 +68,50 @@ impl Engine {
         Ok(())
     }
 
+    /// See [`EngineHandle::check_account`].
+    pub(super) async fn check_account(
+        &mut self,
+        account: &str,
+    ) -> Result<provider::CheckResult, EngineError> {
+        let Some(acc) = self.accounts.iter().find(|a| a.id == account) else {
+            return Err(EngineError::NotFound(format!("no account `{account}`")));
+        };
+        let provider = acc.provider;
+        let (store, id, source) = (
+            Arc::clone(&self.secrets),
+            acc.id.clone(),
+            acc.secret.clone(),
+        );
+        let secret =
+            tokio::task::spawn_blocking(move || secrets::resolve(store.as_ref(), &id, &source))
+                .await
+                .map_err(|e| EngineError::Storage(format!("the keychain look-up failed: {e}")))?
+                .map_err(|e| EngineError::Storage(e.to_string()))?;
+        let request = UpdateRequest {
+            server: acc.server.clone(),
+            default_server: acc.default_server,
+            username: acc.username.clone(),
+            secret,
+            publish: Publish::Offline,
+            options: RecordOptions::default(),
+            items: Vec::new(),
+            allow_plain_http: acc.allow_plain_http,
+            settings: acc.prepared.clone(),
+            other_family: None,
+            departure: crate::departure::Departure::default(),
+        };
+        let Some(check) = provider.check(&self.http, &request) else {
+            return Err(EngineError::Unsupported(format!(
+                "{} has no way to check a login without an update",
+                provider.descriptor().name
+            )));
+        };
+        let mut result = check.await;
+        result.message = crate::text::visible(&result.message);
+        tracing::info!(account = %account, ok = result.ok, "account checked");
+        Ok(result)
+    }
+
     pub(super) fn set_secret(&mut self, account: &str, secret: &Secret) -> Result<(), EngineError> {
         let Some(index) = self.accounts.iter().position(|a| a.id == account) else {
             return Err(EngineError::NotFound(format!("no account `{account}`")));

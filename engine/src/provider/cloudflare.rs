@@ -19,8 +19,8 @@ use serde_json::json;
 
 use super::http::{self, Answer, Api, Class, Failure};
 use super::{
-    AccountInput, BoxFuture, CREATE, Cure, Descriptor, FieldKind, FieldProblem, FieldSpec,
-    IpFamily, OFFLINE_ADDRESS, Outcome, Prepared, Provider, Refusal, SERVER, UpdateItem,
+    AccountInput, BoxFuture, CREATE, CheckResult, Cure, Descriptor, FieldKind, FieldProblem,
+    FieldSpec, IpFamily, OFFLINE_ADDRESS, Outcome, Prepared, Provider, Refusal, SERVER, UpdateItem,
     UpdateRequest,
 };
 
@@ -168,6 +168,14 @@ impl Provider for Cloudflare {
         }))
     }
 
+    fn check<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+        request: &'a UpdateRequest,
+    ) -> Option<BoxFuture<'a, CheckResult>> {
+        Some(Box::pin(check(Api::new(http, request))))
+    }
+
     fn update<'a>(
         &'a self,
         http: &'a reqwest::Client,
@@ -175,6 +183,77 @@ impl Provider for Cloudflare {
     ) -> BoxFuture<'a, Vec<Outcome>> {
         Box::pin(update(Api::new(http, request)))
     }
+}
+
+/// Checks the token without changing anything: Cloudflare's token check, then the zones
+/// it can see.
+async fn check(api: Api<'_>) -> CheckResult {
+    let failed = |message: String| CheckResult { ok: false, message };
+    let get = |path: &str| -> Result<reqwest::RequestBuilder, Failure> {
+        let url = api.url(path)?;
+        Ok(api
+            .build(Method::GET, url)
+            .bearer_auth(api.request().secret.expose()))
+    };
+    let verify = match get("/user/tokens/verify") {
+        Ok(request) => api.send(request).await,
+        Err(f) => Err(f),
+    };
+    let answer = match verify {
+        Ok(answer) => answer,
+        Err(f) => return failed(format!("Cloudflare could not be asked: {}", f.text())),
+    };
+    let envelope = match read(&answer) {
+        Ok(envelope) => envelope,
+        Err(refused) => return failed(format!("Cloudflare refused the token: {}", refused.answer)),
+    };
+    let status = envelope.result["status"]
+        .as_str()
+        .unwrap_or("unknown")
+        .to_owned();
+    if status != "active" {
+        return failed(format!(
+            "Cloudflare says the token is {status}, not active."
+        ));
+    }
+    let zones = match get("/zones?per_page=50") {
+        Ok(request) => api.send(request).await.ok(),
+        Err(_) => None,
+    };
+    let names: Vec<String> = zones
+        .as_ref()
+        .and_then(|answer| read(answer).ok())
+        .and_then(|envelope| serde_json::from_value::<Vec<Zone>>(envelope.result).ok())
+        .map(|zones| zones.into_iter().map(|z| z.name).collect())
+        .unwrap_or_default();
+    let fixed = api
+        .request()
+        .settings
+        .get::<Account>()
+        .and_then(|a| a.zone.clone());
+    let message = match (names.as_slice(), fixed) {
+        ([], Some(zone)) => format!(
+            "Cloudflare accepts the token. It cannot list zones, so Dyntray uses the zone \
+             {zone} as set."
+        ),
+        ([], None) => "Cloudflare accepts the token, but it can see no zone: give it Zone → \
+                       Zone → Read, or set the account's zone."
+            .to_owned(),
+        (names, Some(zone)) if !names.iter().any(|n| n.eq_ignore_ascii_case(&zone)) => {
+            return failed(format!(
+                "Cloudflare accepts the token, but the zone {zone} is not among those it can \
+                 see: {}.",
+                names.join(", ")
+            ));
+        }
+        ([one], _) => format!("Cloudflare accepts the token. It can see the zone {one}."),
+        (names, _) => format!(
+            "Cloudflare accepts the token. It can see {} zones: {}.",
+            names.len(),
+            names.join(", ")
+        ),
+    };
+    CheckResult { ok: true, message }
 }
 
 /// Cloudflare's answer envelope.

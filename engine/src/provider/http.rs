@@ -104,6 +104,19 @@ pub enum Failure {
     TooLarge(u16),
 }
 
+impl Failure {
+    /// What happened, for the user (secrets already removed).
+    pub fn text(&self) -> String {
+        match self {
+            Self::BadUrl(text) | Self::Insecure(text) => text.clone(),
+            Self::Network { text, .. } => format!("no answer: {text}"),
+            Self::TooLarge(status) => {
+                format!("an answer longer than {MAX_ANSWER_BYTES} bytes (HTTP {status})")
+            }
+        }
+    }
+}
+
 /// An answer: status, the headers the kit reads, and the body with every secret removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {

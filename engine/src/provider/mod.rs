@@ -124,6 +124,17 @@ pub trait Provider: Send + Sync + 'static {
         Ok(Prepared::none())
     }
 
+    /// Checks the account's credential without changing anything at the provider, where
+    /// its API can (a token check, a zone list); `None` where only an update would tell.
+    /// `request` has no items and publishes nothing.
+    fn check<'a>(
+        &'a self,
+        _http: &'a reqwest::Client,
+        _request: &'a UpdateRequest,
+    ) -> Option<BoxFuture<'a, CheckResult>> {
+        None
+    }
+
     /// Sends one request for `request.items` (all on the same account, server, address
     /// and options) and classifies the answer for each item, in order.
     fn update<'a>(
@@ -131,6 +142,16 @@ pub trait Provider: Send + Sync + 'static {
         http: &'a reqwest::Client,
         request: &'a UpdateRequest,
     ) -> BoxFuture<'a, Vec<Outcome>>;
+}
+
+/// What an account check found: whether the credential works, and in the user's words
+/// what it may do (the zones a token can see) or the provider's refusal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckResult {
+    /// The credential works.
+    pub ok: bool,
+    /// What the provider said, for the user.
+    pub message: String,
 }
 
 /// An account as [`Provider::prepare`] reads it.

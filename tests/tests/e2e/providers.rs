@@ -35,11 +35,24 @@ fn fake_cloudflare(api: &FakeApi, content: &Arc<Mutex<String>>, refuse: &Arc<Mut
         )
     };
     let no = Arc::clone(refuse);
+    api.route_fn("GET", "/client/v4/user/tokens/verify", move |_| {
+        if *no.lock().unwrap() {
+            return refused();
+        }
+        Reply::json(
+            200,
+            json!({"success": true, "errors": [], "messages": [],
+                "result": {"id": "e2e", "status": "active"}})
+            .to_string(),
+        )
+    });
+    let no = Arc::clone(refuse);
     api.route_fn("GET", "/client/v4/zones", move |call| {
         if *no.lock().unwrap() {
             return refused();
         }
-        let result = if call.param("name") == Some("example.org") {
+        // By name (finding a name's zone) or all (the account check).
+        let result = if matches!(call.param("name"), None | Some("example.org")) {
             json!([{"id": ZONE_ID, "name": "example.org", "status": "active"}])
         } else {
             json!([])
@@ -128,6 +141,15 @@ fn a_cloudflare_name_is_set_up_from_the_window_with_a_token_alone() {
     driver.screenshot(&artifacts_dir().join("settings-cloudflare-account.png"));
     driver.click("#editor-save");
     driver.wait_text("#accounts", |t| t.contains("cf: Cloudflare"));
+
+    // "Test" asks Cloudflare about the token and changes nothing.
+    driver.click("#accounts .test");
+    let verdict = driver.wait_text("#accounts .test-result", |t| !t.is_empty());
+    assert_eq!(
+        verdict,
+        "Cloudflare accepts the token. It can see the zone example.org."
+    );
+    assert!(api.writes().is_empty(), "{:#?}", api.calls());
 
     driver.click("#add-record");
     driver.wait_text("#editor-title", |t| t == "Add a name");

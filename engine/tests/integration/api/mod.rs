@@ -433,3 +433,79 @@ async fn desec_and_duckdns_carry_the_other_family_as_they_must() {
         assert!(engine.status().records.iter().all(|r| r.phase == Phase::Ok));
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_account_check_changes_nothing_and_says_what_the_token_may_do() {
+    use dyntray_engine::engine::EngineError;
+    let rig = Rig::new().await;
+    let api = FakeApi::start().await;
+    let verify = serde_json::json!({"success": true, "errors": [], "messages": [],
+        "result": {"id": "f267e341f3dd4697bd3b9f71dd96247f", "status": "active"}});
+    api.route(
+        "GET",
+        "/client/v4/user/tokens/verify",
+        Reply::json(200, verify.to_string()),
+    );
+    let zones = serde_json::json!({"success": true, "errors": [], "messages": [], "result": [
+        {"id": "z1", "name": "example.org"}, {"id": "z2", "name": "example.net"}]});
+    api.route(
+        "GET",
+        "/client/v4/zones",
+        Reply::json(200, zones.to_string()),
+    );
+    api_config(
+        &rig,
+        "cloudflare",
+        &format!("{}/client/v4", api.url()),
+        "",
+        "[[record]]\nname = \"home.example.org\"\naccount = \"home\"\n",
+    );
+    let engine = rig.engine();
+    let result = engine.check_account("home".into()).await.unwrap();
+    assert!(result.ok, "{result:?}");
+    assert_eq!(
+        result.message,
+        "Cloudflare accepts the token. It can see 2 zones: example.org, example.net."
+    );
+    let calls = api.calls();
+    assert_eq!(calls.len(), 2, "{calls:#?}");
+    assert!(calls.iter().all(|c| c.bearer() == Some(SECRET)));
+    assert!(api.writes().is_empty());
+    assert!(
+        engine.history(None, 10).await.unwrap().is_empty(),
+        "nothing recorded"
+    );
+
+    // A refused token: the provider's words, and still nothing changed or recorded.
+    api.route(
+        "GET",
+        "/client/v4/user/tokens/verify",
+        Reply::fixture("cloudflare", "bad-token.http"),
+    );
+    let result = engine.check_account("home".into()).await.unwrap();
+    assert!(!result.ok);
+    assert!(
+        result.message.contains("Invalid access token (code 9109)"),
+        "{result:?}"
+    );
+    assert!(leaks(SECRET, [result.message.as_str()]).is_empty());
+    assert_eq!(engine.status().records[0].phase, Phase::Pending);
+    engine.shutdown().await;
+
+    // DuckDNS can tell only by an update: the caller is told so.
+    let rig = Rig::new().await;
+    api_config(
+        &rig,
+        "duckdns",
+        "http://127.0.0.1:9",
+        "",
+        "[[record]]\nname = \"home.duckdns.org\"\naccount = \"home\"\n",
+    );
+    let engine = rig.engine();
+    match engine.check_account("home".into()).await {
+        Err(EngineError::Unsupported(message)) => {
+            assert!(message.contains("DuckDNS"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
