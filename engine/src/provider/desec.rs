@@ -51,7 +51,9 @@ static DESCRIPTOR: Descriptor = Descriptor {
     ],
     record_fields: &[OFFLINE_ADDRESS],
     native_offline: false,
-    max_batch: 20,
+    // deSEC allows two updates per domain every two minutes: a domain's names go in one
+    // request, however many (a hundred names make a URL of a few kilobytes).
+    max_batch: 100,
     keepalive: None,
     confirm_reminder: None,
     checkip: None,

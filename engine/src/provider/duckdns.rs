@@ -42,7 +42,8 @@ static DESCRIPTOR: Descriptor = Descriptor {
     ],
     record_fields: &[OFFLINE_ADDRESS],
     native_offline: false,
-    max_batch: 20,
+    // All names get the same addresses; a long list keeps one request per change.
+    max_batch: 100,
     keepalive: None,
     confirm_reminder: None,
     checkip: None,
