@@ -17,6 +17,7 @@ pub mod gnudip;
 mod gnudip_custom;
 pub mod http;
 mod noip;
+mod porkbun;
 pub mod rfc2136;
 pub mod settings;
 mod yiorg;
@@ -44,6 +45,7 @@ pub static REGISTRY: &[&dyn Provider] = &[
     &cloudflare::Cloudflare,
     &duckdns::DuckDns,
     &desec::Desec,
+    &porkbun::Porkbun,
 ];
 
 /// The provider with this id.
