@@ -10,6 +10,7 @@ mod changeip;
 mod cloudflare;
 mod custom;
 mod desec;
+mod digitalocean;
 mod duckdns;
 mod dyndns;
 pub mod dyndns2;
@@ -46,6 +47,7 @@ pub static REGISTRY: &[&dyn Provider] = &[
     &duckdns::DuckDns,
     &desec::Desec,
     &porkbun::Porkbun,
+    &digitalocean::DigitalOcean,
 ];
 
 /// The provider with this id.

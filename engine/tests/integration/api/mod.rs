@@ -98,6 +98,7 @@ pub trait Fake: Sync {
 
 mod cloudflare;
 mod desec;
+mod digitalocean;
 mod duckdns;
 mod porkbun;
 
@@ -107,6 +108,7 @@ const FAKES: &[&dyn Fake] = &[
     &duckdns::DuckDns,
     &desec::Desec,
     &porkbun::Porkbun,
+    &digitalocean::DigitalOcean,
 ];
 
 /// Writes a config: account `home` (token only) on `provider` at `server`, then `records`.
