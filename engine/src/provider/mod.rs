@@ -14,6 +14,7 @@ mod digitalocean;
 mod duckdns;
 mod dyndns;
 pub mod dyndns2;
+mod gandi;
 pub mod gnudip;
 mod gnudip_custom;
 pub mod http;
@@ -48,6 +49,7 @@ pub static REGISTRY: &[&dyn Provider] = &[
     &desec::Desec,
     &porkbun::Porkbun,
     &digitalocean::DigitalOcean,
+    &gandi::Gandi,
 ];
 
 /// The provider with this id.

@@ -100,6 +100,7 @@ mod cloudflare;
 mod desec;
 mod digitalocean;
 mod duckdns;
+mod gandi;
 mod porkbun;
 
 /// Every HTTP API provider's fake, one file each.
@@ -109,6 +110,7 @@ const FAKES: &[&dyn Fake] = &[
     &desec::Desec,
     &porkbun::Porkbun,
     &digitalocean::DigitalOcean,
+    &gandi::Gandi,
 ];
 
 /// Writes a config: account `home` (token only) on `provider` at `server`, then `records`.
