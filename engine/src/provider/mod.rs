@@ -17,6 +17,7 @@ pub mod dyndns2;
 mod gandi;
 pub mod gnudip;
 mod gnudip_custom;
+mod hetzner;
 pub mod http;
 mod noip;
 mod porkbun;
@@ -50,6 +51,7 @@ pub static REGISTRY: &[&dyn Provider] = &[
     &porkbun::Porkbun,
     &digitalocean::DigitalOcean,
     &gandi::Gandi,
+    &hetzner::Hetzner,
 ];
 
 /// The provider with this id.

@@ -101,6 +101,7 @@ mod desec;
 mod digitalocean;
 mod duckdns;
 mod gandi;
+mod hetzner;
 mod porkbun;
 
 /// Every HTTP API provider's fake, one file each.
@@ -111,6 +112,7 @@ const FAKES: &[&dyn Fake] = &[
     &porkbun::Porkbun,
     &digitalocean::DigitalOcean,
     &gandi::Gandi,
+    &hetzner::Hetzner,
 ];
 
 /// Writes a config: account `home` (token only) on `provider` at `server`, then `records`.
