@@ -7,10 +7,10 @@
 //! (`/dns/retrieveByNameType/{domain}/{type}/{sub}`) and writes only when its content
 //! differs (`/dns/editByNameType/…` with the content and the listed TTL, so the user's TTL
 //! stays); a missing record is created (`/dns/create/{domain}`) only when the record says
-//! `create = true`, and a name with several records is never guessed at. Porkbun cannot
-//! list the zones an account may use without a further call per domain, so without the
-//! account's `zone` the retrieve call itself finds the registered domain: candidates are
-//! tried longest first, `Invalid domain.` meaning "not this one", and the answer
+//! `create = true`, and a name with several records is never guessed at. Without the
+//! account's `zone`, the retrieve call itself finds the registered domain (so the search
+//! costs no request of its own once the domain is found): the name's candidates are
+//! tried longest first, `Invalid domain.` meaning "not this one", and the answers are
 //! remembered.
 
 use std::collections::HashMap;
