@@ -199,6 +199,8 @@ struct Shared {
     routes: Vec<Route>,
     /// (method, pattern) pairs counted as writes although the method is GET or HEAD.
     write_marks: Vec<(String, String)>,
+    /// (method, pattern) pairs counted as reads although the method is POST or another.
+    read_marks: Vec<(String, String)>,
     calls: Vec<Call>,
 }
 
@@ -289,6 +291,14 @@ impl FakeApi {
         self.shared.lock().unwrap().write_marks.push(mark);
     }
 
+    /// Counts `method` requests on paths matching `pattern` as reads although the method
+    /// is not GET or HEAD (Porkbun reads records by POST).
+    pub fn mark_read(&self, method: &str, pattern: &str) {
+        check_pattern(pattern);
+        let mark = (method.to_owned(), pattern.to_owned());
+        self.shared.lock().unwrap().read_marks.push(mark);
+    }
+
     /// Every request so far, routed or not, in the order they were read.
     pub fn calls(&self) -> Vec<Call> {
         self.shared.lock().unwrap().calls.clone()
@@ -299,16 +309,19 @@ impl FakeApi {
         self.shared.lock().unwrap().calls.len()
     }
 
-    /// The requests so far that change something: all but GET and HEAD, and those
-    /// marked with [`FakeApi::mark_write`].
+    /// The requests so far that change something: all but GET and HEAD and those marked
+    /// with [`FakeApi::mark_read`], and those marked with [`FakeApi::mark_write`].
     pub fn writes(&self) -> Vec<Call> {
         let shared = self.shared.lock().unwrap();
-        let marked = |call: &Call| {
-            let mut marks = shared.write_marks.iter();
+        let marked = |marks: &[(String, String)], call: &Call| {
+            let mut marks = marks.iter();
             marks.any(|(m, p)| *m == call.method && path_matches(p, &call.path))
         };
-        let is_write =
-            |call: &&Call| !matches!(call.method.as_str(), "GET" | "HEAD") || marked(call);
+        let is_write = |call: &&Call| {
+            let read =
+                matches!(call.method.as_str(), "GET" | "HEAD") || marked(&shared.read_marks, call);
+            !read || marked(&shared.write_marks, call)
+        };
         shared.calls.iter().filter(is_write).cloned().collect()
     }
 
@@ -575,6 +588,12 @@ mod tests {
         assert_eq!(
             writes.iter().map(|c| &*c.path).collect::<Vec<_>>(),
             ["/zones/z/dns_records/r", "/update"]
+        );
+        // A read by PATCH (as Porkbun reads by POST) is not a write once marked so.
+        api.mark_read("PATCH", "/zones/*/dns_records/*");
+        assert_eq!(
+            api.writes().iter().map(|c| &*c.path).collect::<Vec<_>>(),
+            ["/update"]
         );
         api.clear();
         assert_eq!(api.count(), 0);

@@ -10,13 +10,17 @@ mod changeip;
 mod cloudflare;
 mod custom;
 mod desec;
+mod digitalocean;
 mod duckdns;
 mod dyndns;
 pub mod dyndns2;
+mod gandi;
 pub mod gnudip;
 mod gnudip_custom;
+mod hetzner;
 pub mod http;
 mod noip;
+mod porkbun;
 mod presets;
 pub mod rfc2136;
 pub mod settings;
@@ -45,6 +49,10 @@ pub static REGISTRY: &[&dyn Provider] = &[
     &cloudflare::Cloudflare,
     &duckdns::DuckDns,
     &desec::Desec,
+    &porkbun::Porkbun,
+    &digitalocean::DigitalOcean,
+    &gandi::Gandi,
+    &hetzner::Hetzner,
     &presets::HE,
     &presets::DYNU,
     &presets::OVH,
