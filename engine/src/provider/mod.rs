@@ -16,6 +16,7 @@ pub mod dyndns2;
 pub mod gnudip;
 mod gnudip_custom;
 pub mod http;
+mod namecheap;
 mod noip;
 pub mod rfc2136;
 pub mod settings;
@@ -44,6 +45,7 @@ pub static REGISTRY: &[&dyn Provider] = &[
     &cloudflare::Cloudflare,
     &duckdns::DuckDns,
     &desec::Desec,
+    &namecheap::Namecheap,
 ];
 
 /// The provider with this id.

@@ -86,6 +86,10 @@ pub trait Fake: Sync {
     fn base(&self) -> &'static str;
     /// The record's name.
     fn name(&self) -> &'static str;
+    /// Account settings the provider requires, as config lines.
+    fn account(&self) -> &'static str {
+        ""
+    }
     /// Sets the routes for `case`; `None` when the provider has no such answer.
     fn serve(&self, api: &FakeApi, case: Case) -> Option<Expect>;
     /// Checks the requests of a successful update, exactly.
@@ -95,9 +99,15 @@ pub trait Fake: Sync {
 mod cloudflare;
 mod desec;
 mod duckdns;
+mod namecheap;
 
 /// Every HTTP API provider's fake, one file each.
-const FAKES: &[&dyn Fake] = &[&cloudflare::Cloudflare, &duckdns::DuckDns, &desec::Desec];
+const FAKES: &[&dyn Fake] = &[
+    &cloudflare::Cloudflare,
+    &duckdns::DuckDns,
+    &desec::Desec,
+    &namecheap::Namecheap,
+];
 
 /// Writes a config: account `home` (token only) on `provider` at `server`, then `records`.
 pub fn api_config(rig: &Rig, provider: &str, server: &str, account_extra: &str, records: &str) {
@@ -150,7 +160,7 @@ async fn every_http_api_provider_honours_the_contract() {
                 &rig,
                 id,
                 &format!("{}{}", api.url(), fake.base()),
-                "",
+                fake.account(),
                 &records,
             );
             let engine = rig.engine();
