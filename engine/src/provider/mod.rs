@@ -13,6 +13,7 @@ mod desec;
 mod duckdns;
 mod dyndns;
 pub mod dyndns2;
+mod freedns;
 pub mod gnudip;
 mod gnudip_custom;
 pub mod http;
@@ -46,6 +47,7 @@ pub static REGISTRY: &[&dyn Provider] = &[
     &duckdns::DuckDns,
     &desec::Desec,
     &namecheap::Namecheap,
+    &freedns::FreeDns,
 ];
 
 /// The provider with this id.

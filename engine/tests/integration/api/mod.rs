@@ -99,6 +99,7 @@ pub trait Fake: Sync {
 mod cloudflare;
 mod desec;
 mod duckdns;
+mod freedns;
 mod namecheap;
 
 /// Every HTTP API provider's fake, one file each.
@@ -107,6 +108,7 @@ const FAKES: &[&dyn Fake] = &[
     &duckdns::DuckDns,
     &desec::Desec,
     &namecheap::Namecheap,
+    &freedns::FreeDns,
 ];
 
 /// Writes a config: account `home` (token only) on `provider` at `server`, then `records`.
