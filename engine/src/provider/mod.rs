@@ -13,6 +13,7 @@ mod desec;
 mod duckdns;
 mod dyndns;
 pub mod dyndns2;
+mod dynv6;
 mod freedns;
 pub mod gnudip;
 mod gnudip_custom;
@@ -48,6 +49,7 @@ pub static REGISTRY: &[&dyn Provider] = &[
     &desec::Desec,
     &namecheap::Namecheap,
     &freedns::FreeDns,
+    &dynv6::Dynv6,
 ];
 
 /// The provider with this id.

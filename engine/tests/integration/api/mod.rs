@@ -99,6 +99,7 @@ pub trait Fake: Sync {
 mod cloudflare;
 mod desec;
 mod duckdns;
+mod dynv6;
 mod freedns;
 mod namecheap;
 
@@ -109,6 +110,7 @@ const FAKES: &[&dyn Fake] = &[
     &desec::Desec,
     &namecheap::Namecheap,
     &freedns::FreeDns,
+    &dynv6::Dynv6,
 ];
 
 /// Writes a config: account `home` (token only) on `provider` at `server`, then `records`.
