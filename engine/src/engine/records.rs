@@ -6,9 +6,10 @@ impl Engine {
     /// Intents left by a run that died before recording their answers (see
     /// `docs/recovery.md`). One whose connection never opened never left the machine:
     /// it is sent at the first check, as if the run had not been interrupted. One whose
-    /// connection opened may have reached the provider; none of the providers here can be
-    /// read back, so it is sent once more at start (providers accept one unchanged update
-    /// at a client's start), and its `nochg` is not counted. Both are marked in history.
+    /// connection opened may have reached the provider: it is sent once more at start
+    /// (providers accept one unchanged update at a client's start), and its `nochg` is not
+    /// counted; providers that can read the record read it first and write nothing when it
+    /// already holds the address. Both are marked in history.
     pub(super) fn recover(&mut self) -> Result<(), EngineError> {
         for pending in self.store.take_pending()? {
             let mut state = self.store.record(&pending.record)?;

@@ -14,11 +14,14 @@ mod digitalocean;
 mod duckdns;
 mod dyndns;
 pub mod dyndns2;
+mod dynv6;
+mod freedns;
 mod gandi;
 pub mod gnudip;
 mod gnudip_custom;
 mod hetzner;
 pub mod http;
+mod namecheap;
 mod noip;
 mod porkbun;
 mod presets;
@@ -53,6 +56,9 @@ pub static REGISTRY: &[&dyn Provider] = &[
     &digitalocean::DigitalOcean,
     &gandi::Gandi,
     &hetzner::Hetzner,
+    &namecheap::Namecheap,
+    &freedns::FreeDns,
+    &dynv6::Dynv6,
     &presets::HE,
     &presets::DYNU,
     &presets::OVH,

@@ -86,7 +86,8 @@ pub trait Fake: Sync {
     fn base(&self) -> &'static str;
     /// The record's name.
     fn name(&self) -> &'static str;
-    /// Account lines beyond the token (Porkbun's API key is its `username`).
+    /// Account lines beyond the token (Porkbun's API key is its `username`,
+    /// Namecheap's required `domain`).
     fn account(&self) -> &'static str {
         ""
     }
@@ -100,8 +101,11 @@ mod cloudflare;
 mod desec;
 mod digitalocean;
 mod duckdns;
+mod dynv6;
+mod freedns;
 mod gandi;
 mod hetzner;
+mod namecheap;
 mod porkbun;
 
 /// Every HTTP API provider's fake, one file each.
@@ -113,6 +117,9 @@ const FAKES: &[&dyn Fake] = &[
     &digitalocean::DigitalOcean,
     &gandi::Gandi,
     &hetzner::Hetzner,
+    &namecheap::Namecheap,
+    &freedns::FreeDns,
+    &dynv6::Dynv6,
 ];
 
 /// Writes a config: account `home` (token only) on `provider` at `server`, then `records`.
