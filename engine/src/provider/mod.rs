@@ -86,8 +86,8 @@ pub fn lookup(id: &str) -> Option<&'static dyn Provider> {
 /// `dyntrayd providers --markdown` prints it).
 pub fn markdown_table() -> String {
     let mut table = String::from(
-        "| id | provider | protocol | families | record options | offline | notes |\n\
-         |---|---|---|---|---|---|---|\n",
+        "| id | provider | protocol | account | families | record options | offline | notes |\n\
+         |---|---|---|---|---|---|---|---|\n",
     );
     for provider in REGISTRY {
         let d = provider.descriptor();
@@ -98,17 +98,29 @@ pub fn markdown_table() -> String {
             .filter(|f| f.key != "offline_address" && f.key != "offline_mode")
             .map(|f| f.key)
             .collect();
+        // What the account asks for: the login, and the provider's own settings by key.
+        let account: Vec<String> = d
+            .account_fields
+            .iter()
+            .filter(|f| f.key != "server")
+            .map(|f| match f.key {
+                "username" | "secret" => f.label.to_owned(),
+                key if f.required => format!("`{key}`"),
+                key => format!("`{key}` (optional)"),
+            })
+            .collect();
         let offline = if d.native_offline {
             "provider's mode or an address"
         } else {
             "an address"
         };
         table.push_str(&format!(
-            "| `{}` | [{}]({}) | {} | {} | {} | {} | {} |\n",
+            "| `{}` | [{}]({}) | {} | {} | {} | {} | {} | {} |\n",
             d.id,
             d.name,
             d.docs_url,
             d.protocol,
+            account.join(", "),
             families.join(", "),
             if options.is_empty() {
                 "-".to_owned()

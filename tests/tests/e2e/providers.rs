@@ -133,12 +133,12 @@ fn a_cloudflare_name_is_set_up_from_the_window_with_a_token_alone() {
     assert!(help.contains("Edit zone DNS"), "{help}");
     driver.type_into("#editor-fields input[name=id]", "cf");
     driver.type_into("#editor-fields input[name=secret]", TOKEN);
+    driver.screenshot(&artifacts_dir().join("settings-cloudflare-account.png"));
     // The fake API stands where api.cloudflare.com would.
     driver.type_into(
         "#editor-fields input[name=server]",
         &format!("{}/client/v4", api.url()),
     );
-    driver.screenshot(&artifacts_dir().join("settings-cloudflare-account.png"));
     driver.click("#editor-save");
     driver.wait_text("#accounts", |t| t.contains("cf: Cloudflare"));
 
