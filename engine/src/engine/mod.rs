@@ -516,6 +516,10 @@ impl RecordRt {
 
 /// Records that can share one request: same account, family, published value and options.
 type BatchKey = (usize, IpFamily, Publish, RecordOptions);
+/// One family's batch in a request: the family, what to publish, the records.
+type Part = (IpFamily, Publish, Vec<(usize, Reason)>);
+/// A request to send: the account, the options, one part (or two, both families).
+type Planned = (usize, RecordOptions, Vec<Part>);
 
 /// Why a request is being sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -107,37 +107,101 @@ impl Engine {
             .push((index, reason));
         }
 
-        for ((account, family, publish, options), members) in work {
+        for (account, options, parts) in self.joined(work) {
             let max = self.accounts[account]
                 .provider
                 .descriptor()
                 .max_batch
                 .max(1);
-            for chunk in members.chunks(max) {
+            // Joined parts hold the same names in the same order: chunked in step.
+            let chunks = parts[0].2.len().div_ceil(max);
+            for c in 0..chunks {
                 // An account-level refusal earlier in this pass stops the account's other
                 // batches too.
-                let mut live = Vec::with_capacity(chunk.len());
-                for &(index, reason) in chunk {
-                    if self
-                        .store
-                        .record(&self.records[index].key)?
-                        .disabled()
-                        .is_none()
-                    {
-                        live.push((index, reason));
+                let mut live_parts = Vec::with_capacity(parts.len());
+                for (family, publish, members) in &parts {
+                    let chunk = members.chunks(max).nth(c).unwrap_or_default();
+                    let mut live = Vec::with_capacity(chunk.len());
+                    for &(index, reason) in chunk {
+                        if self
+                            .store
+                            .record(&self.records[index].key)?
+                            .disabled()
+                            .is_none()
+                        {
+                            live.push((index, reason));
+                        }
+                    }
+                    if !live.is_empty() {
+                        live_parts.push((*family, *publish, live));
                     }
                 }
-                if live.is_empty() {
-                    continue;
+                let joinable = live_parts.len() == 2
+                    && self.names(&live_parts[0].2) == self.names(&live_parts[1].2);
+                if joinable {
+                    report.requests += 1;
+                    self.send(account, &options, &live_parts, &mut report)
+                        .await?;
+                } else {
+                    for part in live_parts {
+                        report.requests += 1;
+                        self.send(account, &options, std::slice::from_ref(&part), &mut report)
+                            .await?;
+                    }
                 }
-                report.requests += 1;
-                self.send(account, family, publish, &options, &live, &mut report)
-                    .await?;
             }
         }
         self.remind(now);
         self.publish_status();
         Ok(report)
+    }
+
+    /// The pass's batches as requests: one family each, except that a provider taking
+    /// both families in one request (deSEC) gets a name's A and AAAA updates together
+    /// when both are due for the same names.
+    fn joined(&self, work: BTreeMap<BatchKey, Vec<(usize, Reason)>>) -> Vec<Planned> {
+        let mut requests: Vec<Planned> = Vec::new();
+        let mut waiting: Vec<(BatchKey, Vec<(usize, Reason)>)> = Vec::new();
+        for ((account, family, publish, options), mut members) in work {
+            let joint = self.accounts[account].provider.joint_families();
+            if !joint {
+                requests.push((account, options, vec![(family, publish, members)]));
+                continue;
+            }
+            members.sort_by(|a, b| self.records[a.0].name.cmp(&self.records[b.0].name));
+            let partner = waiting.iter().position(|((a, f, _, o), m)| {
+                *a == account
+                    && *f != family
+                    && *o == options
+                    && self.names(m) == self.names(&members)
+            });
+            match partner {
+                Some(at) => {
+                    let ((_, other_family, other_publish, _), other) = waiting.remove(at);
+                    let mut parts = vec![
+                        (other_family, other_publish, other),
+                        (family, publish, members),
+                    ];
+                    parts.sort_by_key(|(f, _, _)| *f);
+                    requests.push((account, options, parts));
+                }
+                None => waiting.push(((account, family, publish, options), members)),
+            }
+        }
+        requests.extend(waiting.into_iter().map(
+            |((account, family, publish, options), members)| {
+                (account, options, vec![(family, publish, members)])
+            },
+        ));
+        requests
+    }
+
+    /// The names of a batch's members, in order.
+    fn names(&self, members: &[(usize, Reason)]) -> Vec<&str> {
+        members
+            .iter()
+            .map(|&(index, _)| self.records[index].name.as_str())
+            .collect()
     }
 
     pub(super) fn address_for(&self, record: &RecordRt) -> Result<IpAddr, String> {
@@ -384,15 +448,16 @@ impl Engine {
             .find_map(|r| self.address_for(r).ok())
     }
 
+    /// Sends one request: `parts` holds one family's batch, or (for a provider that takes
+    /// both families at once) the A and the AAAA batches of the same names.
     pub(super) async fn send(
         &mut self,
         account: usize,
-        family: IpFamily,
-        publish: Publish,
         options: &RecordOptions,
-        members: &[(usize, Reason)],
+        parts: &[Part],
         report: &mut PassReport,
     ) -> Result<(), EngineError> {
+        let (family, publish, _) = parts[0];
         let acc = &self.accounts[account];
         let provider = acc.provider;
         // The keychain answers over D-Bus and may prompt: off the engine's task.
@@ -417,7 +482,7 @@ impl Engine {
             Err(e) => {
                 let message = e.to_string();
                 tracing::error!(account = %acc.id, error = %message, "no secret; nothing sent");
-                for &(index, _) in members {
+                for &(index, _) in parts.iter().flat_map(|(_, _, members)| members) {
                     let key = self.records[index].key.clone();
                     self.notes.insert(key.clone(), message.clone());
                     report.failed.push((key, message.clone()));
@@ -432,24 +497,37 @@ impl Engine {
             secret,
             publish,
             options: options.clone(),
-            items: members
-                .iter()
-                .map(|&(index, _)| UpdateItem {
-                    record: self.records[index].key.clone(),
-                    name: self.records[index].name.clone(),
-                })
-                .collect(),
+            items: self.items(&parts[0].2),
             allow_plain_http: acc.allow_plain_http,
             settings: acc.prepared.clone(),
             other_family: self.other_family_address(account, family),
             departure: self.departure.clone(),
+            joint: parts.get(1).map(|(_, publish, members)| provider::Joint {
+                publish: *publish,
+                items: self.items(members),
+            }),
         };
-        let keys: Vec<&str> = request.items.iter().map(|i| i.record.as_str()).collect();
+        let all_items: Vec<&UpdateItem> = request
+            .items
+            .iter()
+            .chain(request.joint.iter().flat_map(|j| &j.items))
+            .collect();
+        let keys: Vec<&str> = all_items.iter().map(|i| i.record.as_str()).collect();
         let now = self.clock.now();
-        if let Publish::Address(address) = publish {
-            // The intent first; it is marked sent when the connection opens, before the
-            // request can leave (docs/recovery.md).
-            self.store.begin(&keys, address, now)?;
+        let mut intended = false;
+        for (_, part_publish, members) in parts {
+            if let Publish::Address(address) = part_publish {
+                // The intent first; it is marked sent when the connection opens, before
+                // the request can leave (docs/recovery.md).
+                let part_keys: Vec<&str> = members
+                    .iter()
+                    .map(|&(index, _)| self.records[index].key.as_str())
+                    .collect();
+                self.store.begin(&part_keys, *address, now)?;
+                intended = true;
+            }
+        }
+        if intended {
             let (marker, records) = (
                 Arc::clone(&self.marker),
                 keys.iter().map(|k| (*k).to_owned()).collect::<Vec<_>>(),
@@ -465,7 +543,8 @@ impl Engine {
         self.publish_status();
         tracing::info!(provider = provider.descriptor().id, account = %acc.id,
             names = ?request.items.iter().map(|i| &i.name).collect::<Vec<_>>(),
-            publish = ?publish, "sending update");
+            publish = ?publish, also = ?request.joint.as_ref().map(|j| j.publish),
+            "sending update");
 
         let mut outcomes = provider.update(&self.http, &request).await;
         self.departure.disarm();
@@ -495,7 +574,25 @@ impl Engine {
             outcome.code = crate::text::visible(&outcome.code);
             outcome.advice = outcome.advice.as_deref().map(crate::text::visible);
         }
-        self.apply(account, publish, members, &outcomes, report)
+        // A joint request answers for its first part's items, then its second's.
+        let mut rest = outcomes.as_slice();
+        for (_, part_publish, members) in parts {
+            let (these, later) = rest.split_at(members.len().min(rest.len()));
+            self.apply(account, *part_publish, members, these, report)?;
+            rest = later;
+        }
+        Ok(())
+    }
+
+    /// The request items of a batch's members.
+    fn items(&self, members: &[(usize, Reason)]) -> Vec<UpdateItem> {
+        members
+            .iter()
+            .map(|&(index, _)| UpdateItem {
+                record: self.records[index].key.clone(),
+                name: self.records[index].name.clone(),
+            })
+            .collect()
     }
 
     pub(super) fn apply(

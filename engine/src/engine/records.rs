@@ -100,6 +100,7 @@ impl Engine {
             settings: acc.prepared.clone(),
             other_family: None,
             departure: crate::departure::Departure::default(),
+            joint: None,
         };
         let Some(check) = provider.check(&self.http, &request) else {
             return Err(EngineError::Unsupported(format!(

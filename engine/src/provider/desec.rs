@@ -1,8 +1,10 @@
 //! deSEC: free, DNSSEC-signed names (dedyn.io) and your own domains, with a token.
 //!
 //! Its dynDNS endpoint: `GET /?hostname=a,b&myipv4=…&myipv6=…` with
-//! `Authorization: Token …`. Every request carries both families: the one being updated
-//! and `preserve` for the other, because deSEC deletes a family the request leaves out.
+//! `Authorization: Token …`. Every request carries both families: when a name's A and
+//! AAAA are both due they go in one request (the engine joins them), otherwise the one
+//! being updated and `preserve` for the other, because deSEC deletes a family the
+//! request leaves out.
 //! Names of one request must share a domain, so the request's names are grouped: by the
 //! account's `domain` when a name lies in it, else by the name's own domain (its last
 //! three labels under dedyn.io, its last two elsewhere). deSEC has no "unchanged" answer
@@ -99,6 +101,10 @@ impl Provider for Desec {
         }))
     }
 
+    fn joint_families(&self) -> bool {
+        true
+    }
+
     fn update<'a>(
         &'a self,
         http: &'a reqwest::Client,
@@ -123,15 +129,28 @@ fn domain_of(name: &str, configured: Option<&str>) -> String {
 
 async fn update(api: Api<'_>) -> Vec<Outcome> {
     let request = api.request();
-    let Some(address) = http::address(request) else {
+    let joint = request.joint.as_ref();
+    let mut all: Vec<UpdateItem> = request.items.clone();
+    all.extend(joint.iter().flat_map(|j| j.items.iter().cloned()));
+    // Both families of the request: the joint part carries the other one.
+    let mut v4 = None;
+    let mut v6 = None;
+    for publish in std::iter::once(request.publish).chain(joint.map(|j| j.publish)) {
+        match publish {
+            super::Publish::Address(address @ IpAddr::V4(_)) => v4 = Some(address),
+            super::Publish::Address(address @ IpAddr::V6(_)) => v6 = Some(address),
+            super::Publish::Offline => {}
+        }
+    }
+    if v4.is_none() && v6.is_none() {
         return http::for_all(
             &DESCRIPTOR,
-            &request.items,
+            &all,
             Class::FatalRecord,
             "no-offline-mode",
             "deSEC has no offline mode",
         );
-    };
+    }
     let configured = request
         .settings
         .get::<Account>()
@@ -143,33 +162,54 @@ async fn update(api: Api<'_>) -> Vec<Outcome> {
             .or_default()
             .push(i);
     }
-    let mut outcomes: Vec<Option<Outcome>> = vec![None; request.items.len()];
+    let first = request.items.len();
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; all.len()];
     for members in groups.values() {
-        let items: Vec<UpdateItem> = members.iter().map(|&i| request.items[i].clone()).collect();
-        for (&i, outcome) in members.iter().zip(send(&api, &items, address).await) {
+        // A joint item stands at the same place in its list as the item of its name.
+        let indices: Vec<usize> = members
+            .iter()
+            .copied()
+            .chain(
+                members
+                    .iter()
+                    .map(|&i| first + i)
+                    .filter(|&i| i < all.len()),
+            )
+            .collect();
+        let items: Vec<UpdateItem> = indices.iter().map(|&i| all[i].clone()).collect();
+        let names: Vec<String> = members
+            .iter()
+            .map(|&i| request.items[i].name.to_ascii_lowercase())
+            .collect();
+        for (&i, outcome) in indices.iter().zip(send(&api, &names, &items, v4, v6).await) {
             outcomes[i] = Some(outcome);
         }
     }
     outcomes.into_iter().flatten().collect()
 }
 
-async fn send(api: &Api<'_>, items: &[UpdateItem], address: IpAddr) -> Vec<Outcome> {
+/// One request for `names` (of one domain): each family's address, or `preserve` for a
+/// family the request does not update.
+async fn send(
+    api: &Api<'_>,
+    names: &[String],
+    items: &[UpdateItem],
+    v4: Option<IpAddr>,
+    v6: Option<IpAddr>,
+) -> Vec<Outcome> {
     let request = api.request();
     let mut url = match api.url("/") {
         Ok(url) => url,
         Err(f) => return http::failed(&DESCRIPTOR, items, &f),
     };
     {
-        let names: Vec<String> = items.iter().map(|i| i.name.to_ascii_lowercase()).collect();
         let mut query = url.query_pairs_mut();
         query.append_pair("hostname", &names.join(","));
-        let (this, other) = match address {
-            IpAddr::V4(_) => ("myipv4", "myipv6"),
-            IpAddr::V6(_) => ("myipv6", "myipv4"),
-        };
-        query.append_pair(this, &address.to_string());
         // Left out, a family would be deleted (or set to the connection's address).
-        query.append_pair(other, "preserve");
+        let value =
+            |address: Option<IpAddr>| address.map_or("preserve".to_owned(), |a| a.to_string());
+        query.append_pair("myipv4", &value(v4));
+        query.append_pair("myipv6", &value(v6));
     }
     let builder = api.build(Method::GET, url).header(
         reqwest::header::AUTHORIZATION,

@@ -726,6 +726,7 @@ mod tests {
             settings: super::super::Prepared::none(),
             other_family: None,
             departure: Default::default(),
+            joint: None,
         };
         let url = update_url(&request, &STANDARD).unwrap();
         assert_eq!(

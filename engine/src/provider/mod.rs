@@ -150,6 +150,13 @@ pub trait Provider: Send + Sync + 'static {
         Ok(Prepared::none())
     }
 
+    /// Whether one request carries both address families (deSEC): the engine then sends a
+    /// name's A and AAAA updates together in [`UpdateRequest::joint`] when both are due,
+    /// and the outcomes come back for `items`, then for the joint items.
+    fn joint_families(&self) -> bool {
+        false
+    }
+
     /// Checks the account's credential without changing anything at the provider, where
     /// its API can (a token check, a zone list); `None` where only an update would tell.
     /// `request` has no items and publishes nothing.
@@ -592,9 +599,21 @@ pub struct UpdateRequest {
     /// The address of the other family now in force, for protocols that must carry both
     /// families in every request (or lose the one left out); `None` when not known.
     pub other_family: Option<IpAddr>,
+    /// The other family's batch of the same names, sent in the same request, for a provider
+    /// whose [`Provider::joint_families`] says so.
+    pub joint: Option<Joint>,
     /// Fired by a provider that opens its own connection, just before the update's first
     /// byte is written to it (HTTP providers need not: the engine's client fires it).
     pub departure: crate::departure::Departure,
+}
+
+/// The second family of a request that carries both.
+#[derive(Debug, Clone)]
+pub struct Joint {
+    /// What to publish for the joint items.
+    pub publish: Publish,
+    /// The same names as the request's items, as records of the other family.
+    pub items: Vec<UpdateItem>,
 }
 
 /// Who a fatal answer applies to.

@@ -382,6 +382,7 @@ mod tests {
             settings: Prepared::none(),
             other_family: other.map(|o| o.parse().unwrap()),
             departure: Default::default(),
+            joint: None,
         }
     }
 

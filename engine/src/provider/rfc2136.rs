@@ -955,6 +955,7 @@ mod tests {
             settings: prepared("dns://127.0.0.1:5353", extra).unwrap(),
             other_family: None,
             departure: Departure::default(),
+            joint: None,
         }
     }
 

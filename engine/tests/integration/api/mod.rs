@@ -413,8 +413,9 @@ async fn token_providers_take_no_username_and_check_their_settings() {
 
 #[tokio::test(start_paused = true)]
 async fn desec_and_duckdns_carry_the_other_family_as_they_must() {
-    // An IPv6 update to deSEC keeps the IPv4 address (`preserve`); DuckDNS gets the IPv4
-    // address in force with it, or it would take the connection's.
+    // deSEC gets a name's A and AAAA in one request, and an IPv6 update alone keeps the
+    // IPv4 address (`preserve`); DuckDNS gets the IPv4 address in force with an IPv6
+    // update, or it would take the connection's.
     const V6: &str = "2a00:1450:4001:81b::200e";
     for (provider, name) in [
         ("desec", "home.example.dedyn.io"),
@@ -444,12 +445,20 @@ async fn desec_and_duckdns_carry_the_other_family_as_they_must() {
             .find(|c| c.param("myipv6") == Some(V6) || c.param("ipv6") == Some(V6))
             .unwrap_or_else(|| panic!("{provider}: {calls:#?}"));
         if provider == "desec" {
-            assert_eq!(v6.param("myipv4"), Some("preserve"));
-            let v4 = calls
-                .iter()
-                .find(|c| c.param("myipv4") == Some(V4))
-                .unwrap();
-            assert_eq!(v4.param("myipv6"), Some("preserve"));
+            // Both families due for the same names: one request carries both.
+            assert_eq!(calls.len(), 1, "{calls:#?}");
+            assert_eq!(v6.param("myipv4"), Some(V4));
+            // Later only the IPv6 address changes: the IPv4 one is preserved.
+            const V6_NEW: &str = "2a00:1450:4001:81b::200f";
+            rig.source.set(V6_NEW);
+            api.clear();
+            engine.run_once().await.unwrap();
+            let calls = api.calls();
+            assert_eq!(calls.len(), 1, "{calls:#?}");
+            assert_eq!(calls[0].param("myipv6"), Some(V6_NEW));
+            assert_eq!(calls[0].param("myipv4"), Some("preserve"));
+            let history = engine.history(None, 10).await.unwrap();
+            assert_eq!(history.len(), 3, "A and AAAA, then AAAA: {history:#?}");
         } else {
             assert_eq!(v6.param("ip"), Some(V4), "{calls:#?}");
         }
