@@ -7,17 +7,14 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use super::http::Failure;
 use super::{
     Cure, Outcome, Publish, Refusal, Scope, UpdateItem, UpdateRequest, Verdict, first_line,
     truncate,
 };
-use crate::secrets::scrub_basic;
 
 /// The most bytes of an answer that are read; a longer answer is a protocol error.
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
-
-/// How long a request may take in all.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What differs between servers of the family.
 #[derive(Debug, Clone, Copy)]
@@ -217,23 +214,14 @@ pub async fn update(
         Publish::Address(address) => Some(address),
         Publish::Offline => None,
     };
-    let scrub = |text: &str| scrub_basic(text, &request.username, &request.secret);
-
-    let response = http
-        .get(url)
-        .basic_auth(&request.username, Some(request.secret.expose()))
-        .header(reqwest::header::USER_AGENT, super::user_agent())
-        .timeout(REQUEST_TIMEOUT)
-        .send()
-        .await;
-    let response = match response {
-        Ok(response) => response,
-        Err(e) => return network_error(items, &e, &scrub),
-    };
-    let status = response.status();
-    let body = match read_capped(response).await {
-        Ok(body) => body,
-        Err(ReadError::TooLarge) => {
+    // The kit: User-Agent, time-out, the answer capped and scrubbed of the credentials.
+    let api = super::http::Api::new(http, request);
+    let builder = api
+        .build(reqwest::Method::GET, url)
+        .basic_auth(&request.username, Some(request.secret.expose()));
+    let answer = match api.send_capped(builder, MAX_ANSWER_BYTES).await {
+        Ok(answer) => answer,
+        Err(Failure::TooLarge(status)) => {
             return Outcome::for_all(
                 items,
                 Verdict::Protocol,
@@ -242,44 +230,37 @@ pub async fn update(
                 None,
             );
         }
-        Err(ReadError::Http(e)) => return network_error(items, &e, &scrub),
-    };
-    let body = scrub(&body);
-    classify(items, status.as_u16(), &body, sent, quirks)
-}
-
-enum ReadError {
-    TooLarge,
-    Http(reqwest::Error),
-}
-
-async fn read_capped(mut response: reqwest::Response) -> Result<String, ReadError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(ReadError::Http)? {
-        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-            return Err(ReadError::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(String::from_utf8_lossy(&body).into_owned())
-}
-
-fn network_error(
-    items: &[UpdateItem],
-    error: &reqwest::Error,
-    scrub: &dyn Fn(&str) -> String,
-) -> Vec<Outcome> {
-    let (code, reached, text) = super::http_failure(error);
-    Outcome::for_all(
-        items,
-        Verdict::Transient {
-            retry_after: None,
+        Err(Failure::Network {
+            code,
             reached,
-        },
-        code,
-        &scrub(&text),
-        None,
-    )
+            text,
+        }) => {
+            return Outcome::for_all(
+                items,
+                Verdict::Transient {
+                    retry_after: None,
+                    reached,
+                },
+                code,
+                &text,
+                None,
+            );
+        }
+        Err(other) => {
+            return Outcome::for_all(items, Verdict::Protocol, "protocol", &other.text(), None);
+        }
+    };
+    if answer.status == 429 {
+        // Too many requests: the longer of its Retry-After and half an hour; never fatal.
+        return Outcome::for_all(
+            items,
+            super::http::Class::RateLimited(answer.retry_after).verdict(),
+            "http-429",
+            &answer.shown(),
+            None,
+        );
+    }
+    classify(items, answer.status, &answer.body, sent, quirks)
 }
 
 /// Classifies an answer (status and body) for the request's items, in order.

@@ -159,12 +159,24 @@ impl Answer {
 pub struct Api<'a> {
     http: &'a reqwest::Client,
     request: &'a UpdateRequest,
+    /// The username is a credential too (Porkbun's API key), scrubbed like the secret.
+    secret_username: bool,
 }
 
 impl<'a> Api<'a> {
     /// The kit for `request`.
     pub fn new(http: &'a reqwest::Client, request: &'a UpdateRequest) -> Self {
-        Self { http, request }
+        Self {
+            http,
+            request,
+            secret_username: false,
+        }
+    }
+
+    /// The kit for a request whose username is itself a credential (an API key).
+    pub fn with_secret_username(mut self) -> Self {
+        self.secret_username = true;
+        self
     }
 
     /// The request this kit serves.
@@ -207,8 +219,18 @@ impl<'a> Api<'a> {
             .body(value.to_string())
     }
 
-    /// Sends a request and reads its answer, capped, with every secret removed.
+    /// Sends a request and reads its answer, capped at [`MAX_ANSWER_BYTES`], with every
+    /// secret removed.
     pub async fn send(&self, builder: reqwest::RequestBuilder) -> Result<Answer, Failure> {
+        self.send_capped(builder, MAX_ANSWER_BYTES).await
+    }
+
+    /// [`Api::send`] with a cap of its own (dyndns2 answers are a line per name).
+    pub async fn send_capped(
+        &self,
+        builder: reqwest::RequestBuilder,
+        cap: usize,
+    ) -> Result<Answer, Failure> {
         let response = builder.send().await.map_err(|e| self.network(&e))?;
         let status = response.status().as_u16();
         let headers = response.headers();
@@ -221,7 +243,7 @@ impl<'a> Api<'a> {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(retry_after);
-        let body = read_capped(response, status).await.map_err(|e| match e {
+        let body = read_capped(response, cap).await.map_err(|e| match e {
             ReadError::TooLarge => Failure::TooLarge(status),
             ReadError::Http(e) => self.network(&e),
         })?;
@@ -239,7 +261,7 @@ impl<'a> Api<'a> {
         let request = self.request;
         let once = crate::secrets::scrub_basic(text, &request.username, &request.secret);
         // A username that is itself a credential (Porkbun's API key) is removed too.
-        if request.username.len() >= 16 {
+        if self.secret_username {
             crate::secrets::scrub(&once, &[&Secret::new(request.username.clone())])
         } else {
             once
@@ -261,10 +283,10 @@ enum ReadError {
     Http(reqwest::Error),
 }
 
-async fn read_capped(mut response: reqwest::Response, _status: u16) -> Result<String, ReadError> {
+async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<String, ReadError> {
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(ReadError::Http)? {
-        if body.len().saturating_add(chunk.len()) > MAX_ANSWER_BYTES {
+        if body.len().saturating_add(chunk.len()) > cap {
             return Err(ReadError::TooLarge);
         }
         body.extend_from_slice(&chunk);

@@ -182,7 +182,7 @@ impl Provider for Porkbun {
         http: &'a reqwest::Client,
         request: &'a UpdateRequest,
     ) -> BoxFuture<'a, Vec<Outcome>> {
-        Box::pin(update(Api::new(http, request)))
+        Box::pin(update(Api::new(http, request).with_secret_username()))
     }
 }
 

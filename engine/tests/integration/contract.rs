@@ -279,3 +279,30 @@ async fn dy_fi_names_are_refreshed_before_they_expire() {
     engine.run_once().await.unwrap();
     assert_eq!(rig.provider.count(), 2, "refreshed after five days");
 }
+
+#[tokio::test(start_paused = true)]
+async fn dyndns2_too_many_requests_waits_as_asked_and_never_disables() {
+    use dyntray_tests::fake_api::{FakeApi, Reply as ApiReply};
+    let rig = Rig::new().await;
+    let api = FakeApi::start().await;
+    api.route(
+        "GET",
+        "/nic/update",
+        ApiReply::text(429, "Too Many Requests").header("Retry-After", "7200"),
+    );
+    let text = std::fs::read_to_string({
+        rig.config("dyndns", &records(&["a.example.org"]));
+        rig.config_path()
+    })
+    .unwrap()
+    .replace(&rig.provider.url(), &api.url());
+    std::fs::write(rig.config_path(), text).unwrap();
+    let engine = rig.engine();
+    engine.run_once().await.unwrap();
+    assert_eq!(api.count(), 1);
+    let record = &engine.status().records[0];
+    assert_eq!(record.phase, Phase::BackingOff);
+    assert!(record.disabled.is_none());
+    // The two hours asked for, not the half hour a protocol error would wait.
+    assert!(record.next_attempt_at.unwrap() >= 1_800_000_000 + 7200);
+}
