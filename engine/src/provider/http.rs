@@ -294,11 +294,56 @@ async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Stri
     Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
-/// A `Retry-After` value in seconds, bounded to a week. The HTTP-date form is not read:
-/// such an answer still waits at least [`MIN_RATE_LIMIT_WAIT`].
+/// A `Retry-After` value: seconds, or an HTTP date (`Wed, 21 Oct 2015 07:28:00 GMT`)
+/// counted from now; bounded to a week. A date in the past is no wait.
 pub fn retry_after(value: &str) -> Option<Duration> {
-    let seconds: u64 = value.trim().parse().ok()?;
-    Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER));
+    }
+    let at = http_date(value)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    Some(Duration::from_secs(at.saturating_sub(now)).min(MAX_RETRY_AFTER))
+}
+
+/// Seconds since the Unix epoch of an IMF-fixdate (RFC 9110 §5.6.7), the form servers
+/// send; `None` for anything else.
+fn http_date(text: &str) -> Option<u64> {
+    let parts: Vec<&str> = text.split_whitespace().collect();
+    let [_weekday, day, month, year, time, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS.iter().position(|m| m == month)? as u64 + 1;
+    let day: u64 = day.parse().ok().filter(|d| (1..=31).contains(d))?;
+    let year: u64 = year.parse().ok().filter(|y| (1970..=9999).contains(y))?;
+    let clock: Vec<u64> = time
+        .split(':')
+        .map(|p| p.parse().ok())
+        .collect::<Option<Vec<u64>>>()?;
+    let [hours, minutes, seconds] = clock.as_slice() else {
+        return None;
+    };
+    if *hours > 23 || *minutes > 59 || *seconds > 60 {
+        return None;
+    }
+    // Days from the civil date (H. Hinnant's algorithm), all in unsigned arithmetic.
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = (era * 146_097 + doe).checked_sub(719_468)?;
+    Some(days * 86_400 + hours * 3600 + minutes * 60 + seconds)
 }
 
 /// What an answer means for the records it was about (`providers-api.md` §0.1).
@@ -530,7 +575,22 @@ mod tests {
     fn retry_after_is_seconds_and_bounded() {
         assert_eq!(retry_after(" 300 "), Some(Duration::from_secs(300)));
         assert_eq!(retry_after("18446744073709551615"), Some(MAX_RETRY_AFTER));
-        assert_eq!(retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        // A date in the past is no wait; one in the future is the time until then.
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            http_date("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(1_445_412_480)
+        );
+        assert_eq!(http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(
+            http_date("Tue, 29 Feb 2028 12:00:00 GMT"),
+            Some(1_835_438_400)
+        );
+        assert_eq!(retry_after("Wed, 21 Oct 2015 07:28"), None);
+        assert_eq!(retry_after("Wed, 32 Oct 2015 07:28:00 GMT"), None);
         assert_eq!(retry_after("-5"), None);
     }
 
