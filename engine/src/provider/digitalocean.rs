@@ -7,7 +7,8 @@
 //! only a record whose data differs, with a `PATCH` of the data alone so its TTL stays.
 //! A missing record is created (`POST /domains/{d}/records`, relative name, `@` for the
 //! domain itself) only when the record says `create = true`; a name with several records
-//! is never guessed at. The answer to a write must show the address sent.
+//! is never guessed at. The answer to a write must show the address sent. An account
+//! check lists the domains the token can see (`GET /domains`) and changes nothing.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -19,8 +20,8 @@ use serde_json::{Value, json};
 
 use super::http::{self, Answer, Api, Class, Failure};
 use super::{
-    AccountInput, BoxFuture, CREATE, Cure, Descriptor, FieldKind, FieldProblem, FieldSpec,
-    IpFamily, OFFLINE_ADDRESS, Outcome, Prepared, Provider, Refusal, SERVER, UpdateItem,
+    AccountInput, BoxFuture, CREATE, CheckResult, Cure, Descriptor, FieldKind, FieldProblem,
+    FieldSpec, IpFamily, OFFLINE_ADDRESS, Outcome, Prepared, Provider, Refusal, SERVER, UpdateItem,
     UpdateRequest,
 };
 
@@ -48,6 +49,10 @@ const DOMAIN: FieldSpec = FieldSpec::new(
 /// The TTL of a record Dyntray creates: DigitalOcean's minimum is 30 s [uncertain], and
 /// 300 s is allowed under any minimum up to it.
 const CREATE_TTL: u32 = 300;
+
+/// The domains an account check lists in one page. Each comes with its whole zone file,
+/// so the page stays well below the answer's size cap.
+const CHECK_PAGE: usize = 50;
 
 static DESCRIPTOR: Descriptor = Descriptor {
     id: "digitalocean",
@@ -171,6 +176,14 @@ impl Provider for DigitalOcean {
         }))
     }
 
+    fn check<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+        request: &'a UpdateRequest,
+    ) -> Option<BoxFuture<'a, CheckResult>> {
+        Some(Box::pin(check(Api::new(http, request))))
+    }
+
     fn update<'a>(
         &'a self,
         http: &'a reqwest::Client,
@@ -180,12 +193,91 @@ impl Provider for DigitalOcean {
     }
 }
 
+/// Checks the token without changing anything: the domains it can see
+/// (`GET /domains`, the first page).
+async fn check(api: Api<'_>) -> CheckResult {
+    let failed = |message: String| CheckResult { ok: false, message };
+    let listed = match api.url("/domains") {
+        Ok(mut url) => {
+            url.query_pairs_mut()
+                .append_pair("per_page", &CHECK_PAGE.to_string());
+            api.send(
+                api.build(Method::GET, url)
+                    .bearer_auth(api.request().secret.expose()),
+            )
+            .await
+        }
+        Err(f) => Err(f),
+    };
+    let answer = match listed {
+        Ok(answer) => answer,
+        Err(f) => return failed(format!("DigitalOcean could not be asked: {}", f.text())),
+    };
+    let domains = match read(&answer) {
+        Ok(value) => serde_json::from_value::<DomainList>(value).ok(),
+        Err(stop) if stop.class == Class::FatalAuth => {
+            return failed(format!("DigitalOcean refused the token: {}", stop.answer));
+        }
+        Err(stop) => {
+            return failed(format!(
+                "DigitalOcean could not check the token: {}",
+                stop.answer
+            ));
+        }
+    };
+    let Some(domains) = domains else {
+        return failed(format!(
+            "DigitalOcean could not check the token: {}",
+            answer.shown()
+        ));
+    };
+    let names: Vec<String> = domains.domains.into_iter().map(|d| d.name).collect();
+    // Without a count, only a page that is not full is known to be all of them.
+    let total = domains
+        .meta
+        .and_then(|m| m.total)
+        .or((names.len() < CHECK_PAGE).then_some(names.len()));
+    let fixed = api
+        .request()
+        .settings
+        .get::<Account>()
+        .and_then(|a| a.domain.as_deref());
+    http::zones_seen(
+        "DigitalOcean accepts the token",
+        "domain",
+        &names,
+        total,
+        fixed,
+        "Add your domain under Networking → Domains, in the team this token belongs to.",
+    )
+}
+
 /// DigitalOcean's error body.
 #[derive(Debug, Deserialize)]
 struct ApiError {
     id: String,
     #[serde(default)]
     message: String,
+}
+
+/// A page of the account's domains.
+#[derive(Debug, Deserialize)]
+struct DomainList {
+    domains: Vec<Domain>,
+    #[serde(default)]
+    meta: Option<ListMeta>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Domain {
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct ListMeta {
+    /// How many there are in all pages.
+    #[serde(default)]
+    total: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -8,7 +8,8 @@
 //! `PUT` of the same path replaces the whole set, so it carries the new value and the TTL
 //! the set already had. A set with several values is refused, never cut down to one; a
 //! missing set is created by the same `PUT` only when the record says `create = true`.
-//! Gandi's answer to a write carries no values to compare.
+//! Gandi's answer to a write carries no values to compare. An account check lists the
+//! LiveDNS domains the token can see (`GET /domains`) and changes nothing.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -20,8 +21,8 @@ use serde_json::{Value, json};
 
 use super::http::{self, Answer, Api, Class, Failure};
 use super::{
-    AccountInput, BoxFuture, CREATE, Cure, Descriptor, FieldKind, FieldProblem, FieldSpec,
-    IpFamily, OFFLINE_ADDRESS, Outcome, Prepared, Provider, Refusal, SERVER, UpdateItem,
+    AccountInput, BoxFuture, CREATE, CheckResult, Cure, Descriptor, FieldKind, FieldProblem,
+    FieldSpec, IpFamily, OFFLINE_ADDRESS, Outcome, Prepared, Provider, Refusal, SERVER, UpdateItem,
     UpdateRequest,
 };
 
@@ -49,6 +50,11 @@ const DOMAIN: FieldSpec = FieldSpec::new(
 /// The TTL of a set Dyntray creates. LiveDNS's minimum is 300 s [uncertain]: 300 is the
 /// shortest allowed whether or not that is so.
 const CREATE_TTL: u32 = 300;
+
+/// The domains an account check lists in one page (LiveDNS pages its lists; 100 a page
+/// is allowed [uncertain]). The count of all of them is in a header the kit does not
+/// read, so a full page may not be all.
+const CHECK_PAGE: usize = 100;
 
 static DESCRIPTOR: Descriptor = Descriptor {
     id: "gandi",
@@ -156,6 +162,14 @@ impl Provider for Gandi {
         }))
     }
 
+    fn check<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+        request: &'a UpdateRequest,
+    ) -> Option<BoxFuture<'a, CheckResult>> {
+        Some(Box::pin(check(Api::new(http, request))))
+    }
+
     fn update<'a>(
         &'a self,
         http: &'a reqwest::Client,
@@ -163,6 +177,63 @@ impl Provider for Gandi {
     ) -> BoxFuture<'a, Vec<Outcome>> {
         Box::pin(update(Api::new(http, request)))
     }
+}
+
+/// Checks the token without changing anything: the LiveDNS domains it can see
+/// (`GET /domains`, the first page).
+async fn check(api: Api<'_>) -> CheckResult {
+    let failed = |message: String| CheckResult { ok: false, message };
+    let listed = match api.url("/domains") {
+        Ok(mut url) => {
+            url.query_pairs_mut()
+                .append_pair("per_page", &CHECK_PAGE.to_string());
+            api.send(
+                api.build(Method::GET, url)
+                    .bearer_auth(api.request().secret.expose()),
+            )
+            .await
+        }
+        Err(f) => Err(f),
+    };
+    let answer = match listed {
+        Ok(answer) => answer,
+        Err(f) => return failed(format!("Gandi could not be asked: {}", f.text())),
+    };
+    match read(&answer) {
+        Ok(()) => {}
+        Err(stop) if stop.class == Class::FatalAuth => {
+            return failed(format!("Gandi refused the token: {}", stop.answer));
+        }
+        Err(stop) => return failed(format!("Gandi could not check the token: {}", stop.answer)),
+    }
+    let Some(domains) = answer.json::<Vec<LiveDomain>>() else {
+        return failed(format!(
+            "Gandi could not check the token: {}",
+            answer.shown()
+        ));
+    };
+    let names: Vec<String> = domains.into_iter().map(|d| d.fqdn).collect();
+    let total = (names.len() < CHECK_PAGE).then_some(names.len());
+    let fixed = api
+        .request()
+        .settings
+        .get::<Account>()
+        .and_then(|a| a.domain.as_deref());
+    http::zones_seen(
+        "Gandi accepts the token",
+        "domain",
+        &names,
+        total,
+        fixed,
+        "Check that your domain uses Gandi's LiveDNS name servers and that the token is for \
+         the organisation that owns it.",
+    )
+}
+
+/// A domain on LiveDNS, as its list gives it.
+#[derive(Debug, Deserialize)]
+struct LiveDomain {
+    fqdn: String,
 }
 
 /// One record set.

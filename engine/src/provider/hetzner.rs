@@ -12,7 +12,8 @@
 //! polls `GET /zones/actions/{id}` until it is `success` or `error`, a bounded number of
 //! times; a write is never taken as done while its action runs. A set with several
 //! values or protected against change is refused; a missing set is created
-//! (`POST /zones/{id}/rrsets`) only when the record says `create = true`.
+//! (`POST /zones/{id}/rrsets`) only when the record says `create = true`. An account
+//! check lists the zones of the token's project (`GET /zones`) and changes nothing.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -25,8 +26,8 @@ use serde_json::{Value, json};
 
 use super::http::{self, Answer, Api, Class, Failure};
 use super::{
-    AccountInput, BoxFuture, CREATE, Cure, Descriptor, FieldKind, FieldProblem, FieldSpec,
-    IpFamily, OFFLINE_ADDRESS, Outcome, Prepared, Provider, Refusal, SERVER, UpdateItem,
+    AccountInput, BoxFuture, CREATE, CheckResult, Cure, Descriptor, FieldKind, FieldProblem,
+    FieldSpec, IpFamily, OFFLINE_ADDRESS, Outcome, Prepared, Provider, Refusal, SERVER, UpdateItem,
     UpdateRequest,
 };
 
@@ -58,6 +59,9 @@ const POLL_EVERY: Duration = Duration::from_secs(2);
 /// The most looks at a running action (a minute in all); then the update is left to the
 /// next attempt, which reads the record first.
 const MAX_POLLS: u32 = 30;
+
+/// The zones an account check lists in one page (the Cloud API's largest page).
+const CHECK_PAGE: usize = 50;
 
 /// The advice for a token Hetzner refuses: most often one of the old DNS Console.
 const OLD_TOKEN: &str = "Hetzner refused the token. A token of the old DNS Console \
@@ -226,6 +230,14 @@ impl Provider for Hetzner {
         }))
     }
 
+    fn check<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+        request: &'a UpdateRequest,
+    ) -> Option<BoxFuture<'a, CheckResult>> {
+        Some(Box::pin(check(Api::new(http, request))))
+    }
+
     fn update<'a>(
         &'a self,
         http: &'a reqwest::Client,
@@ -233,6 +245,74 @@ impl Provider for Hetzner {
     ) -> BoxFuture<'a, Vec<Outcome>> {
         Box::pin(update(Api::new(http, request)))
     }
+}
+
+/// Checks the token without changing anything: the zones of its project
+/// (`GET /zones`, the first page). A refused token is most often one of the old DNS
+/// Console, and is explained as such.
+async fn check(api: Api<'_>) -> CheckResult {
+    let failed = |message: String| CheckResult { ok: false, message };
+    let listed = match api.url("/zones") {
+        Ok(mut url) => {
+            url.query_pairs_mut()
+                .append_pair("per_page", &CHECK_PAGE.to_string());
+            api.send(
+                api.build(Method::GET, url)
+                    .bearer_auth(api.request().secret.expose()),
+            )
+            .await
+        }
+        Err(f) => Err(f),
+    };
+    let answer = match listed {
+        Ok(answer) => answer,
+        Err(f) => return failed(format!("Hetzner could not be asked: {}", f.text())),
+    };
+    let zones = match read(&answer) {
+        Ok(value) => serde_json::from_value::<Zones>(value).ok(),
+        Err(stop)
+            if stop.class == Class::FatalAuth
+                && matches!(stop.code.as_str(), "unauthorized" | "http-401") =>
+        {
+            return failed(format!("{OLD_TOKEN} Hetzner's answer: {}.", stop.answer));
+        }
+        Err(stop) if stop.class == Class::FatalAuth => {
+            return failed(format!("Hetzner refused the token: {}", stop.answer));
+        }
+        Err(stop) => {
+            return failed(format!(
+                "Hetzner could not check the token: {}",
+                stop.answer
+            ));
+        }
+    };
+    let Some(zones) = zones else {
+        return failed(format!(
+            "Hetzner could not check the token: {}",
+            answer.shown()
+        ));
+    };
+    let names: Vec<String> = zones.zones.into_iter().map(|z| z.name).collect();
+    // Without a count, only a page that is not full is known to be all of them.
+    let total = zones
+        .meta
+        .and_then(|m| m.pagination)
+        .and_then(|p| p.total_entries)
+        .or((names.len() < CHECK_PAGE).then_some(names.len()));
+    let fixed = api
+        .request()
+        .settings
+        .get::<Account>()
+        .and_then(|a| a.zone.as_deref());
+    http::zones_seen(
+        "Hetzner accepts the token",
+        "zone",
+        &names,
+        total,
+        fixed,
+        "Check that your zone is in the Hetzner Console (zones of the old DNS Console had to \
+         be migrated) and that the token belongs to its project.",
+    )
 }
 
 /// Hetzner's error envelope.
@@ -251,6 +331,21 @@ struct ApiError {
 #[derive(Debug, Deserialize)]
 struct Zones {
     zones: Vec<Zone>,
+    #[serde(default)]
+    meta: Option<ListMeta>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ListMeta {
+    #[serde(default)]
+    pagination: Option<Pagination>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Pagination {
+    /// How many there are in all pages.
+    #[serde(default)]
+    total_entries: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]

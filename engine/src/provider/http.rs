@@ -14,8 +14,8 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 
 use super::{
-    Descriptor, FieldProblem, Outcome, Publish, Scope, UpdateItem, UpdateRequest, Verdict,
-    first_line, truncate,
+    CheckResult, Descriptor, FieldProblem, Outcome, Publish, Scope, UpdateItem, UpdateRequest,
+    Verdict, first_line, truncate,
 };
 use crate::secrets::Secret;
 
@@ -550,6 +550,70 @@ pub fn zone_candidates(name: &str) -> Vec<&str> {
     out
 }
 
+/// The most zone names an account check's message shows; the rest are counted.
+const SHOWN_ZONES: usize = 10;
+
+/// What an account check says of the zones a credential the provider accepted can see.
+/// `accepted` opens every message ("DigitalOcean accepts the token"); `noun` is what the
+/// provider calls a zone; `names` are those listed, of `total` (`None` when the list may
+/// go on: the provider gave no count and the page was full); `fixed` is the account's own
+/// zone, which must be among them; `none` says what to do when the credential sees none.
+/// A fixed zone missing from a list known to be cut short is not held against the
+/// credential: the check could not tell.
+pub fn zones_seen(
+    accepted: &str,
+    noun: &str,
+    names: &[String],
+    total: Option<usize>,
+    fixed: Option<&str>,
+    none: &str,
+) -> CheckResult {
+    let listed = names.len();
+    // An empty page is the whole list, whatever the count says.
+    let complete = total.map_or(listed == 0, |t| t <= listed);
+    let of = total.map_or(listed, |t| t.max(listed));
+    let count = match total {
+        Some(_) => format!("{of} {noun}s"),
+        None => format!("{listed} {noun}s or more"),
+    };
+    let head = names
+        .iter()
+        .take(SHOWN_ZONES)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rest = of - listed.min(SHOWN_ZONES);
+    let shown = if rest > 0 {
+        format!("{head} and {rest} more")
+    } else {
+        head
+    };
+    let ok = |message: String| CheckResult { ok: true, message };
+    let refused = |message: String| CheckResult { ok: false, message };
+    match (names, fixed) {
+        (_, Some(zone)) if !names.iter().any(|n| n.eq_ignore_ascii_case(zone)) => {
+            if !complete {
+                ok(format!(
+                    "{accepted}. It can see {count}; the {noun} {zone} is not among the first \
+                     {listed} listed, so Dyntray could not confirm it."
+                ))
+            } else if names.is_empty() {
+                refused(format!(
+                    "{accepted}, but it can see no {noun}, so not the {noun} {zone} either. {none}"
+                ))
+            } else {
+                refused(format!(
+                    "{accepted}, but the {noun} {zone} is not among those it can see: {shown}."
+                ))
+            }
+        }
+        ([], _) if complete => ok(format!("{accepted}, but it can see no {noun}. {none}")),
+        ([], _) => ok(format!("{accepted}. It can see {count}.")),
+        ([one], _) if complete => ok(format!("{accepted}. It can see the {noun} {one}.")),
+        _ => ok(format!("{accepted}. It can see {count}: {shown}.")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -569,6 +633,70 @@ mod tests {
             ["a.b.example.org", "b.example.org", "example.org"]
         );
         assert_eq!(zone_candidates("example.org"), ["example.org"]);
+    }
+
+    #[test]
+    fn a_zone_list_is_shown_short_and_holds_the_fixed_zone() {
+        let names = |n: usize| -> Vec<String> { (1..=n).map(|i| format!("z{i}.org")).collect() };
+        let seen = |names: &[String], total, fixed| {
+            zones_seen(
+                "X accepts the token",
+                "zone",
+                names,
+                total,
+                fixed,
+                "Add one.",
+            )
+        };
+        let two = seen(&names(2), Some(2), None);
+        assert!(two.ok);
+        assert_eq!(
+            two.message,
+            "X accepts the token. It can see 2 zones: z1.org, z2.org."
+        );
+        assert_eq!(
+            seen(&names(1), Some(1), Some("Z1.org")).message,
+            "X accepts the token. It can see the zone z1.org."
+        );
+        // Ten names at most, the rest counted, the provider's count included.
+        let many = seen(&names(12), Some(30), None).message;
+        assert!(
+            many.starts_with("X accepts the token. It can see 30 zones: z1.org, ")
+                && many.ends_with(", z10.org and 20 more."),
+            "{many}"
+        );
+        assert_eq!(
+            seen(&names(12), None, None).message.split(": ").next(),
+            Some("X accepts the token. It can see 12 zones or more")
+        );
+        let none = seen(&[], Some(0), None);
+        assert!(none.ok);
+        assert_eq!(
+            none.message,
+            "X accepts the token, but it can see no zone. Add one."
+        );
+        // The account's zone must be among those listed.
+        let missing = seen(&names(2), Some(2), Some("example.org"));
+        assert!(!missing.ok);
+        assert_eq!(
+            missing.message,
+            "X accepts the token, but the zone example.org is not among those it can see: \
+             z1.org, z2.org."
+        );
+        let nothing = seen(&[], None, Some("example.org"));
+        assert!(!nothing.ok);
+        assert!(
+            nothing
+                .message
+                .ends_with("so not the zone example.org either. Add one.")
+        );
+        // A list cut short cannot tell.
+        let cut = seen(&names(50), Some(60), Some("example.org"));
+        assert!(cut.ok);
+        assert!(
+            cut.message.contains("not among the first 50 listed"),
+            "{cut:?}"
+        );
     }
 
     #[test]

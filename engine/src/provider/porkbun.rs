@@ -11,7 +11,8 @@
 //! account's `zone`, the retrieve call itself finds the registered domain (so the search
 //! costs no request of its own once the domain is found): the name's candidates are
 //! tried longest first, `Invalid domain.` meaning "not this one", and the answers are
-//! remembered.
+//! remembered. An account check pings the API with the keys (`POST /ping`) and changes
+//! nothing.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -23,8 +24,8 @@ use serde_json::{Value, json};
 
 use super::http::{self, Answer, Api, Class, Failure};
 use super::{
-    AccountInput, BoxFuture, CREATE, Cure, Descriptor, FieldKind, FieldProblem, FieldSpec,
-    IpFamily, OFFLINE_ADDRESS, Outcome, Prepared, Provider, Refusal, SERVER, UpdateItem,
+    AccountInput, BoxFuture, CREATE, CheckResult, Cure, Descriptor, FieldKind, FieldProblem,
+    FieldSpec, IpFamily, OFFLINE_ADDRESS, Outcome, Prepared, Provider, Refusal, SERVER, UpdateItem,
     UpdateRequest,
 };
 
@@ -177,12 +178,57 @@ impl Provider for Porkbun {
         }))
     }
 
+    fn check<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+        request: &'a UpdateRequest,
+    ) -> Option<BoxFuture<'a, CheckResult>> {
+        Some(Box::pin(check(
+            Api::new(http, request).with_secret_username(),
+        )))
+    }
+
     fn update<'a>(
         &'a self,
         http: &'a reqwest::Client,
         request: &'a UpdateRequest,
     ) -> BoxFuture<'a, Vec<Outcome>> {
         Box::pin(update(Api::new(http, request).with_secret_username()))
+    }
+}
+
+/// Checks the keys without changing anything: Porkbun's `POST /ping`. Whether a domain
+/// has API ACCESS switched on is not asked: that shows when one of its names is updated.
+async fn check(api: Api<'_>) -> CheckResult {
+    let failed = |message: String| CheckResult { ok: false, message };
+    let pinged = match api.url("/ping") {
+        Ok(url) => {
+            api.send(api.json(
+                api.build(Method::POST, url),
+                &keyed(api.request(), json!({})),
+            ))
+            .await
+        }
+        Err(f) => Err(f),
+    };
+    let answer = match pinged {
+        Ok(answer) => answer,
+        Err(f) => return failed(format!("Porkbun could not be asked: {}", f.text())),
+    };
+    match read(&answer) {
+        Ok(_) => CheckResult {
+            ok: true,
+            message: "Porkbun accepts the API keys. Whether a domain has API ACCESS switched \
+                      on shows at its first update."
+                .to_owned(),
+        },
+        Err(stop) if stop.class == Class::FatalAuth => {
+            failed(format!("Porkbun refused the API keys: {}", stop.answer))
+        }
+        Err(stop) => failed(format!(
+            "Porkbun could not check the API keys: {}",
+            stop.answer
+        )),
     }
 }
 
@@ -343,8 +389,15 @@ async fn post(
     path: &str,
     fields: Value,
 ) -> Result<Answer, Outcome> {
-    let request = api.request();
     let url = api.url(path).map_err(|f| failed(item, &f))?;
+    let body = keyed(api.request(), fields);
+    api.send(api.json(api.build(Method::POST, url), &body))
+        .await
+        .map_err(|f| failed(item, &f))
+}
+
+/// A call's JSON body: the two keys, then `fields`.
+fn keyed(request: &UpdateRequest, fields: Value) -> Value {
     let mut body = json!({
         "apikey": request.username,
         "secretapikey": request.secret.expose(),
@@ -352,9 +405,7 @@ async fn post(
     if let (Some(body), Value::Object(fields)) = (body.as_object_mut(), fields) {
         body.extend(fields);
     }
-    api.send(api.json(api.build(Method::POST, url), &body))
-        .await
-        .map_err(|f| failed(item, &f))
+    body
 }
 
 async fn one(

@@ -2,7 +2,7 @@
 //! (answers from providers-api.md 2.10).
 
 use dyntray_engine::engine::Phase;
-use dyntray_tests::fake_api::{Call, FakeApi, Reply};
+use dyntray_tests::fake_api::{Call, FakeApi, Reply, leaks};
 
 use super::{Case, Expect, Fake, SECRET, V4, api_config, backing_off, ok, refused};
 use crate::engine::Rig;
@@ -185,5 +185,69 @@ async fn digitalocean_never_guesses_among_several_records() {
     let record = &engine.status().records[0];
     assert_eq!(record.phase, Phase::Disabled);
     assert_eq!(record.disabled.as_ref().unwrap().code, "several-records");
+    assert!(api.writes().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn digitalocean_checks_the_token_by_listing_its_domains_and_changes_nothing() {
+    const HOME: &str = "[[record]]\nname = \"home.example.org\"\naccount = \"home\"\n";
+    let list = serde_json::json!({ "domains": [
+        { "name": "example.org", "ttl": 1800, "zone_file": "$ORIGIN example.org.\n" },
+        { "name": "example.net", "ttl": 1800, "zone_file": "$ORIGIN example.net.\n" } ],
+        "links": {}, "meta": { "total": 2 } });
+    let rig = Rig::new().await;
+    let api = FakeApi::start().await;
+    api.route("GET", "/v2/domains", Reply::json(200, list.to_string()));
+    api_config(&rig, "digitalocean", &format!("{}/v2", api.url()), "", HOME);
+    let engine = rig.engine();
+    let result = engine.check_account("home".into()).await.unwrap();
+    assert!(result.ok, "{result:?}");
+    assert_eq!(
+        result.message,
+        "DigitalOcean accepts the token. It can see 2 domains: example.org, example.net."
+    );
+    let calls = api.calls();
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    assert_eq!(calls[0].bearer(), Some(SECRET));
+    assert_eq!(calls[0].query, [("per_page".to_owned(), "50".to_owned())]);
+    assert!(api.writes().is_empty());
+    assert!(
+        engine.history(None, 10).await.unwrap().is_empty(),
+        "nothing recorded"
+    );
+
+    // A refused token: DigitalOcean's words, and still nothing changed or recorded.
+    api.route("GET", "/v2/domains", fixture("unauthorized"));
+    let result = engine.check_account("home".into()).await.unwrap();
+    assert!(!result.ok);
+    assert_eq!(
+        result.message,
+        "DigitalOcean refused the token: Unable to authenticate you. (unauthorized)"
+    );
+    assert!(leaks(SECRET, [result.message.as_str()]).is_empty());
+    assert!(api.writes().is_empty());
+    assert!(engine.history(None, 10).await.unwrap().is_empty());
+    assert_eq!(engine.status().records[0].phase, Phase::Pending);
+    engine.shutdown().await;
+
+    // The account's domain is not among those the token can see.
+    let rig = Rig::new().await;
+    let api = FakeApi::start().await;
+    api.route("GET", "/v2/domains", Reply::json(200, list.to_string()));
+    api_config(
+        &rig,
+        "digitalocean",
+        &format!("{}/v2", api.url()),
+        "zone = \"example.com\"\n",
+        "[[record]]\nname = \"home.example.com\"\naccount = \"home\"\n",
+    );
+    let engine = rig.engine();
+    let result = engine.check_account("home".into()).await.unwrap();
+    assert!(!result.ok);
+    assert_eq!(
+        result.message,
+        "DigitalOcean accepts the token, but the domain example.com is not among those it can \
+         see: example.org, example.net."
+    );
     assert!(api.writes().is_empty());
 }

@@ -2,7 +2,7 @@
 //! (answers from providers-api.md 2.9).
 
 use dyntray_engine::engine::Phase;
-use dyntray_tests::fake_api::{Call, FakeApi, Reply};
+use dyntray_tests::fake_api::{Call, FakeApi, Reply, leaks};
 
 use super::{Case, Expect, Fake, SECRET, V4, api_config, backing_off, ok, refused};
 use crate::engine::Rig;
@@ -167,4 +167,89 @@ async fn gandi_creates_a_missing_set_at_the_apex_only_when_asked() {
         }
         engine.shutdown().await;
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn gandi_checks_the_token_by_listing_its_livedns_domains_and_changes_nothing() {
+    const HOME: &str = "[[record]]\nname = \"home.example.org\"\naccount = \"home\"\n";
+    let list = serde_json::json!([
+        { "fqdn": "example.org",
+          "domain_href": "https://api.gandi.net/v5/livedns/domains/example.org",
+          "domain_records_href": "https://api.gandi.net/v5/livedns/domains/example.org/records" },
+        { "fqdn": "example.net",
+          "domain_href": "https://api.gandi.net/v5/livedns/domains/example.net",
+          "domain_records_href": "https://api.gandi.net/v5/livedns/domains/example.net/records" }
+    ]);
+    let rig = Rig::new().await;
+    let api = FakeApi::start().await;
+    api.route(
+        "GET",
+        "/v5/livedns/domains",
+        Reply::json(200, list.to_string()),
+    );
+    api_config(&rig, "gandi", &format!("{}{BASE}", api.url()), "", HOME);
+    let engine = rig.engine();
+    let result = engine.check_account("home".into()).await.unwrap();
+    assert!(result.ok, "{result:?}");
+    assert_eq!(
+        result.message,
+        "Gandi accepts the token. It can see 2 domains: example.org, example.net."
+    );
+    let calls = api.calls();
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    assert_eq!(calls[0].bearer(), Some(SECRET));
+    assert_eq!(calls[0].query, [("per_page".to_owned(), "100".to_owned())]);
+    assert!(api.writes().is_empty());
+    assert!(
+        engine.history(None, 10).await.unwrap().is_empty(),
+        "nothing recorded"
+    );
+
+    // A refused token: Gandi's words, and still nothing changed or recorded.
+    for (reply, words) in [
+        (
+            fixture("unauthorized"),
+            "Gandi refused the token: HTTP 401: The server could not verify that you \
+             authorized to access the document you requested.",
+        ),
+        (
+            Reply::json(
+                403,
+                r#"{"code":403,"message":"Access was denied to this resource.","object":"HTTPForbidden","cause":"Forbidden"}"#,
+            ),
+            "Gandi refused the token: HTTP 403: Access was denied to this resource.",
+        ),
+    ] {
+        api.route("GET", "/v5/livedns/domains", reply);
+        let result = engine.check_account("home".into()).await.unwrap();
+        assert!(!result.ok);
+        assert!(result.message.starts_with(words), "{result:?}");
+        assert!(leaks(SECRET, [result.message.as_str()]).is_empty());
+    }
+    assert!(api.writes().is_empty());
+    assert!(engine.history(None, 10).await.unwrap().is_empty());
+    assert_eq!(engine.status().records[0].phase, Phase::Pending);
+    engine.shutdown().await;
+
+    // The account's domain is not among those on LiveDNS for this token.
+    let rig = Rig::new().await;
+    let api = FakeApi::start().await;
+    api.route("GET", "/v5/livedns/domains", Reply::json(200, "[]"));
+    api_config(
+        &rig,
+        "gandi",
+        &format!("{}{BASE}", api.url()),
+        "zone = \"example.org\"\n",
+        HOME,
+    );
+    let engine = rig.engine();
+    let result = engine.check_account("home".into()).await.unwrap();
+    assert!(!result.ok);
+    assert!(
+        result.message.starts_with(
+            "Gandi accepts the token, but it can see no domain, so not the domain example.org \
+             either."
+        ),
+        "{result:?}"
+    );
 }

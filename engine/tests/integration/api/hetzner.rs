@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use dyntray_engine::engine::Phase;
-use dyntray_tests::fake_api::{Call, FakeApi, Reply};
+use dyntray_tests::fake_api::{Call, FakeApi, Reply, leaks};
 
 use super::{Case, Expect, Fake, SECRET, V4, api_config, backing_off, ok, refused, shown};
 use crate::engine::Rig;
@@ -273,4 +273,85 @@ async fn hetzner_creates_when_asked_and_leaves_protected_or_read_only_alone() {
     let disabled = record.disabled.as_ref().unwrap();
     assert_eq!(disabled.code, "token_readonly");
     assert!(disabled.advice.contains("Read & Write"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn hetzner_checks_the_token_by_listing_its_zones_and_changes_nothing() {
+    // Twelve zones: ten are named, the rest counted.
+    let names: Vec<String> = (1..=12).map(|i| format!("zone{i:02}.example")).collect();
+    let zones: Vec<serde_json::Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| serde_json::json!({ "id": 4700 + i, "name": name, "mode": "primary" }))
+        .collect();
+    let list = serde_json::json!({ "zones": zones, "meta": { "pagination": {
+        "page": 1, "per_page": 50, "previous_page": null, "next_page": null,
+        "last_page": 1, "total_entries": 12 } } });
+    let rig = Rig::new().await;
+    let api = FakeApi::start().await;
+    api.route("GET", ZONES, Reply::json(200, list.to_string()));
+    config(&rig, &api, HOME);
+    let engine = rig.engine();
+    let result = engine.check_account("home".into()).await.unwrap();
+    assert!(result.ok, "{result:?}");
+    assert_eq!(
+        result.message,
+        format!(
+            "Hetzner accepts the token. It can see 12 zones: {} and 2 more.",
+            names[..10].join(", ")
+        )
+    );
+    let calls = api.calls();
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    assert_eq!(calls[0].bearer(), Some(SECRET));
+    assert_eq!(calls[0].query, [("per_page".to_owned(), "50".to_owned())]);
+    assert!(api.writes().is_empty());
+    assert!(
+        engine.history(None, 10).await.unwrap().is_empty(),
+        "nothing recorded"
+    );
+
+    // A refused token, most likely of the old DNS Console: explained, with Hetzner's words.
+    api.route("GET", ZONES, fixture("unauthorized"));
+    let result = engine.check_account("home".into()).await.unwrap();
+    assert!(!result.ok);
+    assert!(
+        result.message.starts_with(
+            "Hetzner refused the token. A token of the old DNS Console (dns.hetzner.com) no \
+             longer works"
+        ),
+        "{result:?}"
+    );
+    assert!(
+        result
+            .message
+            .ends_with("Hetzner's answer: unable to authenticate (unauthorized)."),
+        "{result:?}"
+    );
+    assert!(leaks(SECRET, [result.message.as_str()]).is_empty());
+    assert!(api.writes().is_empty());
+    assert!(engine.history(None, 10).await.unwrap().is_empty());
+    assert_eq!(engine.status().records[0].phase, Phase::Pending);
+    engine.shutdown().await;
+
+    // The account's zone is not in the token's project.
+    let rig = Rig::new().await;
+    let api = FakeApi::start().await;
+    api.route("GET", ZONES, fixture("zones-example"));
+    api_config(
+        &rig,
+        "hetzner",
+        &format!("{}/v1", api.url()),
+        "zone = \"example.com\"\n",
+        "[[record]]\nname = \"home.example.com\"\naccount = \"home\"\n",
+    );
+    let engine = rig.engine();
+    let result = engine.check_account("home".into()).await.unwrap();
+    assert!(!result.ok);
+    assert_eq!(
+        result.message,
+        "Hetzner accepts the token, but the zone example.com is not among those it can see: \
+         example.org."
+    );
+    assert!(api.writes().is_empty());
 }

@@ -222,3 +222,75 @@ async fn porkbun_explains_a_domain_without_api_access() {
     assert_eq!(disabled.answer, "Domain is not opted in to API access.");
     assert!(disabled.advice.contains("API ACCESS"), "{disabled:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn porkbun_checks_the_keys_with_a_ping_and_changes_nothing() {
+    const PING: &str = "/api/json/v3/ping";
+    let rig = Rig::new().await;
+    let api = FakeApi::start().await;
+    api.mark_read("POST", PING);
+    api.route(
+        "POST",
+        PING,
+        Reply::json(200, r#"{"status":"SUCCESS","yourIp":"81.2.69.160"}"#),
+    );
+    api_config(
+        &rig,
+        "porkbun",
+        &format!("{}{BASE}", api.url()),
+        Porkbun.account(),
+        "[[record]]\nname = \"home.example.org\"\naccount = \"home\"\n",
+    );
+    let engine = rig.engine();
+    let result = engine.check_account("home".into()).await.unwrap();
+    assert!(result.ok, "{result:?}");
+    assert_eq!(
+        result.message,
+        "Porkbun accepts the API keys. Whether a domain has API ACCESS switched on shows at \
+         its first update."
+    );
+    let calls = api.calls();
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    assert_eq!(calls[0].path, PING);
+    // The keys in the body only, as every Porkbun call sends them.
+    assert_eq!(body(&calls[0]), keys());
+    assert_eq!(calls[0].header("authorization"), None);
+    assert!(api.writes().is_empty());
+    assert!(
+        engine.history(None, 10).await.unwrap().is_empty(),
+        "nothing recorded"
+    );
+
+    // Refused keys: Porkbun's words, neither key shown, still nothing changed or recorded.
+    api.route("POST", PING, fixture("invalid-api-key"));
+    let result = engine.check_account("home".into()).await.unwrap();
+    assert!(!result.ok);
+    assert_eq!(
+        result.message,
+        "Porkbun refused the API keys: Invalid API key. (002)"
+    );
+    for key in [SECRET, API_KEY] {
+        assert!(leaks(key, [result.message.as_str()]).is_empty());
+    }
+    // An answer that echoes both keys: neither reaches the message.
+    let echo = serde_json::json!({ "status": "ERROR",
+        "message": format!("Keys {API_KEY} and {SECRET} are not valid.") });
+    api.route("POST", PING, Reply::json(403, echo.to_string()));
+    let result = engine.check_account("home".into()).await.unwrap();
+    assert!(!result.ok);
+    assert!(
+        result
+            .message
+            .starts_with("Porkbun refused the API keys: Keys "),
+        "{result:?}"
+    );
+    for key in [SECRET, API_KEY] {
+        assert!(
+            leaks(key, [result.message.as_str()]).is_empty(),
+            "{result:?}"
+        );
+    }
+    assert!(api.writes().is_empty());
+    assert!(engine.history(None, 10).await.unwrap().is_empty());
+    assert_eq!(engine.status().records[0].phase, Phase::Pending);
+}
