@@ -407,7 +407,10 @@ struct TrayMenu {
     status: MenuItem,
     /// One disabled line per record, after the status line.
     records: Vec<MenuItem>,
-    update_now: MenuItem,
+    /// "Check now": checks the address and updates what changed. Forcing an unchanged
+    /// update lives only in the window, behind its question (an unchanged update counts
+    /// against the account at the provider).
+    check_now: MenuItem,
     pause: CheckMenuItem,
     offline: MenuItem,
     offline_shown: bool,
@@ -418,7 +421,7 @@ struct TrayMenu {
 impl TrayMenu {
     fn new() -> Self {
         let status = MenuItem::with_id("status", "Dyntray: starting…", false, None);
-        let update_now = MenuItem::with_id("update-now", "Update now", false, None);
+        let check_now = MenuItem::with_id("check-now", "Check now", false, None);
         let pause = CheckMenuItem::with_id("pause", "Pause updates", true, false, None);
         let offline = MenuItem::with_id("offline", "Go offline", true, None);
         let settings = MenuItem::with_id("settings", "Settings…", true, None);
@@ -427,7 +430,7 @@ impl TrayMenu {
         let appended = menu.append_items(&[
             &status,
             &PredefinedMenuItem::separator(),
-            &update_now,
+            &check_now,
             &pause,
             &PredefinedMenuItem::separator(),
             &settings,
@@ -440,7 +443,7 @@ impl TrayMenu {
             menu,
             status,
             records: Vec::new(),
-            update_now,
+            check_now,
             pause,
             offline,
             offline_shown: false,
@@ -449,7 +452,7 @@ impl TrayMenu {
         }
     }
 
-    /// Position of the "Update now" item: after the status line, the record lines and a
+    /// Position of the "Check now" item: after the status line, the record lines and a
     /// separator.
     fn actions_start(&self) -> usize {
         2 + self.records.len()
@@ -506,7 +509,8 @@ struct TrayApp {
     runtime: tokio::runtime::Handle,
     ui: Sender<UiMsg>,
     status: Status,
-    /// A short message for the status line (e.g. why "Update now" was refused).
+    /// A short message for the status line (why going offline failed), until the next
+    /// menu action.
     notice: Option<String>,
     /// Why the engine stopped by itself, once it has.
     crashed: Option<String>,
@@ -534,6 +538,10 @@ impl TrayApp {
                 self.render();
             }
             UiMsg::Menu(id) => {
+                // A note is about the last action: the next one clears it.
+                if self.notice.take().is_some() {
+                    self.render();
+                }
                 if id == *self.menu.quit.id() {
                     return false;
                 } else if id == *self.menu.settings.id() {
@@ -552,19 +560,13 @@ impl TrayApp {
                             let _ = ui.send(UiMsg::Notice(e.to_string()));
                         }
                     });
-                } else if id == *self.menu.update_now.id() {
-                    self.notice = None;
+                } else if id == *self.menu.check_now.id() {
                     let (engine, ui) = (self.engine.clone(), self.ui.clone());
                     self.runtime.spawn(async move {
-                        let notice = match engine.update_now(None).await {
-                            Ok(report) if report.sent.is_empty() => {
-                                Some(report.warnings.join("; "))
-                            }
-                            Ok(report) => report.warnings.first().cloned(),
-                            Err(e) => Some(e.to_string()),
-                        };
-                        if let Some(notice) = notice.filter(|n| !n.is_empty()) {
-                            let _ = ui.send(UiMsg::Notice(notice));
+                        // What the check finds shows in the record lines; only a check that
+                        // could not run is worth a word.
+                        if let Err(e) = engine.check_now().await {
+                            let _ = ui.send(UiMsg::Notice(e.to_string()));
                         }
                     });
                 }
@@ -596,7 +598,7 @@ impl TrayApp {
         let lines: Vec<String> = status.records.iter().map(record_line).collect();
         self.menu.set_record_lines(&lines);
         self.menu
-            .update_now
+            .check_now
             .set_enabled(!status.records.is_empty() && status.config_error.is_none());
         self.menu.pause.set_checked(status.paused);
         let has_offline = status.records.iter().any(|r| r.has_offline);

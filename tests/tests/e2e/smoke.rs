@@ -28,7 +28,7 @@ fn tray_settings_handoff_and_quit() {
         labels,
         [
             "Dyntray: Not configured: open Settings to add a name",
-            "Update now",
+            "Check now",
             "Pause updates",
             "Settings…",
             "Quit"
