@@ -185,6 +185,10 @@ function closeEditor() {
  * @param {() => Promise<void>} onSave
  */
 function openEditor(title, fields, onSave) {
+  const save = /** @type {HTMLButtonElement} */ ($("editor-save"));
+  save.textContent = "Save";
+  save.hidden = false;
+  save.classList.remove("danger");
   $("editor-title").textContent = title;
   $("editor-fields").replaceChildren(...fields);
   $("editor-error").textContent = "";
@@ -465,6 +469,40 @@ function editRecord(index) {
 }
 
 /**
+ * Asks before removing an account or a name: the form says what goes and what stays,
+ * and only its Remove button removes.
+ * @param {"account" | "record"} kind
+ * @param {number} index
+ */
+function confirmRemove(kind, index) {
+  const item = config[kind]?.[index];
+  if (!item) {
+    return;
+  }
+  const what = document.createElement("p");
+  what.className = "confirm-text";
+  if (kind === "account") {
+    const names = (config.record ?? []).filter((/** @type {any} */ r) => r.account === item.id);
+    what.textContent = names.length > 0
+      ? `The account ${item.id} has ${names.length === 1 ? "a name" : `${names.length} names`} ` +
+        `(${names.map((/** @type {any} */ r) => r.name).join(", ")}); remove ${names.length === 1 ? "it" : "them"} first.`
+      : `The account ${item.id} is removed from Dyntray. Nothing changes at the provider.`;
+  } else {
+    what.textContent = `${item.name} is no longer kept up to date. Its record at the provider ` +
+      "stays as it is, and its history stays here.";
+  }
+  openEditor(kind === "account" ? `Remove the account ${item.id}?` : `Remove ${item.name}?`, [what], async () => {
+    await remove(kind, index);
+  });
+  const save = /** @type {HTMLButtonElement} */ ($("editor-save"));
+  const blocked = kind === "account" && (config.record ?? []).some((/** @type {any} */ r) => r.account === item.id);
+  save.hidden = blocked;
+  save.textContent = "Remove";
+  save.classList.add("danger");
+  (blocked ? /** @type {HTMLElement} */ ($("editor-cancel")) : save).focus();
+}
+
+/**
  * Removes an account, or a record, after the engine accepts the new config.
  * @param {"account" | "record"} kind
  * @param {number} index
@@ -478,6 +516,7 @@ async function remove(kind, index) {
   try {
     await editConfig(edit);
     config = next;
+    closeEditor();
     renderAccounts();
   } catch (error) {
     if (/** @type {{code: string}} */ (error).code === "stale") {
@@ -587,7 +626,7 @@ function renderAccounts() {
     edit.addEventListener("click", () => editAccount(index));
     const drop = /** @type {HTMLButtonElement} */ (fragment.querySelector(".remove"));
     drop.setAttribute("aria-label", `Remove account ${account.id}`);
-    drop.addEventListener("click", () => void remove("account", index));
+    drop.addEventListener("click", () => confirmRemove("account", index));
     items.push(fragment);
   }
   $("accounts").replaceChildren(...items);
@@ -609,7 +648,7 @@ export function recordAction(name, account, action) {
   if (action === "edit") {
     editRecord(index);
   } else {
-    void remove("record", index);
+    confirmRemove("record", index);
   }
 }
 

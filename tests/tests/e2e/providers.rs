@@ -205,3 +205,73 @@ fn a_cloudflare_name_is_set_up_from_the_window_with_a_token_alone() {
     );
     driver.close_window();
 }
+
+/// Remove asks first: Cancel keeps the name; Remove takes it out of the file and
+/// nothing more. An account that still has names is not removed at all.
+#[test]
+fn remove_asks_first_and_an_account_with_names_stays() {
+    let user = User::new();
+    let servers = tokio::runtime::Runtime::new().unwrap();
+    let provider = servers.block_on(FakeProvider::start());
+    let echo = servers.block_on(FakeProvider::start());
+    echo.always(Echo::ok("81.2.69.160"));
+    provider.echo_good();
+    let secret = user.config_file().with_file_name("home.secret");
+    std::fs::create_dir_all(secret.parent().unwrap()).unwrap();
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    std::fs::write(
+        user.config_file(),
+        format!(
+            "version = 1\n\n[detect]\nipv4 = [\"{}/\"]\nipv6 = []\n\n[[account]]\n\
+             id = \"home\"\nprovider = \"dyndns\"\nusername = \"alice\"\n\
+             secret = \"file:{}\"\nserver = \"{}\"\n\n# Keep this note.\n[[record]]\n\
+             name = \"home.example.org\"\naccount = \"home\"\n",
+            echo.url(),
+            secret.display(),
+            provider.url()
+        ),
+    )
+    .unwrap();
+
+    let _desktop = crate::desktop_lock();
+    let _tray = user.spawn("dyntray");
+    let driver = WebDriver::launch(&user, &bin("dyntray-settings"));
+    driver.wait_text("#records .name", |t| t == "home.example.org");
+    let before = std::fs::read_to_string(user.config_file()).unwrap();
+
+    // The account still has a name: the question explains, and offers no Remove.
+    driver.click("#accounts .remove");
+    driver.wait_text("#editor-title", |t| t == "Remove the account home?");
+    let why = driver.text("#editor-fields");
+    assert!(why.contains("remove it first"), "{why}");
+    assert!(driver.find("#editor-save:not([hidden])").is_none());
+    driver.click("#editor-cancel");
+
+    // A name: Cancel keeps it, untouched.
+    driver.click("#records .remove");
+    driver.wait_text("#editor-title", |t| t == "Remove home.example.org?");
+    assert!(driver.text("#editor-fields").contains("history stays"));
+    driver.click("#editor-cancel");
+    assert_eq!(std::fs::read_to_string(user.config_file()).unwrap(), before);
+
+    // Remove removes that table and nothing else.
+    driver.click("#records .remove");
+    driver.wait_text("#editor-save", |t| t == "Remove");
+    driver.click("#editor-save");
+    wait_for(
+        "the name removed from the file",
+        Duration::from_secs(10),
+        || {
+            let after = std::fs::read_to_string(user.config_file()).unwrap();
+            (!after.contains("home.example.org")).then_some(after)
+        },
+    );
+    let after = std::fs::read_to_string(user.config_file()).unwrap();
+    assert!(after.contains("[[account]]\nid = \"home\""), "{after}");
+    assert!(
+        driver.find("#editor:not([hidden])").is_none(),
+        "the question closed"
+    );
+    driver.close_window();
+}
