@@ -71,6 +71,11 @@ fn render(event: &EngineEvent, notify_success: bool) -> Option<Notification> {
     Some(n)
 }
 
+/// The name people know a provider by (`DynDNS` for `dyndns`).
+fn provider_name(id: &str) -> &str {
+    dyntray_engine::provider::lookup(id).map_or(id, |p| p.descriptor().name)
+}
+
 fn render_text(n: &mut Notification, event: &EngineEvent, notify_success: bool) -> Option<()> {
     match event {
         EngineEvent::Updated {
@@ -85,6 +90,7 @@ fn render_text(n: &mut Notification, event: &EngineEvent, notify_success: bool) 
                 [one] => format!("{one} updated"),
                 many => format!("{} names updated", many.len()),
             };
+            let provider = provider_name(provider);
             let body = match (names.as_slice(), address) {
                 ([_], Some(a)) => format!("It now points at {a} ({provider})."),
                 ([_], None) => format!("It shows as offline ({provider})."),
@@ -98,12 +104,14 @@ fn render_text(n: &mut Notification, event: &EngineEvent, notify_success: bool) 
         EngineEvent::Refused {
             names,
             provider,
-            code,
+            code: _,
             answer,
             advice,
         } => {
+            // The provider's own words once, then what to do; its code is in Settings.
+            let provider = provider_name(provider);
             n.summary(&format!("{provider} refused {}", names.join(", ")))
-                .body(&format!("The provider answered \u{201c}{answer}\u{201d} ({code}). {advice} Dyntray sends nothing more for it until then."))
+                .body(&format!("{provider} answered \u{201c}{answer}\u{201d}. {advice} Dyntray sends nothing more for it until then."))
                 .urgency(Urgency::Critical)
                 .timeout(Timeout::Never);
         }
@@ -141,12 +149,12 @@ mod tests {
     fn one_notification_per_request_in_plain_words() {
         let one = render(&updated(&["a.example.org"]), true).unwrap();
         assert_eq!(one.summary, "a.example.org updated");
-        assert_eq!(one.body, "It now points at 81.2.69.160 (dyndns).");
+        assert_eq!(one.body, "It now points at 81.2.69.160 (DynDNS).");
         let many = render(&updated(&["a.example.org", "b.example.org"]), true).unwrap();
         assert_eq!(many.summary, "2 names updated");
         assert_eq!(
             many.body,
-            "a.example.org, b.example.org now point at 81.2.69.160 (dyndns)."
+            "a.example.org, b.example.org now point at 81.2.69.160 (DynDNS)."
         );
     }
 
@@ -161,9 +169,13 @@ mod tests {
             advice: "Unblock it on the provider's website.".into(),
         };
         let n = render(&refused, false).unwrap();
-        assert_eq!(n.summary, "dyndns refused a.example.org");
-        assert!(n.body.contains("\u{201c}abuse\u{201d}"));
-        assert!(n.body.contains("Unblock it"));
+        // The provider's name people know, its words once, no internal code.
+        assert_eq!(n.summary, "DynDNS refused a.example.org");
+        assert_eq!(
+            n.body,
+            "DynDNS answered \u{201c}abuse\u{201d}. Unblock it on the provider's website. \
+             Dyntray sends nothing more for it until then."
+        );
     }
 
     #[test]

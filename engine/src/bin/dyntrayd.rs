@@ -793,6 +793,12 @@ fn print_status(status: &Status) {
                 visible(&disabled.code)
             );
             println!("    {}", visible(&disabled.advice));
+            let cure = dyntray_engine::provider::lookup(&record.provider)
+                .map(|p| p.descriptor().cure(&disabled.code));
+            if cure == Some(dyntray_engine::provider::Cure::Secret) {
+                // The advice speaks of Settings; here the secret is set from the shell.
+                println!("    a new secret: dyntrayd secret set {}", record.account);
+            }
             println!("    after fixing it: dyntrayd enable {}", record.key);
         } else {
             if let (Some(answer), Some(at)) = (&record.last_answer, record.last_attempt_at) {

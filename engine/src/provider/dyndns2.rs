@@ -464,19 +464,19 @@ pub const REFUSALS: &[Refusal] = &[
         code: "badauth",
         cure: Cure::Secret,
         advice: "The provider rejected the username or password (or update key). Enter them \
-                 again in Settings, or with `dyntrayd secret set <account>`.",
+                 again in Settings.",
     },
     Refusal {
         code: "http-401",
         cure: Cure::Secret,
         advice: "The provider rejected the username or password (or update key). Enter them \
-                 again in Settings, or with `dyntrayd secret set <account>`.",
+                 again in Settings.",
     },
     Refusal {
         code: "http-403",
         cure: Cure::Secret,
         advice: "The provider rejected the username or password (or update key). Enter them \
-                 again in Settings, or with `dyntrayd secret set <account>`.",
+                 again in Settings.",
     },
     Refusal {
         code: "!donator",

@@ -586,9 +586,8 @@ pub fn classify(item: &UpdateItem, answer: &Answer, request: Request, quirks: &Q
             "badauth",
             Some(with_hint(
                 "The GnuDIP server refused the login (answer 1): check the user name and the \
-                 password (enter it again in Settings, or with `dyntrayd secret set \
-                 <account>`), and that the record's name is <user>.<domain> for a domain the \
-                 server serves.",
+                 password (enter it again in Settings), and that the record's name is \
+                 <user>.<domain> for a domain the server serves.",
                 quirks,
             )),
         ),

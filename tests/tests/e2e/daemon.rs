@@ -160,6 +160,12 @@ async fn badauth_disables_until_secret_set() {
         text(&status)
     );
     assert!(text(&status).contains("username or password"));
+    // The shell's way to a new secret is told here, not in the desktop's advice.
+    assert!(
+        text(&status).contains("a new secret: dyntrayd secret set e2e-badauth"),
+        "{}",
+        text(&status)
+    );
 
     // A new secret re-enables the records, and they go out with it.
     daemon

@@ -240,7 +240,7 @@ fn the_tray_shows_each_record_and_the_providers_refusal() {
             .contains("home.example.org updated")
             .then_some(())
     });
-    assert!(notifications().contains("It now points at 81.2.69.160 (dyndns)."));
+    assert!(notifications().contains("It now points at 81.2.69.160 (DynDNS)."));
 
     // The settings window shows the same, and follows changes live.
     let driver = WebDriver::launch(&user, &bin(SETTINGS_EXE));
@@ -277,7 +277,7 @@ fn the_tray_shows_each_record_and_the_providers_refusal() {
     assert_eq!(menu(&item)[0].label, "Dyntray: Needs your attention");
     wait_for("the refusal notification", Duration::from_secs(10), || {
         notifications()
-            .contains("dyndns refused home.example.org")
+            .contains("DynDNS refused home.example.org")
             .then_some(())
     });
     assert!(notifications().contains("username or password"));
