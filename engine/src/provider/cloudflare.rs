@@ -220,40 +220,29 @@ async fn check(api: Api<'_>) -> CheckResult {
         Ok(request) => api.send(request).await.ok(),
         Err(_) => None,
     };
-    let names: Vec<String> = zones
+    let listed = zones
         .as_ref()
         .and_then(|answer| read(answer).ok())
-        .and_then(|envelope| serde_json::from_value::<Vec<Zone>>(envelope.result).ok())
-        .map(|zones| zones.into_iter().map(|z| z.name).collect())
-        .unwrap_or_default();
+        .and_then(|envelope| {
+            let total = envelope.result_info.as_ref().and_then(|i| i.total_count);
+            let zones = serde_json::from_value::<Vec<Zone>>(envelope.result).ok()?;
+            Some((zones.into_iter().map(|z| z.name).collect::<Vec<_>>(), total))
+        });
+    let (names, total) = listed.unwrap_or_default();
     let fixed = api
         .request()
         .settings
         .get::<Account>()
         .and_then(|a| a.zone.clone());
-    let message = match (names.as_slice(), fixed) {
-        ([], Some(zone)) => format!(
-            "Cloudflare accepts the token. It cannot list zones, so Dyntray uses the zone \
-             {zone} as set."
-        ),
-        ([], None) => "Cloudflare accepts the token, but it can see no zone: give it Zone → \
-                       Zone → Read, or set the account's zone."
-            .to_owned(),
-        (names, Some(zone)) if !names.iter().any(|n| n.eq_ignore_ascii_case(&zone)) => {
-            return failed(format!(
-                "Cloudflare accepts the token, but the zone {zone} is not among those it can \
-                 see: {}.",
-                names.join(", ")
-            ));
-        }
-        ([one], _) => format!("Cloudflare accepts the token. It can see the zone {one}."),
-        (names, _) => format!(
-            "Cloudflare accepts the token. It can see {} zones: {}.",
-            names.len(),
-            names.join(", ")
-        ),
-    };
-    CheckResult { ok: true, message }
+    http::zones_seen(
+        "Cloudflare accepts the token",
+        "zone",
+        &names,
+        // Without a count, a full page of 50 may go on.
+        total.or_else(|| (names.len() < 50).then_some(names.len())),
+        fixed.as_deref(),
+        "Give it Zone → Zone → Read, or check that it covers your zone.",
+    )
 }
 
 /// Cloudflare's answer envelope.
@@ -279,6 +268,8 @@ struct ApiError {
 struct ResultInfo {
     #[serde(default)]
     total_pages: Option<u64>,
+    #[serde(default)]
+    total_count: Option<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
