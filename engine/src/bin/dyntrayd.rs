@@ -56,6 +56,8 @@ OPTIONS:
     --config PATH       Config file (default: $XDG_CONFIG_HOME/dyntray/config.toml)
     --state-dir PATH    State directory (default: $XDG_DATA_HOME/dyntray)
     --socket PATH       Control socket (default: $XDG_RUNTIME_DIR/dyntray/control.sock)
+    --json              status, history and ip: one line of JSON,
+                        {\"version\": 1, \"status\"|\"history\"|\"addresses\": ...}
     -h, --help          Print this help
     -V, --version       Print the version
 
@@ -75,7 +77,14 @@ struct Args {
     config: Option<PathBuf>,
     state_dir: Option<PathBuf>,
     socket: Option<PathBuf>,
+    /// `status`, `history` and `ip` print JSON (see [`JSON_VERSION`]).
+    json: bool,
 }
+
+/// The version of the `--json` output's shape: `{"version": 1, "status" | "history" |
+/// "addresses": …}`, each the control API's answer. Within a version, fields are added,
+/// never renamed or removed.
+const JSON_VERSION: u32 = 1;
 
 enum Command {
     Run,
@@ -103,6 +112,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         config: None,
         state_dir: None,
         socket: None,
+        json: false,
     };
     let mut flag_command = None;
     while let Some(arg) = parser.next()? {
@@ -110,6 +120,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("config") => args.config = Some(parser.value()?.into()),
             Long("state-dir") => args.state_dir = Some(parser.value()?.into()),
             Long("socket") => args.socket = Some(parser.value()?.into()),
+            Long("json") => args.json = true,
             Short('h') | Long("help") => flag_command = Some(Command::Help),
             Short('V') | Long("version") => flag_command = Some(Command::Version),
             Long("markdown") => words.push("--markdown".into()),
@@ -215,6 +226,15 @@ fn resolve_paths(args: &Args) -> Result<Paths> {
 
 async fn dispatch(args: Args) -> Result<ExitCode> {
     let paths = resolve_paths(&args)?;
+    let json = args.json;
+    if json
+        && !matches!(
+            args.command,
+            Command::Status | Command::History(_) | Command::Ip(_)
+        )
+    {
+        bail!("--json is for status, history and ip");
+    }
     match args.command {
         Command::Help => {
             print!("{HELP}");
@@ -245,13 +265,17 @@ async fn dispatch(args: Args) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig => check_config(&paths.config),
-        Command::Ip(family) => show_addresses(&paths, family).await,
+        Command::Ip(family) => show_addresses(&paths, family, json).await,
         Command::Status => {
             let status = match running(&paths.socket).await? {
                 Some(client) => client.call::<Status>(Request::Status).await?,
                 None => offline_status(&paths).await?,
             };
-            print_status(&status);
+            if json {
+                print_json("status", &status)?;
+            } else {
+                print_status(&status);
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Enable(record) => enable(&paths, record.as_deref()).await,
@@ -267,7 +291,11 @@ async fn dispatch(args: Args) -> Result<ExitCode> {
                 }
                 None => offline_history(&paths, record.as_deref())?,
             };
-            print_history(&entries);
+            if json {
+                print_json("history", &entries)?;
+            } else {
+                print_history(&entries);
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::SecretSet(account) => secret_set(&paths, &account).await,
@@ -357,7 +385,16 @@ async fn enable(paths: &Paths, record: Option<&str>) -> Result<ExitCode> {
 /// instance answers itself, so a provider's check-IP is still asked at most every 10
 /// minutes and not while that provider refuses the account; without one, a detector
 /// built from the config asks.
-async fn show_addresses(paths: &Paths, only: Option<IpFamily>) -> Result<ExitCode> {
+/// Prints `{"version": JSON_VERSION, "<key>": value}` on one line.
+fn print_json<T: serde::Serialize>(key: &str, value: &T) -> Result<()> {
+    let mut object = serde_json::Map::new();
+    object.insert("version".into(), JSON_VERSION.into());
+    object.insert(key.into(), serde_json::to_value(value)?);
+    println!("{}", serde_json::Value::Object(object));
+    Ok(())
+}
+
+async fn show_addresses(paths: &Paths, only: Option<IpFamily>, json: bool) -> Result<ExitCode> {
     let reports = match running(&paths.socket).await? {
         Some(client) => {
             client
@@ -369,15 +406,20 @@ async fn show_addresses(paths: &Paths, only: Option<IpFamily>) -> Result<ExitCod
             Err(code) => return Ok(code),
         },
     };
-    if reports.is_empty() {
+    if json {
+        print_json("addresses", &reports)?;
+    } else if reports.is_empty() {
         println!(
             "no address sources are configured ([detect] in {})",
             paths.config.display()
         );
         return Ok(ExitCode::FAILURE);
     }
-    for report in &reports {
+    for report in reports.iter().filter(|_| !json) {
         print_detection(report);
+    }
+    if reports.is_empty() {
+        return Ok(ExitCode::FAILURE);
     }
     Ok(if reports.iter().all(|r| r.address.is_some()) {
         ExitCode::SUCCESS

@@ -91,6 +91,17 @@ async fn ip_shows_every_source_and_the_agreed_address() {
     let classes: Vec<String> = dns.seen().iter().map(|q| q.class.to_string()).collect();
     assert!(classes.contains(&"CH".to_owned()), "{classes:?}");
     assert_eq!(dns.count(), 3);
+
+    // For scripts: the same report as JSON of a versioned shape.
+    let output = user.run("dyntrayd", &["ip", "--json"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(value["version"], 1, "{value}");
+    assert_eq!(value["addresses"][0]["address"], V4, "{value}");
+    assert_eq!(
+        value["addresses"][0]["sources"].as_array().unwrap().len(),
+        7
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -160,6 +160,22 @@ async fn badauth_disables_until_secret_set() {
         text(&status)
     );
     assert!(text(&status).contains("username or password"));
+    // For scripts: the same, as JSON of a versioned shape.
+    let json = daemon.run(&["status", "--json"]);
+    assert_eq!(json.status.code(), Some(0), "{}", text(&json));
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(value["version"], 1);
+    let record = &value["status"]["records"][0];
+    assert_eq!(record["phase"], "disabled", "{value}");
+    assert_eq!(record["disabled"]["code"], "badauth");
+    let history = daemon.run(&["history", "--json"]);
+    let value: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
+    assert_eq!(value["version"], 1);
+    assert_eq!(value["history"][0]["classification"], "fatal", "{value}");
+    assert!(!String::from_utf8_lossy(&history.stdout).contains("w0rd"));
+    let wrong = daemon.run(&["once", "--json"]);
+    assert_ne!(wrong.status.code(), Some(0));
+    assert!(text(&wrong).contains("--json is for status, history and ip"));
     // The shell's way to a new secret is told here, not in the desktop's advice.
     assert!(
         text(&status).contains("a new secret: dyntrayd secret set e2e-badauth"),
