@@ -9,9 +9,8 @@
 //! unless the record says `create = true`; a name with several records (round robin) is
 //! never guessed at.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
 
 use reqwest::Method;
 use serde::Deserialize;
@@ -136,23 +135,8 @@ static DESCRIPTOR: Descriptor = Descriptor {
 #[derive(Debug, Default)]
 struct Account {
     zone: Option<String>,
-    /// Zone name → zone id, found with the token.
-    zones: Mutex<HashMap<String, String>>,
-}
-
-impl Account {
-    fn cached(&self, name: &str) -> Option<(String, String)> {
-        let zones = self.zones.lock().ok()?;
-        http::zone_candidates(name)
-            .into_iter()
-            .find_map(|zone| Some((zone.to_owned(), zones.get(zone)?.clone())))
-    }
-
-    fn remember(&self, zone: &str, id: &str) {
-        if let Ok(mut zones) = self.zones.lock() {
-            zones.insert(zone.to_owned(), id.to_owned());
-        }
-    }
+    /// Zone names and ids found with the token.
+    zones: http::ZoneCache,
 }
 
 impl Provider for Cloudflare {
@@ -164,7 +148,7 @@ impl Provider for Cloudflare {
         http::check_server(account.server)?;
         Ok(Prepared::new(Account {
             zone: account.settings.text("zone").map(str::to_owned),
-            zones: Mutex::default(),
+            zones: http::ZoneCache::default(),
         }))
     }
 
@@ -546,12 +530,12 @@ fn failure(failure: &Failure, items: &[&UpdateItem]) -> Refused {
 
 /// The id of the zone named `zone`.
 async fn zone_id(api: &Api<'_>, account: &Account, zone: &str) -> Result<String, Refused> {
-    if let Some((_, id)) = account.cached(zone).filter(|(name, _)| name == zone) {
+    if let Some((_, id)) = account.zones.cached(zone).filter(|(name, _)| name == zone) {
         return Ok(id);
     }
     match lookup_zone(api, zone).await? {
         Some(id) => {
-            account.remember(zone, &id);
+            account.zones.remember(zone, Some(id.clone()));
             Ok(id)
         }
         None => Err(Refused {
@@ -564,12 +548,13 @@ async fn zone_id(api: &Api<'_>, account: &Account, zone: &str) -> Result<String,
 
 /// The zone holding `name`: the longest candidate Cloudflare knows.
 async fn find_zone(api: &Api<'_>, account: &Account, name: &str) -> Result<String, Refused> {
-    if let Some((_, id)) = account.cached(name) {
+    if let Some((_, id)) = account.zones.cached(name) {
         return Ok(id);
     }
     for candidate in http::zone_candidates(name) {
-        if let Some(id) = lookup_zone(api, candidate).await? {
-            account.remember(candidate, &id);
+        let id = lookup_zone(api, candidate).await?;
+        account.zones.remember(candidate, id.clone());
+        if let Some(id) = id {
             return Ok(id);
         }
     }

@@ -70,6 +70,12 @@ static DESCRIPTOR: Descriptor = Descriptor {
                      Management makes a new one).",
         },
         Refusal {
+            code: "bad-secret",
+            cure: Cure::Secret,
+            advice: "The token has characters a deSEC token never has. Enter it again in \
+                     Settings.",
+        },
+        Refusal {
             code: "nohost",
             cure: Cure::Settings,
             advice: "deSEC has no such domain in this account. Check the name's spelling.",
@@ -211,10 +217,22 @@ async fn send(
         query.append_pair("myipv4", &value(v4));
         query.append_pair("myipv6", &value(v6));
     }
-    let builder = api.build(Method::GET, url).header(
-        reqwest::header::AUTHORIZATION,
-        format!("Token {}", request.secret.expose()),
-    );
+    // Marked sensitive, as reqwest marks its own auth headers: never in a debug print.
+    let Ok(mut token) =
+        reqwest::header::HeaderValue::from_str(&format!("Token {}", request.secret.expose()))
+    else {
+        return http::for_all(
+            &DESCRIPTOR,
+            items,
+            Class::FatalAuth,
+            "bad-secret",
+            "the token has characters an HTTP header cannot carry",
+        );
+    };
+    token.set_sensitive(true);
+    let builder = api
+        .build(Method::GET, url)
+        .header(reqwest::header::AUTHORIZATION, token);
     let answer = match api.send(builder).await {
         Ok(answer) => answer,
         Err(f) => return http::failed(&DESCRIPTOR, items, &f),

@@ -10,9 +10,7 @@
 //! is never guessed at. The answer to a write must show the address sent. An account
 //! check lists the domains the token can see (`GET /domains`) and changes nothing.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
 
 use reqwest::Method;
 use serde::Deserialize;
@@ -137,30 +135,8 @@ static DESCRIPTOR: Descriptor = Descriptor {
 #[derive(Debug, Default)]
 struct Account {
     domain: Option<String>,
-    /// Candidate → whether the account has that domain.
-    known: Mutex<HashMap<String, bool>>,
-}
-
-impl Account {
-    /// The first candidate of `name` known to be a domain of the account, unless a longer
-    /// candidate has not been asked about yet.
-    fn cached(&self, name: &str) -> Option<String> {
-        let known = self.known.lock().ok()?;
-        for candidate in http::zone_candidates(name) {
-            match known.get(candidate) {
-                Some(true) => return Some(candidate.to_owned()),
-                Some(false) => {}
-                None => return None,
-            }
-        }
-        None
-    }
-
-    fn remember(&self, candidate: &str, is_domain: bool) {
-        if let Ok(mut known) = self.known.lock() {
-            known.insert(candidate.to_owned(), is_domain);
-        }
-    }
+    /// The domains found (the id is the domain's name).
+    known: http::ZoneCache,
 }
 
 impl Provider for DigitalOcean {
@@ -172,7 +148,7 @@ impl Provider for DigitalOcean {
         http::check_server(account.server)?;
         Ok(Prepared::new(Account {
             domain: account.settings.text("zone").map(str::to_owned),
-            known: Mutex::default(),
+            known: http::ZoneCache::default(),
         }))
     }
 
@@ -571,7 +547,7 @@ async fn find_domain(
         }
         return Ok(domain.clone());
     }
-    if let Some(domain) = account.cached(name) {
+    if let Some((domain, _)) = account.known.cached(name) {
         return Ok(domain);
     }
     for candidate in http::zone_candidates(name) {
@@ -581,11 +557,13 @@ async fn find_domain(
         let answer = call(api, item, Method::GET, url, None).await?;
         match read(&answer) {
             Ok(_) => {
-                account.remember(candidate, true);
+                account
+                    .known
+                    .remember(candidate, Some(candidate.to_owned()));
                 return Ok(candidate.to_owned());
             }
             // Not a domain of this account: the next candidate.
-            Err(s) if s.code == "not_found" => account.remember(candidate, false),
+            Err(s) if s.code == "not_found" => account.known.remember(candidate, None),
             Err(s) => return Err(stop(item, &s)),
         }
     }
@@ -693,19 +671,5 @@ mod tests {
         assert_eq!(id_text(&json!(3352896)), Some("3352896".to_owned()));
         assert_eq!(id_text(&json!("abc")), Some("abc".to_owned()));
         assert_eq!(id_text(&json!(null)), None);
-    }
-
-    #[test]
-    fn the_longest_known_candidate_is_used_once_longer_ones_are_known_not_to_be() {
-        let account = Account::default();
-        assert_eq!(account.cached("home.example.org"), None);
-        account.remember("home.example.org", false);
-        account.remember("example.org", true);
-        assert_eq!(
-            account.cached("home.example.org").as_deref(),
-            Some("example.org")
-        );
-        // A longer candidate not asked about yet is asked first.
-        assert_eq!(account.cached("a.home.example.org"), None);
     }
 }

@@ -11,9 +11,7 @@
 //! Gandi's answer to a write carries no values to compare. An account check lists the
 //! LiveDNS domains the token can see (`GET /domains`) and changes nothing.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
 
 use reqwest::Method;
 use serde::Deserialize;
@@ -123,30 +121,8 @@ static DESCRIPTOR: Descriptor = Descriptor {
 #[derive(Debug, Default)]
 struct Account {
     domain: Option<String>,
-    /// Candidate → whether LiveDNS has that domain for this token.
-    known: Mutex<HashMap<String, bool>>,
-}
-
-impl Account {
-    /// The first candidate of `name` known to be a domain, unless a longer candidate has
-    /// not been asked about yet.
-    fn cached(&self, name: &str) -> Option<String> {
-        let known = self.known.lock().ok()?;
-        for candidate in http::zone_candidates(name) {
-            match known.get(candidate) {
-                Some(true) => return Some(candidate.to_owned()),
-                Some(false) => {}
-                None => return None,
-            }
-        }
-        None
-    }
-
-    fn remember(&self, candidate: &str, is_domain: bool) {
-        if let Ok(mut known) = self.known.lock() {
-            known.insert(candidate.to_owned(), is_domain);
-        }
-    }
+    /// The domains LiveDNS has for this token (the id is the domain's name).
+    known: http::ZoneCache,
 }
 
 impl Provider for Gandi {
@@ -158,7 +134,7 @@ impl Provider for Gandi {
         http::check_server(account.server)?;
         Ok(Prepared::new(Account {
             domain: account.settings.text("zone").map(str::to_owned),
-            known: Mutex::default(),
+            known: http::ZoneCache::default(),
         }))
     }
 
@@ -506,10 +482,10 @@ async fn find_domain(
         None => http::zone_candidates(name),
     };
     let cached = match &account.domain {
-        Some(domain) => account.cached(domain).filter(|d| d == domain),
-        None => account.cached(name),
+        Some(domain) => account.known.cached(domain).filter(|(d, _)| d == domain),
+        None => account.known.cached(name),
     };
-    if let Some(domain) = cached {
+    if let Some((domain, _)) = cached {
         return Ok(domain);
     }
     for candidate in candidates {
@@ -522,11 +498,13 @@ async fn find_domain(
         )
         .await?;
         if not_found(&answer) {
-            account.remember(candidate, false);
+            account.known.remember(candidate, None);
             continue;
         }
         read(&answer).map_err(|s| stop(item, &s))?;
-        account.remember(candidate, true);
+        account
+            .known
+            .remember(candidate, Some(candidate.to_owned()));
         return Ok(candidate.to_owned());
     }
     Err(stop(

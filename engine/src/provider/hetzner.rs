@@ -15,9 +15,7 @@
 //! (`POST /zones/{id}/rrsets`) only when the record says `create = true`. An account
 //! check lists the zones of the token's project (`GET /zones`) and changes nothing.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use reqwest::Method;
@@ -177,30 +175,8 @@ static DESCRIPTOR: Descriptor = Descriptor {
 #[derive(Debug, Default)]
 struct Account {
     zone: Option<String>,
-    /// Candidate → the zone's id, or `None` when the project has no such zone.
-    zones: Mutex<HashMap<String, Option<String>>>,
-}
-
-impl Account {
-    /// The first candidate of `name` known to be a zone (name and id), unless a longer
-    /// candidate has not been asked about yet.
-    fn cached(&self, name: &str) -> Option<(String, String)> {
-        let zones = self.zones.lock().ok()?;
-        for candidate in http::zone_candidates(name) {
-            match zones.get(candidate) {
-                Some(Some(id)) => return Some((candidate.to_owned(), id.clone())),
-                Some(None) => {}
-                None => return None,
-            }
-        }
-        None
-    }
-
-    fn remember(&self, candidate: &str, id: Option<String>) {
-        if let Ok(mut zones) = self.zones.lock() {
-            zones.insert(candidate.to_owned(), id);
-        }
-    }
+    /// The zones found, with their ids.
+    zones: http::ZoneCache,
 }
 
 impl Provider for Hetzner {
@@ -226,7 +202,7 @@ impl Provider for Hetzner {
         }
         Ok(Prepared::new(Account {
             zone: account.settings.text("zone").map(str::to_owned),
-            zones: Mutex::default(),
+            zones: http::ZoneCache::default(),
         }))
     }
 
@@ -792,8 +768,8 @@ async fn find_zone(
         None => http::zone_candidates(name),
     };
     let cached = match &account.zone {
-        Some(zone) => account.cached(zone).filter(|(z, _)| z == zone),
-        None => account.cached(name),
+        Some(zone) => account.zones.cached(zone).filter(|(z, _)| z == zone),
+        None => account.zones.cached(name),
     };
     if let Some(found) = cached {
         return Ok(found);
@@ -809,7 +785,7 @@ async fn find_zone(
             .iter()
             .find(|z| z.name.eq_ignore_ascii_case(candidate))
             .and_then(|z| id_text(&z.id));
-        account.remember(candidate, id.clone());
+        account.zones.remember(candidate, id.clone());
         if let Some(id) = id {
             return Ok((candidate.to_owned(), id));
         }

@@ -524,6 +524,35 @@ pub fn address(request: &UpdateRequest) -> Option<IpAddr> {
     }
 }
 
+/// What a provider has learnt of the zones (domains) its credential reaches, for the
+/// account's lifetime: each candidate asked about, with the zone's id when it is one.
+/// Kept in the provider's prepared settings; never locked across an `.await`.
+#[derive(Debug, Default)]
+pub struct ZoneCache(std::sync::Mutex<std::collections::HashMap<String, Option<String>>>);
+
+impl ZoneCache {
+    /// The zone (name and id) of `name`: its longest candidate known to be a zone,
+    /// provided every longer candidate is known not to be one. `None` means: ask.
+    pub fn cached(&self, name: &str) -> Option<(String, String)> {
+        let known = self.0.lock().ok()?;
+        for candidate in zone_candidates(name) {
+            match known.get(candidate) {
+                Some(Some(id)) => return Some((candidate.to_owned(), id.clone())),
+                Some(None) => {}
+                None => return None,
+            }
+        }
+        None
+    }
+
+    /// Remembers what the provider said of `candidate`: its id, or `None` for no zone.
+    pub fn remember(&self, candidate: &str, id: Option<String>) {
+        if let Ok(mut known) = self.0.lock() {
+            known.insert(candidate.to_owned(), id);
+        }
+    }
+}
+
 /// The part of `name` below `zone` (`home` for `home.example.org` in `example.org`), `@`
 /// for the zone's own name; `None` when the name is not in the zone.
 pub fn relative_name<'n>(name: &'n str, zone: &str) -> Option<&'n str> {
@@ -697,6 +726,20 @@ mod tests {
             cut.message.contains("not among the first 50 listed"),
             "{cut:?}"
         );
+    }
+
+    #[test]
+    fn the_longest_known_zone_is_used_once_longer_candidates_are_known_not_to_be() {
+        let zones = ZoneCache::default();
+        assert_eq!(zones.cached("home.example.org"), None);
+        zones.remember("home.example.org", None);
+        zones.remember("example.org", Some("z1".into()));
+        assert_eq!(
+            zones.cached("home.example.org"),
+            Some(("example.org".into(), "z1".into()))
+        );
+        // A longer candidate not asked about yet is asked first.
+        assert_eq!(zones.cached("a.home.example.org"), None);
     }
 
     #[test]
