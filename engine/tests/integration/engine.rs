@@ -247,6 +247,12 @@ async fn badauth_disables_the_whole_account_until_the_secret_changes() {
     assert_eq!(disabled.code, "badauth");
     assert_eq!(disabled.answer, "badauth");
     assert!(disabled.advice.contains("username or password"));
+    // The window offers "Change password" from this, and names the provider as people do.
+    assert_eq!(
+        status.records[0].cure,
+        Some(dyntray_engine::provider::Cure::Secret)
+    );
+    assert_eq!(status.records[0].provider_name, "DynDNS");
     match events.try_recv().unwrap() {
         dyntray_engine::engine::EngineEvent::Refused { code, names, .. } => {
             assert_eq!(code, "badauth");
