@@ -12,7 +12,7 @@ const UNITS = /** @type {[Intl.RelativeTimeFormatUnit, number][]} */ ([
   ["minute", 60],
 ]);
 
-const words = new Intl.RelativeTimeFormat(undefined, { numeric: "auto", style: "short" });
+const words = new Intl.RelativeTimeFormat(undefined, { numeric: "auto", style: "long" });
 
 /**
  * "3 min ago", "in 5 min", "just now", "yesterday"; "never" for no time.
@@ -26,7 +26,7 @@ export function relative(seconds, now = Date.now()) {
   }
   const delta = seconds - now / 1000;
   if (Math.abs(delta) < 45) {
-    return delta < 0 || Math.abs(delta) < 5 ? "just now" : "in a moment";
+    return delta > 0 ? "in a moment" : "just now";
   }
   for (const [unit, size] of UNITS) {
     if (Math.abs(delta) >= size || unit === "minute") {

@@ -7,7 +7,7 @@
  * @typedef {import("../ipc.js").AddressStatus} AddressStatus
  * @typedef {import("../ipc.js").SourceReport} SourceReport
  */
-import { formatTime } from "./records.js";
+import { exact as formatTime } from "../time.js";
 
 /**
  * Clones a template's first element.
