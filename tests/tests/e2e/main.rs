@@ -8,10 +8,12 @@
 
 mod address;
 mod daemon;
+mod looks;
 mod panel;
 mod providers;
 mod rig;
 mod smoke;
+mod walkthrough;
 mod webdriver;
 
 use std::sync::{Mutex, MutexGuard};
