@@ -162,6 +162,11 @@ impl WebDriver {
         assert_eq!(reply["value"], value, "{css} has no option {value}");
     }
 
+    /// Runs `script` in the page (its `arguments` are `args`) and returns its value.
+    pub fn execute(&self, script: &str, args: Value) -> Value {
+        self.post("/execute/sync", json!({ "script": script, "args": args }))["value"].clone()
+    }
+
     /// Waits until the text of `css` satisfies `done`, and returns it.
     pub fn wait_text(&self, css: &str, done: impl Fn(&str) -> bool) -> String {
         wait_for(
