@@ -549,9 +549,10 @@ function sourceItem(family, index) {
   const up = /** @type {HTMLButtonElement} */ (item.querySelector(".sources-up"));
   const down = /** @type {HTMLButtonElement} */ (item.querySelector(".sources-down"));
   const remove = /** @type {HTMLButtonElement} */ (item.querySelector(".sources-remove"));
-  up.setAttribute("aria-label", `Move ${name} up`);
-  down.setAttribute("aria-label", `Move ${name} down`);
-  remove.setAttribute("aria-label", `Remove ${name}`);
+  // The visible words first, then which source (the name must contain what is seen).
+  up.setAttribute("aria-label", `Move up: ${name}`);
+  down.setAttribute("aria-label", `Move down: ${name}`);
+  remove.setAttribute("aria-label", `Remove: ${name}`);
   up.disabled = index === 0;
   down.disabled = index === rows.length - 1;
   up.addEventListener("click", () => move(family, index, -1));

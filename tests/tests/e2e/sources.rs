@@ -119,7 +119,7 @@ fn sources_are_chosen_in_the_window_and_saved_in_place() {
     );
     assert_eq!(
         focused,
-        format!("Move DNS service OpenDNS at {dns_addr} down"),
+        format!("Move down: DNS service OpenDNS at {dns_addr}"),
         "focus after moving"
     );
     driver.choose("#sources-agree", "3");
