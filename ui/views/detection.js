@@ -380,8 +380,7 @@ function dirty() {
   if (!saved) {
     return false;
   }
-  const specs = (/** @type {Sources} */ s) => JSON.stringify([s.ipv4.map(toSpec), s.ipv6.map(toSpec)]);
-  return specs(draft) !== specs(saved) || agreeToSend() !== saved.agree;
+  return !same({ ...draft, agree: agreeToSend() }, saved);
 }
 
 /**
@@ -770,6 +769,20 @@ async function save() {
   const button = /** @type {HTMLButtonElement} */ (byId("sources-save"));
   button.disabled = true;
   try {
+    if (knownRevision() !== loadedRevision) {
+      // The window read the file again since the sources were (another view did, after
+      // a change on disk): the engine would not see that these are stale, so look here.
+      if (!saved || !same(sourcesOf(await getConfig()), saved)) {
+        await loadSources();
+        message(
+          "The sources changed in the config file since this window read them, so nothing " +
+            "was saved. They have been read again: make your change once more.",
+          "error",
+        );
+        return;
+      }
+      loadedRevision = knownRevision();
+    }
     await editConfig(edit);
     loadedRevision = knownRevision();
     draft.agree = edit.agree;
@@ -797,6 +810,31 @@ async function save() {
   }
 }
 
+/**
+ * The sources a config holds, the agreement within what they allow (as the engine
+ * counts it).
+ * @param {any} config as `getConfig` returns it
+ * @returns {Sources}
+ */
+function sourcesOf(config) {
+  const detect = config.detect ?? {};
+  const ipv4 = (detect.ipv4 ?? []).map(fromSpec);
+  const ipv6 = (detect.ipv6 ?? []).map(fromSpec);
+  const max = Math.max(1, Math.min(MAX_AGREE, Math.max(ipv4.length, ipv6.length)));
+  return { ipv4, ipv6, agree: Math.max(1, Math.min(Number(detect.agree ?? 2), max)) };
+}
+
+/**
+ * Whether two sets of sources say the same.
+ * @param {Sources} a
+ * @param {Sources} b
+ * @returns {boolean}
+ */
+function same(a, b) {
+  const specs = (/** @type {Sources} */ s) => JSON.stringify([s.ipv4.map(toSpec), s.ipv6.map(toSpec), s.agree]);
+  return specs(a) === specs(b);
+}
+
 /** Reads the sources from the config file and draws them. */
 async function loadSources() {
   loading = true;
@@ -807,17 +845,9 @@ async function loadSources() {
       );
       checkServices = registry.filter((d) => d.checkip).map((d) => ({ id: d.id, name: d.name }));
     }
-    const config = await getConfig();
-    const detect = config.detect ?? {};
-    saved = {
-      ipv4: (detect.ipv4 ?? []).map(fromSpec),
-      ipv6: (detect.ipv6 ?? []).map(fromSpec),
-      agree: Number(detect.agree ?? 2),
-    };
+    saved = sourcesOf(await getConfig());
     loadedRevision = knownRevision();
     draft = copy(saved);
-    draft.agree = agreeToSend();
-    saved.agree = Math.min(saved.agree, maxAgree());
     parked = { ipv4: [], ipv6: [] };
     clearProblems();
     renderSources();

@@ -196,6 +196,29 @@ fn sources_are_chosen_in_the_window_and_saved_in_place() {
         json!([]),
     );
     driver.screenshot(&artifacts_dir().join("settings-sources-card.png"));
+
+    // A hand edit while the window holds unsaved changes: the save is refused, the hand
+    // edit stays, and the window shows the file as it is now.
+    driver.click(&v4(4, "sources-remove"));
+    driver.click(&v4(2, "sources-up"));
+    let by_hand = text.replace("\nagree = 3\n", "\nagree = 2   # by hand, meanwhile\n");
+    assert_ne!(by_hand, text);
+    std::fs::write(user.config_file(), &by_hand).unwrap();
+    driver.click("#sources-save");
+    // Refused by the engine (stale revision), or by the window when it had read the
+    // file again already: either way nothing is saved and the file is shown as it is.
+    driver.wait_text("#sources-message", |t| t.contains("nothing was saved"));
+    assert_eq!(
+        std::fs::read_to_string(user.config_file()).unwrap(),
+        by_hand
+    );
+    assert_eq!(count("#sources-ipv4 .sources-item"), 3);
+    assert_eq!(driver.text(&v4(1, "sources-kind")), "DNS service");
+    let agree = driver.execute(
+        "return document.getElementById('sources-agree').value;",
+        json!([]),
+    );
+    assert_eq!(agree, "2");
     driver.close_window();
     click(&item, "Quit");
     assert!(tray.wait_exit(Duration::from_secs(10)).success());
