@@ -177,7 +177,7 @@ const DNS_NAMES = /** @type {Record<string, string>} */ ({
 
 /**
  * The presets a source can be added from, each with its meaning in a user's words.
- * @type {{ id: Kind, label: string, meaning: string, families: Family[] }[]}
+ * @type {{ id: Kind, label: string, meaning: string, meaning6?: string, families: Family[] }[]}
  */
 const PRESETS = [
   {
@@ -196,6 +196,7 @@ const PRESETS = [
     id: "interface",
     label: "This machine's address",
     meaning: "The address of this computer's own network connection, public only when no router stands in between.",
+    meaning6: "The lasting address of this computer's own network connection, with IPv6 usually the public one.",
     families: ["ipv4", "ipv6"],
   },
   {
@@ -241,6 +242,16 @@ const KINDS = /** @type {Record<Kind, {label: string, meaning: string}>} */ ({
   url: { label: "A web address", meaning: PRESETS[6].meaning },
   other: { label: "Written by hand", meaning: "A source from the config file, kept as it is." },
 });
+
+/**
+ * What a source of this kind means for a family (this machine's address differs).
+ * @param {Kind} kind
+ * @param {Family} family
+ * @returns {string}
+ */
+function meaningOf(kind, family) {
+  return (family === "ipv6" && kind === "interface" && PRESETS[2].meaning6) || KINDS[kind].meaning;
+}
 
 /** The families, in the order shown. */
 const FAMILIES = /** @type {Family[]} */ (["ipv4", "ipv6"]);
@@ -543,7 +554,7 @@ function sourceItem(family, index) {
   item.dataset.spec = toSpec(row);
   set(item, ".sources-kind", KINDS[row.kind].label);
   item.querySelector(".sources-detail")?.replaceChildren(detail(row, family));
-  set(item, ".sources-meaning", KINDS[row.kind].meaning);
+  set(item, ".sources-meaning", meaningOf(row.kind, family));
   const name = describe(row);
   const up = /** @type {HTMLButtonElement} */ (item.querySelector(".sources-up"));
   const down = /** @type {HTMLButtonElement} */ (item.querySelector(".sources-down"));
@@ -654,7 +665,7 @@ function familyFieldset(family) {
       const button = /** @type {HTMLButtonElement} */ (entry.querySelector("button"));
       button.textContent = preset.label;
       button.dataset.preset = preset.id;
-      const meaning = set(entry, ".sources-meaning", preset.meaning);
+      const meaning = set(entry, ".sources-meaning", (family === "ipv6" && preset.meaning6) || preset.meaning);
       if (meaning) {
         meaning.id = `sources-${family}-${preset.id}-meaning`;
         button.setAttribute("aria-describedby", meaning.id);

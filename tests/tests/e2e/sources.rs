@@ -103,7 +103,7 @@ fn sources_are_chosen_in_the_window_and_saved_in_place() {
     driver.click("#sources-ipv6 .sources-add summary");
     let meaning = driver.text("#sources-ipv6 [data-preset=\"interface\"] + .sources-meaning");
     assert!(
-        meaning.starts_with("The address of this computer's own"),
+        meaning.starts_with("The lasting address of this computer's own"),
         "{meaning}"
     );
     driver.click("#sources-ipv6 button[data-preset=\"interface\"]");
