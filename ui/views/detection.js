@@ -267,6 +267,8 @@ let draft = { ipv4: [], ipv6: [], agree: 1 };
 let parked = /** @type {Record<Family, Row[]>} */ ({ ipv4: [], ipv6: [] });
 /** The config revision `saved` was read at. @type {string | null} */
 let loadedRevision = null;
+/** The status revision at which the config could not be read. @type {string | null} */
+let failedRevision = null;
 /** A read of the config is under way. */
 let loading = false;
 /** The providers that run a check-IP service. @type {CheckService[]} */
@@ -846,7 +848,10 @@ function same(a, b) {
   return specs(a) === specs(b);
 }
 
-/** Reads the sources from the config file and draws them. */
+/**
+ * Reads the sources from the config file and draws them.
+ * @returns {Promise<boolean>} whether they could be read
+ */
 async function loadSources() {
   loading = true;
   try {
@@ -865,8 +870,10 @@ async function loadSources() {
     message("", "");
     byId("address-sources").hidden = false;
     byId("detection-card").hidden = false;
+    return true;
   } catch (error) {
     message(/** @type {{message: string}} */ (error).message, "error");
+    return false;
   } finally {
     loading = false;
   }
@@ -902,9 +909,13 @@ export function showDetection(status) {
   card.hidden = status.addresses.length === 0 && saved === null;
   body.replaceChildren(...status.addresses.map(familyBlock));
   const editorOpen = document.getElementById("editor")?.hidden === false;
+  const revision = status.config_revision ?? "";
   const changedOnDisk =
-    loadedRevision === null || (status.config_revision && status.config_revision !== loadedRevision);
-  if (!loading && changedOnDisk && !dirty() && !editorOpen) {
-    void loadSources();
+    loadedRevision === null || (revision !== "" && revision !== loadedRevision);
+  // A file that could not be read is tried again when it changes, not on every status.
+  if (!loading && changedOnDisk && revision !== failedRevision && !dirty() && !editorOpen) {
+    void loadSources().then((ok) => {
+      failedRevision = ok ? null : revision;
+    });
   }
 }
