@@ -134,7 +134,7 @@ export function history(record) {
  *             key_url: string | null,
  *             families: string[], default_server: string | null,
  *             account_fields: FieldSpec[], record_fields: FieldSpec[],
- *             native_offline: boolean, notes: string }} Descriptor
+ *             native_offline: boolean, checkip: string | null, notes: string }} Descriptor
  * @typedef {{ line: number | null, key: string, message: string }} Problem
  */
 
@@ -174,7 +174,8 @@ export async function getConfig() {
  * and nothing is overwritten. Other refusals carry every problem by key in `problems`.
  * The edits: `{op: "set_general", key, value}`, `{op: "upsert_account", id, account}`,
  * `{op: "remove_account", id}`, `{op: "upsert_record", id: {account, name} | null,
- * record}`, `{op: "remove_record", id: {account, name}}`.
+ * record}`, `{op: "remove_record", id: {account, name}}`,
+ * `{op: "set_detect", ipv4: string[], ipv6: string[], agree: number}` (the address sources).
  * @param {any} edit
  * @returns {Promise<void>}
  */

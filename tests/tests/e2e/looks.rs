@@ -62,7 +62,7 @@ fn two_names(
 fn layout_problems(driver: &WebDriver, width: u32) -> Vec<String> {
     driver.resize(width, 760);
     std::thread::sleep(Duration::from_millis(300));
-    let found = driver.post_script(
+    let found = driver.execute(
         "const problems = []; \
          const page = document.documentElement; \
          if (page.scrollWidth > window.innerWidth + 1) \
@@ -74,7 +74,7 @@ fn layout_problems(driver: &WebDriver, width: u32) -> Vec<String> {
            if (lines > 1 || tall) problems.push(`${e.tagName.toLowerCase()}.${e.className} wraps: ${e.textContent.trim()}`); \
          } \
          return problems;",
-        &[json!(UNBROKEN)],
+        json!([UNBROKEN]),
     );
     found
         .as_array()
@@ -86,7 +86,7 @@ fn layout_problems(driver: &WebDriver, width: u32) -> Vec<String> {
 
 /// Runs axe-core on the page as it is; returns the serious and critical findings.
 fn axe(driver: &WebDriver) -> Vec<String> {
-    driver.post_script(&format!("{AXE}\nreturn true;"), &[]);
+    driver.execute(&format!("{AXE}\nreturn true;"), json!([]));
     let found = driver.post_async(
         "const done = arguments[arguments.length - 1]; \
          axe.run(document, {resultTypes: ['violations']}).then(r => done(r.violations \
@@ -158,9 +158,9 @@ fn the_window_fits_every_width_and_passes_axe_in_light_and_dark() {
             t.contains("Refused") && t.contains("Up to date")
         });
         driver.wait_text("#history", |t| t.contains("Refused"));
-        let dark = driver.post_script(
+        let dark = driver.execute(
             "return matchMedia('(prefers-color-scheme: dark)').matches;",
-            &[],
+            serde_json::json!([]),
         );
         assert_eq!(
             dark,

@@ -13,6 +13,7 @@ mod panel;
 mod providers;
 mod rig;
 mod smoke;
+mod sources;
 mod walkthrough;
 mod webdriver;
 

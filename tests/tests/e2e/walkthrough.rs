@@ -139,9 +139,9 @@ fn a_new_user_sets_up_a_duckdns_name_and_fixes_a_revoked_token() {
 
     // 5. Start at login is offered, ticked.
     driver.wait_text("#setup .step-title", |t| t == "All set");
-    let ticked = driver.post_script(
+    let ticked = driver.execute(
         "return document.querySelector('#setup-autostart').checked;",
-        &[],
+        serde_json::json!([]),
     );
     assert_eq!(ticked, true);
     shot(&driver, "setup-5-finish");
@@ -225,9 +225,9 @@ fn closing_with_unsaved_typing_asks_first() {
     assert_eq!(driver.text("#ask-title"), "Close without saving?");
     shot(&driver, "close-question");
     driver.click("#ask-no");
-    let kept = driver.post_script(
+    let kept = driver.execute(
         "return document.querySelector('#setup-body input[name=secret]').value;",
-        &[],
+        serde_json::json!([]),
     );
     assert_eq!(kept, "half-typed", "Keep editing keeps what was typed");
     assert_eq!(crate::rig::windows_titled("Dyntray Settings").len(), 1);

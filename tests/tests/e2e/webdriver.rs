@@ -168,14 +168,14 @@ impl WebDriver {
         assert_eq!(reply["value"], value, "{css} has no option {value}");
     }
 
-    /// Runs `script` in the page (its `arguments` are `args`) and returns its value.
-    pub fn post_script(&self, script: &str, args: &[Value]) -> Value {
-        self.post("/execute/sync", json!({"script": script, "args": args}))["value"].clone()
-    }
-
     /// Runs `script` asynchronously (it calls its last argument when done); its value.
     pub fn post_async(&self, script: &str) -> Value {
         self.post("/execute/async", json!({"script": script, "args": []}))["value"].clone()
+    }
+
+    /// Runs `script` in the page (its `arguments` are `args`) and returns its value.
+    pub fn execute(&self, script: &str, args: Value) -> Value {
+        self.post("/execute/sync", json!({ "script": script, "args": args }))["value"].clone()
     }
 
     /// Waits until the text of `css` satisfies `done`, and returns it.
