@@ -17,6 +17,7 @@
  */
 import { editConfig, getConfig, knownRevision, providers } from "../ipc.js";
 import { timeElement } from "../time.js";
+import { forPeople } from "./editor.js";
 
 /**
  * Clones a template's first element.
@@ -721,10 +722,11 @@ function clearProblems() {
  * Shows a problem next to the source it concerns (`detect.ipv4[2]`), or next to the
  * agreement; returns false when it concerns neither.
  * @param {string} key
- * @param {string} text
+ * @param {string} message the engine's words
  * @returns {boolean}
  */
-function showProblem(key, text) {
+function showProblem(key, message) {
+  const text = forPeople(message);
   if (key === "detect.agree") {
     byId("sources-agree-problem").textContent = text;
     return true;
@@ -811,7 +813,7 @@ async function save() {
       return;
     }
     const rest = (e.problems ?? []).filter((p) => !showProblem(p.key, p.message));
-    const other = rest.map((p) => p.message).join(" ");
+    const other = rest.map((p) => forPeople(p.message)).join(" ");
     message(
       e.problems && e.problems.length > 0
         ? `Nothing was saved. ${other || "See the problems marked above."}`

@@ -116,7 +116,10 @@ export function forPeople(text) {
   if (/^missing `[a-z_]+`$/.test(text) || /^.* needs `[a-z_]+`( \(.*\))?$/.test(text)) {
     return "This is needed.";
   }
-  return text.replace(/`([^`]*)`/g, "“$1”");
+  // The window has no [detect] table to edit: its switch is the file's business.
+  return text
+    .replace(/ or set `allow_plain_http = true` in \[detect\]/, "")
+    .replace(/`([^`]*)`/g, "“$1”");
 }
 
 /**

@@ -170,6 +170,11 @@ fn sources_are_chosen_in_the_window_and_saved_in_place() {
         problem.starts_with("plain http:// is accepted only for loopback hosts"),
         "{problem}"
     );
+    // In the window's words: no file keys, no backticks.
+    assert!(
+        !problem.contains('`') && !problem.contains("allow_plain_http"),
+        "{problem}"
+    );
     for n in 1..=3 {
         assert_eq!(driver.text(&v4(n, "sources-problem")), "", "source {n}");
     }
