@@ -850,17 +850,21 @@ impl Engine {
             if let Some(at) = state.last_forced_at() {
                 let next = at.saturating_add(secs(FORCE_INTERVAL));
                 if next > now {
+                    // In minutes from now, which reads the same in the window, the tray
+                    // and a terminal, in any time zone.
+                    let minutes = (next.saturating_sub(now).saturating_add(59) / 60).max(1);
+                    let wait = if minutes == 1 {
+                        "1 minute".to_owned()
+                    } else {
+                        format!("{minutes} minutes")
+                    };
                     if record.is_some() {
                         return Err(EngineError::TooSoon(format!(
                             "{shown} was updated on request less than 10 minutes ago; \
-                             allowed again at {}",
-                            crate::time::format_local(next)
+                             try again in {wait}."
                         )));
                     }
-                    warnings.push(format!(
-                        "{shown}: allowed again at {}",
-                        crate::time::format_local(next)
-                    ));
+                    warnings.push(format!("{shown}: try again in {wait}."));
                     continue;
                 }
             }

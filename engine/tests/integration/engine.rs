@@ -729,7 +729,7 @@ async fn update_now_is_rate_limited_and_warns_about_unchanged_addresses() {
         .await
         .unwrap_err();
     assert!(
-        refused.to_string().contains("allowed again at"),
+        refused.to_string().contains("try again in 10 minutes"),
         "{refused}"
     );
     assert_eq!(rig.provider.count(), 2);

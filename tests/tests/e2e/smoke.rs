@@ -319,7 +319,7 @@ fn the_tray_shows_each_record_and_the_providers_refusal() {
     assert_eq!(provider.count(), 4);
     driver.click("#records .update-now");
     driver.click("#records .update-now");
-    driver.wait_text("#record-message", |t| t.contains("allowed again at"));
+    driver.wait_text("#record-message", |t| t.contains("try again in"));
     assert_eq!(
         provider.count(),
         4,
