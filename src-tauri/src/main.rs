@@ -6,6 +6,7 @@
 
 mod notify;
 mod tray;
+mod tray_icons;
 
 use std::process::ExitCode;
 

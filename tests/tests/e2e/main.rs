@@ -12,6 +12,7 @@ mod panel;
 mod providers;
 mod rig;
 mod smoke;
+mod tray;
 mod webdriver;
 
 use std::sync::{Mutex, MutexGuard};
