@@ -1,5 +1,6 @@
 //! The tray item as a tray host reads it over D-Bus (StatusNotifierItem properties and
-//! dbusmenu), the clipboard over X, and the tray without any tray host (on a D-Bus session bus of its own).
+//! dbusmenu), the clipboard over X, notifications from dunst, and the tray without any
+//! tray host (on a D-Bus session bus of its own).
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -11,7 +12,7 @@ use dyntray_tests::fake_provider::{FakeProvider, Reply};
 use crate::rig::{
     Running, User, bin, click, control, menu, processes_named, tool, tray_item, wait_for,
 };
-use crate::smoke::{SETTINGS_EXE, close_settings, settings_window_maps};
+use crate::smoke::{SETTINGS_EXE, close_settings, notifications, settings_window_maps};
 
 /// One property of the tray item, as busctl's JSON (`{"type": .., "data": ..}`).
 fn sni_property(item: &str, name: &str) -> serde_json::Value {
@@ -242,6 +243,131 @@ fn menu_lines_copy_and_attention() {
     assert_eq!(sni_property(&item, "Status"), "NeedsAttention");
     assert_eq!(menu(&item)[0].label, "Dyntray: Needs your attention");
     let _ = tool("dunstctl", &["close-all"]);
+    quit(&user, &mut tray);
+}
+
+/// The dunst history entries whose summary is `summary`.
+fn history_entries(summary: &str) -> Vec<serde_json::Value> {
+    let json: serde_json::Value =
+        serde_json::from_str(&tool("dunstctl", &["history"]).unwrap_or_default())
+            .unwrap_or_default();
+    json["data"][0]
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .filter(|n| n["summary"]["data"] == summary)
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn displayed() -> usize {
+    tool("dunstctl", &["count", "displayed"])
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Notifications as dunst (the session's notification server) shows them: a refusal
+/// stays (no timeout) with an action that opens Settings, and is withdrawn once the name
+/// works again; text from outside keeps its `<…>`; success notifications time out.
+#[test]
+fn refusal_notifications_act_and_withdraw_when_fixed() {
+    let _desktop = crate::desktop_lock();
+    let user = User::new();
+    let servers = tokio::runtime::Runtime::new().expect("runtime");
+    let provider = servers.block_on(FakeProvider::start());
+    let echo = servers.block_on(FakeProvider::start());
+    echo.always(Reply::ok("81.2.69.160"));
+    provider.always(Reply::ok("badauth"));
+    one_name(&user, &echo, &provider);
+    let _ = tool("dunstctl", &["close-all"]);
+    let refused = "DynDNS refused home.example.org";
+    let earlier = history_entries(refused).len();
+    let re_enable = || {
+        control(&user.socket(), async |c| {
+            c.call::<()>(Request::ReEnable {
+                record: "home/home.example.org/A".into(),
+                more: Vec::new(),
+            })
+            .await
+        })
+        .expect("re-enable");
+    };
+    let mut tray = user.spawn("dyntray");
+    let item = tray_item(tray.pid());
+    wait_for("the refusal notification", Duration::from_secs(15), || {
+        (displayed() == 1).then_some(())
+    });
+    // Dismissed by the user, it shows in the history: no timeout, an action.
+    tool("dunstctl", &["close"]).expect("dunstctl close");
+    let first = wait_for("the refusal in the history", Duration::from_secs(5), || {
+        history_entries(refused).into_iter().nth(earlier)
+    });
+    assert_eq!(first["timeout"]["data"], 0, "a refusal stays until read");
+    assert_eq!(first["default_action_name"]["data"], "default");
+
+    // Refused again after a re-enable: its action opens Settings (dunst invokes the
+    // default action of the top one).
+    re_enable();
+    wait_for(
+        "the second refusal notification",
+        Duration::from_secs(15),
+        || (displayed() == 1).then_some(()),
+    );
+    tool("dunstctl", &["action", "0"]).expect("dunstctl action");
+    settings_window_maps("Settings opened from the refusal notification");
+    assert_eq!(settings_of(tray.pid()), 1);
+    close_settings();
+
+    // Refused a third time, then fixed: the tray withdraws the notification (nobody here
+    // closes it, and it has no timeout); dunst moves it to its history.
+    re_enable();
+    wait_for(
+        "the third refusal notification",
+        Duration::from_secs(15),
+        || (displayed() == 1).then_some(()),
+    );
+    let before = history_entries(refused).len();
+    provider.always(Reply::ok("good 81.2.69.160"));
+    re_enable();
+    wait_for("the record up to date", Duration::from_secs(15), || {
+        menu(&item)
+            .into_iter()
+            .find(|e| e.label == "✓ home.example.org — up to date")
+    });
+    wait_for("the refusal withdrawn", Duration::from_secs(10), || {
+        (history_entries(refused).len() == before + 1).then_some(())
+    });
+    let success = wait_for("the success notification", Duration::from_secs(10), || {
+        notifications();
+        history_entries("home.example.org updated")
+            .into_iter()
+            .next()
+    });
+    assert_ne!(success["timeout"]["data"], 0, "news times out");
+
+    // Text from outside is text: `<account>` is not swallowed as markup.
+    let config = std::fs::read_to_string(user.config_file()).unwrap();
+    std::fs::write(
+        user.config_file(),
+        config.replace(
+            "username = \"alice\"",
+            "username = \"alice\"\npassword = \"x\"",
+        ),
+    )
+    .unwrap();
+    let rejected = wait_for("the config notification", Duration::from_secs(15), || {
+        notifications();
+        history_entries("Config file not applied")
+            .into_iter()
+            .next()
+    });
+    let shown = rejected["message"]["data"].as_str().unwrap_or_default();
+    assert!(
+        shown.contains("dyntrayd secret set &lt;account&gt;"),
+        "dunst shows: {shown}"
+    );
     quit(&user, &mut tray);
 }
 
