@@ -6,6 +6,7 @@
 
 mod autostart;
 mod settings;
+mod window_state;
 
 fn main() -> std::process::ExitCode {
     settings::run()

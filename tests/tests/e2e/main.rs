@@ -14,6 +14,7 @@ mod rig;
 mod smoke;
 mod tray;
 mod webdriver;
+mod window;
 
 use std::sync::{Mutex, MutexGuard};
 

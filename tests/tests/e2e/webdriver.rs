@@ -104,6 +104,12 @@ impl WebDriver {
             .unwrap_or_else(|e| panic!("WebDriver GET {path}: {e}"))
     }
 
+    /// Runs `script` in the page as an async WebDriver script (its last argument is the
+    /// callback) and returns what it passed back.
+    pub fn execute_async(&self, script: &str) -> Value {
+        self.post("/execute/async", json!({"script": script, "args": []}))["value"].clone()
+    }
+
     /// Sets the window's size (its content, as the window manager allows).
     pub fn resize(&self, width: u32, height: u32) {
         self.post("/window/rect", json!({"width": width, "height": height}));
