@@ -75,33 +75,40 @@ fn show(
 ) {
     let live = Arc::clone(live);
     let waits = !notification.actions.is_empty();
-    tokio::task::spawn_blocking(move || {
-        let handle = match notification.show() {
-            Ok(handle) => handle,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot show a desktop notification");
-                return;
-            }
-        };
-        let id = handle.id();
-        if let Some(names) = refused {
-            live.lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(Live { id, names });
-            // Fixed while it was being shown: withdraw it now.
-            for id in take_fixed(&live, &status.borrow()) {
-                close(id);
-            }
-        }
-        if waits {
-            handle.wait_for_action(|action| {
-                if action == "default" || action == "settings" {
-                    open();
+    // A thread of its own, not Tokio's blocking pool: a refusal can stay for days, and
+    // quitting must not wait for it.
+    let spawned = std::thread::Builder::new()
+        .name("notification".into())
+        .spawn(move || {
+            let handle = match notification.show() {
+                Ok(handle) => handle,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot show a desktop notification");
+                    return;
                 }
-            });
-            forget(&live, id);
-        }
-    });
+            };
+            let id = handle.id();
+            if let Some(names) = refused {
+                live.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(Live { id, names });
+                // Fixed while it was being shown: withdraw it now.
+                for id in take_fixed(&live, &status.borrow()) {
+                    close(id);
+                }
+            }
+            if waits {
+                handle.wait_for_action(|action| {
+                    if action == "default" || action == "settings" {
+                        open();
+                    }
+                });
+                forget(&live, id);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot show a desktop notification");
+    }
 }
 
 fn forget(live: &LiveList, id: u32) {
@@ -330,5 +337,54 @@ mod tests {
             n.body
         );
         assert!(n.body.contains("password &amp; re-enable"), "{}", n.body);
+    }
+
+    #[test]
+    fn a_refusal_is_withdrawn_only_when_all_its_names_work() {
+        let record = |name: &str, phase: Phase| dyntray_engine::engine::RecordStatus {
+            key: format!("home/{name}/A"),
+            name: name.into(),
+            account: "home".into(),
+            provider: "dyndns".into(),
+            family: "A".into(),
+            phase,
+            address: None,
+            last_update_at: None,
+            last_attempt_at: None,
+            last_answer: None,
+            disabled: None,
+            next_attempt_at: None,
+            note: None,
+            has_offline: false,
+        };
+        let live: LiveList = Arc::new(Mutex::new(vec![
+            Live {
+                id: 1,
+                names: vec!["a.example.org".into(), "b.example.org".into()],
+            },
+            Live {
+                id: 2,
+                names: vec!["c.example.org".into()],
+            },
+        ]));
+        let mut status = Status {
+            records: vec![
+                record("a.example.org", Phase::Ok),
+                record("b.example.org", Phase::Disabled),
+                record("c.example.org", Phase::Disabled),
+            ],
+            ..Status::default()
+        };
+        assert!(take_fixed(&live, &status).is_empty());
+        status.records[1].phase = Phase::Ok;
+        assert_eq!(take_fixed(&live, &status), [1]);
+        assert_eq!(take_fixed(&live, &status), Vec::<u32>::new(), "taken once");
+        // A broken config says nothing about the names.
+        status.records.clear();
+        status.config_error = Some("line 1".into());
+        assert!(take_fixed(&live, &status).is_empty());
+        // A name removed from the config needs no refusal on screen.
+        status.config_error = None;
+        assert_eq!(take_fixed(&live, &status), [2]);
     }
 }
