@@ -73,6 +73,13 @@ impl WebDriver {
                 .ok()?;
             reply["value"]["sessionId"].as_str().map(str::to_owned)
         });
+        // The window shows once its page is drawn (or after its grace period); a user
+        // clicks nothing before, and WebKit delivers no clicks to a hidden page.
+        wait_for(
+            "the settings window to show",
+            Duration::from_secs(20),
+            || (!crate::rig::windows_titled("Dyntray Settings").is_empty()).then_some(()),
+        );
         Self {
             base,
             session,
