@@ -90,7 +90,7 @@ fn tray_menu_in_a_real_panel() {
         &[
             shot.to_str().expect("utf-8"),
             "-crop",
-            "500x230+780+0",
+            "500x260+780+0",
             "+repage",
             cropped.to_str().expect("utf-8"),
         ],
