@@ -74,16 +74,7 @@ struct TrayView {
 
 impl TrayView {
     fn new(status: &Status, notice: Option<&str>) -> Self {
-        let headline = match status.summary {
-            Summary::NotConfigured => "No names yet",
-            Summary::Paused => "Updates paused",
-            Summary::Updating => "Updating…",
-            Summary::Offline => "Offline",
-            Summary::Ok => "Up to date",
-            Summary::Attention if status.config_error.is_some() => "Config file has problems",
-            Summary::Attention if status.config_warning.is_some() => "Config edit not applied",
-            Summary::Attention => "Needs your attention",
-        };
+        let headline = headline(status);
         let headline = match notice {
             Some(notice) => format!("Dyntray: {headline} — {}", shorten(notice, 48)),
             None => format!("Dyntray: {headline}"),
@@ -129,22 +120,75 @@ impl TrayView {
 /// names, nothing checked yet) is not trouble; a refused or disabled record, a record
 /// the user must fix (a missing secret) or a config problem is.
 fn tray_state(status: &Status) -> TrayState {
-    let needs_user = status.config_error.is_some()
-        || status.config_warning.is_some()
-        || status
-            .records
-            .iter()
-            .any(|r| matches!(r.phase, Phase::Disabled | Phase::Error));
-    if needs_user {
+    if needs_user(status) {
         return TrayState::Attention;
     }
     match status.summary {
         Summary::Paused => TrayState::Paused,
         Summary::Updating => TrayState::Updating,
         Summary::Offline => TrayState::Offline,
-        Summary::Ok => TrayState::Ok,
-        Summary::NotConfigured | Summary::Attention => TrayState::Idle,
+        Summary::Ok if all_up_to_date(status) => TrayState::Ok,
+        Summary::Ok | Summary::NotConfigured | Summary::Attention => TrayState::Idle,
     }
+}
+
+/// The status line's words: what holds for every name, in a few words.
+fn headline(status: &Status) -> &'static str {
+    if status.config_error.is_some() {
+        return "Config file has problems";
+    }
+    if status.config_warning.is_some() {
+        return "Config edit not applied";
+    }
+    match status.summary {
+        Summary::NotConfigured => "No names yet",
+        Summary::Paused => "Updates paused",
+        Summary::Updating => "Updating…",
+        Summary::Offline => "Offline",
+        _ if needs_user(status) => "Needs your attention",
+        _ if status
+            .records
+            .iter()
+            .any(|r| r.phase != Phase::Off && no_address(status, r)) =>
+        {
+            "No public address"
+        }
+        _ if all_up_to_date(status) => "Up to date",
+        _ if status.records.iter().any(|r| r.phase == Phase::BackingOff) => {
+            "Provider busy, retrying later"
+        }
+        _ => "Not updated yet",
+    }
+}
+
+/// Whether every name that is on has the current address at its provider (the engine's
+/// `Ok` summary also covers names not sent yet).
+fn all_up_to_date(status: &Status) -> bool {
+    status
+        .records
+        .iter()
+        .all(|r| matches!(r.phase, Phase::Ok | Phase::Off))
+}
+
+/// Whether the user must act: a config problem, a refused (disabled) record, or a record
+/// held back by something local other than a missing public address (a missing secret).
+/// No address (offline at login, say) is the network's to fix, not the user's.
+fn needs_user(status: &Status) -> bool {
+    status.config_error.is_some()
+        || status.config_warning.is_some()
+        || status.records.iter().any(|r| match r.phase {
+            Phase::Disabled => true,
+            Phase::Error => !no_address(status, r),
+            _ => false,
+        })
+}
+
+/// Whether the record waits only because its family has no public address.
+fn no_address(status: &Status, record: &RecordStatus) -> bool {
+    status
+        .addresses
+        .iter()
+        .any(|a| a.family == record.family && a.address.is_none())
 }
 
 /// At most `max` characters, with "…" where it was cut.
@@ -931,7 +975,9 @@ mod tests {
             records: vec![record("home.example.org", Phase::Pending)],
             ..Status::default()
         };
-        assert_eq!(TrayView::new(&status, None).state, TrayState::Ok);
+        let view = TrayView::new(&status, None);
+        assert_eq!(view.state, TrayState::Idle);
+        assert_eq!(view.headline, "Dyntray: Not updated yet");
         let status = Status {
             summary: Summary::Attention,
             records: vec![record("home.example.org", Phase::Pending)],
@@ -969,6 +1015,34 @@ mod tests {
             ..Status::default()
         };
         assert_eq!(TrayView::new(&config, None).state, TrayState::Attention);
+    }
+
+    #[test]
+    fn no_address_yet_is_not_the_users_to_fix() {
+        let mut waiting = record("home.example.org", Phase::Error);
+        waiting.note = Some("no IPv4 address: every source failed".into());
+        let mut no_v4 = address("81.2.69.160");
+        no_v4.address = None;
+        no_v4.error = Some("every source failed".into());
+        let status = Status {
+            summary: Summary::Attention,
+            addresses: vec![no_v4],
+            records: vec![waiting.clone()],
+            ..Status::default()
+        };
+        let view = TrayView::new(&status, None);
+        assert_eq!(view.state, TrayState::Idle);
+        assert_eq!(view.headline, "Dyntray: No public address");
+        // With an address, the same note is the user's (a missing secret, say).
+        let status = Status {
+            summary: Summary::Attention,
+            addresses: vec![address("81.2.69.160")],
+            records: vec![waiting],
+            ..Status::default()
+        };
+        let view = TrayView::new(&status, None);
+        assert_eq!(view.state, TrayState::Attention);
+        assert_eq!(view.headline, "Dyntray: Needs your attention");
     }
 
     #[test]

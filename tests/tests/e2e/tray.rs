@@ -154,6 +154,30 @@ fn a_fresh_tray_is_neutral_and_offers_every_size() {
     quit(&user, &mut tray);
 }
 
+/// A name configured but no public address found yet (offline at login, say): the
+/// network's to fix, not the user's, so no attention icon.
+#[test]
+fn no_address_at_start_is_not_trouble() {
+    let _desktop = crate::desktop_lock();
+    let user = User::new();
+    let servers = tokio::runtime::Runtime::new().expect("runtime");
+    let provider = servers.block_on(FakeProvider::start());
+    let echo = servers.block_on(FakeProvider::start());
+    echo.always(Reply::status(503, "down"));
+    one_name(&user, &echo, &provider);
+    let mut tray = user.spawn("dyntray");
+    let item = tray_item(tray.pid());
+    wait_for("the status line", Duration::from_secs(15), || {
+        menu(&item)
+            .into_iter()
+            .find(|e| e.label == "Dyntray: No public address")
+    });
+    assert_eq!(sni_property(&item, "IconName"), "dyntray-idle");
+    assert_eq!(sni_property(&item, "Status"), "Active");
+    assert_eq!(provider.count(), 0);
+    quit(&user, &mut tray);
+}
+
 /// The ARGB32 bytes SNI carries for one of the tray PNGs.
 fn decode_argb(file: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
