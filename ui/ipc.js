@@ -8,7 +8,8 @@
  * @typedef {{ code: string, message: string, problems?: {line: number | null, key: string,
  *             message: string}[] }} ControlError
  * @typedef {{ version: string, host: string, pid: number, config_path: string,
- *             log_dir: string | null, socket_path: string }} AppInfo
+ *             log_dir: string | null, socket_path: string,
+ *             tray_hint?: string | null }} AppInfo
  */
 
 /** @returns {any} */
@@ -48,8 +49,9 @@ export async function appInfo() {
 
 /**
  * @typedef {{ code: string, answer: string, advice: string, at: number }} Disabled
- * @typedef {{ key: string, name: string, account: string, provider: string, family: string,
- *             phase: string, address: string | null, last_update_at: number | null,
+ * @typedef {{ key: string, name: string, account: string, provider: string,
+ *             provider_name?: string, family: string, phase: string,
+ *             cure?: "secret" | "settings" | "provider", address: string | null, last_update_at: number | null,
  *             last_attempt_at: number | null, last_answer: string | null,
  *             disabled: Disabled | null, next_attempt_at: number | null,
  *             note: string | null, has_offline: boolean }} RecordStatus
@@ -129,9 +131,10 @@ export function history(record) {
  *             range?: [number, number], options?: string[], default?: string,
  *             advanced: boolean }} FieldSpec
  * @typedef {{ id: string, name: string, protocol: string, docs_url: string,
+ *             key_url: string | null,
  *             families: string[], default_server: string | null,
  *             account_fields: FieldSpec[], record_fields: FieldSpec[],
- *             native_offline: boolean, notes: string }} Descriptor
+ *             native_offline: boolean, checkip: string | null, notes: string }} Descriptor
  * @typedef {{ line: number | null, key: string, message: string }} Problem
  */
 
@@ -171,7 +174,8 @@ export async function getConfig() {
  * and nothing is overwritten. Other refusals carry every problem by key in `problems`.
  * The edits: `{op: "set_general", key, value}`, `{op: "upsert_account", id, account}`,
  * `{op: "remove_account", id}`, `{op: "upsert_record", id: {account, name} | null,
- * record}`, `{op: "remove_record", id: {account, name}}`.
+ * record}`, `{op: "remove_record", id: {account, name}}`,
+ * `{op: "set_detect", ipv4: string[], ipv6: string[], agree: number}` (the address sources).
  * @param {any} edit
  * @returns {Promise<void>}
  */
@@ -236,4 +240,48 @@ export async function onControlLost(handler) {
   return tauri().event.listen("control-lost", (/** @type {{payload: ControlError}} */ e) =>
     handler(e.payload),
   );
+}
+
+/**
+ * Tells the settings process that the first view is drawn, so the window is shown only
+ * now (never blank). An older settings process without the command is ignored.
+ * @returns {Promise<void>}
+ */
+export async function windowDrawn() {
+  try {
+    await tauri().core.invoke("window_drawn");
+  } catch {
+    // The window is shown anyway after a moment.
+  }
+}
+
+/**
+ * Opens the folder with Dyntray's logs in the desktop's file manager.
+ * @returns {Promise<void>}
+ */
+export function openLogs() {
+  return call("open_logs");
+}
+
+/**
+ * Opens a provider's web page (only pages the provider descriptors name) in the browser.
+ * @param {string} url
+ * @returns {Promise<void>}
+ */
+export function openLink(url) {
+  return call("open_link", { url });
+}
+
+/**
+ * Asks `handler` before the window closes; it returns false to keep the window open.
+ * @param {() => Promise<boolean>} handler
+ * @returns {Promise<void>}
+ */
+export async function onCloseRequested(handler) {
+  const window = tauri().window.getCurrentWindow();
+  await window.onCloseRequested(async (/** @type {{preventDefault: () => void}} */ event) => {
+    if (!(await handler())) {
+      event.preventDefault();
+    }
+  });
 }

@@ -1,11 +1,21 @@
 // @ts-check
-import { appInfo, knownRevision, onControlLost, onStatus, status } from "./ipc.js";
+import { ask } from "./ask.js";
+import {
+  appInfo,
+  knownRevision,
+  onCloseRequested,
+  onControlLost,
+  onStatus,
+  status,
+  windowDrawn,
+} from "./ipc.js";
 import { showAbout } from "./views/about.js";
-import { loadEditor, reloadEditor } from "./views/editor.js";
+import { editorHasChanges, loadEditor, reloadEditor } from "./views/editor.js";
 import { loadGeneral } from "./views/general.js";
 import { showHistory } from "./views/history.js";
 import { showDetection } from "./views/detection.js";
 import { showStatus } from "./views/records.js";
+import { firstRun, setupHasChanges, setupSawStatus } from "./views/setup.js";
 
 /**
  * Shows a status everywhere it appears.
@@ -15,6 +25,7 @@ function show(next) {
   showStatus(next);
   showDetection(next);
   showHistory(next);
+  setupSawStatus(next);
   const known = knownRevision();
   if (known !== "" && next.config_revision && next.config_revision !== known) {
     // The file changed under the window: show what is there now.
@@ -46,31 +57,53 @@ function connection(text, kind) {
   line.dataset.kind = kind;
 }
 
+/**
+ * Says how to get a tray icon, when the desktop shows none.
+ * @param {string | null | undefined} hint
+ */
+function trayHint(hint) {
+  /** @type {HTMLElement} */ (document.getElementById("tray-hint")).hidden = !hint;
+  /** @type {HTMLElement} */ (document.getElementById("tray-hint-text")).textContent = hint ?? "";
+}
+
 /** Loads everything the window shows from the tray process. */
 async function load() {
   connection("Connecting…", "pending");
   try {
-    const info = await appInfo();
+    const [info, first] = await Promise.all([appInfo(), status()]);
     showAbout(info);
-    show(await status());
+    trayHint(info.tray_hint);
+    show(first);
+    // The names are drawn: the window may show now; the forms fill in behind.
+    requestAnimationFrame(() => void windowDrawn());
     await loadEditor();
     await loadGeneral();
+    firstRun(first);
     connection(`Connected to Dyntray ${info.version}`, "ok");
     banner(null);
   } catch (error) {
     const e = /** @type {{message: string}} */ (error);
     connection("Not connected", "error");
     banner(e.message);
+    void windowDrawn();
   }
 }
 
 document.getElementById("retry")?.addEventListener("click", () => void load());
-document.getElementById("first-run-add")?.addEventListener("click", () =>
-  document.getElementById("add-record")?.click(),
-);
 onControlLost((error) => {
   connection("Not connected", "error");
   banner(error.message);
 }).catch(() => {});
 onStatus(show).catch(() => {});
+onCloseRequested(async () => {
+  if (!editorHasChanges() && !setupHasChanges()) {
+    return true;
+  }
+  return ask({
+    title: "Close without saving?",
+    text: "What you typed in the open form is not saved yet.",
+    yes: "Close without saving",
+    no: "Keep editing",
+  });
+}).catch(() => {});
 void load();

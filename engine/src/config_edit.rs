@@ -3,14 +3,15 @@
 //! The settings window once saved a whole copy of the config it had read when it
 //! opened: a change made since then (in another view, in another window, or by hand) was
 //! reverted, and every save dropped the comments and layout of a hand-edited file. Now a
-//! client sends one edit (a `[general]` key, one account, one record) together with the
+//! client sends one edit (a `[general]` key, the address sources, one account, one record)
+//! together with the
 //! revision of the file it was based on. An edit based on an older revision is refused,
 //! never merged blindly; an edit that applies changes only the table it names, keeping
 //! comments, key order and formatting everywhere else byte for byte.
 
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
-use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, Value};
+use toml_edit::{Array, ArrayOfTables, DocumentMut, Item, Table, Value};
 
 use crate::config::{Account, Record, account_table, record_table};
 
@@ -70,6 +71,19 @@ pub enum ConfigEdit {
     RemoveRecord {
         /// The record.
         id: RecordId,
+    },
+    /// Sets where the public addresses come from: `[detect]`'s `ipv4` and `ipv6` source
+    /// lists (an empty list turns that family off) and `agree`. Every other key of
+    /// `[detect]` (`allow_plain_http`) stays as the file has it. The sources are the
+    /// strings a user would write by hand, checked as a hand edit is: a bad one is named
+    /// by its key (`detect.ipv4[2]`).
+    SetDetect {
+        /// The IPv4 sources, in the order they are asked.
+        ipv4: Vec<String>,
+        /// The IPv6 sources, in the order they are asked.
+        ipv6: Vec<String>,
+        /// How many sources must agree (1 to 5).
+        agree: u32,
     },
 }
 
@@ -146,6 +160,7 @@ pub fn apply(text: &str, edit: &ConfigEdit) -> Result<String, EditError> {
             let index = find_record(&doc, id)?;
             remove(&mut doc, "record", index);
         }
+        ConfigEdit::SetDetect { ipv4, ipv6, agree } => set_detect(&mut doc, ipv4, ipv6, *agree)?,
     }
     Ok(doc.to_string())
 }
@@ -201,6 +216,74 @@ fn set_general(
     };
     set_value(general, key, new);
     Ok(())
+}
+
+fn set_detect(
+    doc: &mut DocumentMut,
+    ipv4: &[String],
+    ipv6: &[String],
+    agree: u32,
+) -> Result<(), EditError> {
+    if !doc.contains_key("detect") {
+        let mut detect = Table::new();
+        detect.decor_mut().set_prefix("\n");
+        doc.insert("detect", Item::Table(detect));
+    }
+    let Some(detect) = doc.get_mut("detect").and_then(Item::as_table_like_mut) else {
+        return Err(EditError::Invalid(
+            "`detect` is not a table in the file".into(),
+        ));
+    };
+    set_sources(detect, "ipv4", ipv4);
+    set_sources(detect, "ipv6", ipv6);
+    set_value(detect, "agree", Value::from(i64::from(agree)));
+    Ok(())
+}
+
+/// Sets a list of sources. A list the user spread over lines stays spread: each source
+/// that was there keeps its own comments and moves with them, a new one gets the
+/// list's indentation. A one-line list is written afresh on one line.
+fn set_sources(table: &mut dyn toml_edit::TableLike, key: &str, sources: &[String]) {
+    let old = table.get(key).and_then(Item::as_array);
+    let prefix = |value: &Value| {
+        value
+            .decor()
+            .prefix()
+            .and_then(|p| p.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let multiline = old.is_some_and(|old| {
+        old.iter().any(|v| prefix(v).contains('\n'))
+            || old.trailing().as_str().is_some_and(|t| t.contains('\n'))
+    });
+    let mut array = Array::new();
+    match old {
+        Some(old) if multiline && !sources.is_empty() => {
+            // The indentation of the last source: what follows its last line break.
+            let indent = old
+                .iter()
+                .last()
+                .map(prefix)
+                .and_then(|p| p.rsplit_once('\n').map(|(_, tail)| format!("\n{tail}")))
+                .unwrap_or_else(|| "\n  ".to_owned());
+            for source in sources {
+                let mut value = Value::from(source.as_str());
+                match old.iter().find(|v| v.as_str() == Some(source.as_str())) {
+                    Some(kept) => *value.decor_mut() = kept.decor().clone(),
+                    None => value.decor_mut().set_prefix(indent.as_str()),
+                }
+                array.push_formatted(value);
+            }
+            array.set_trailing(old.trailing().clone());
+            array.set_trailing_comma(old.trailing_comma());
+        }
+        _ => {
+            array.extend(sources.iter().map(String::as_str));
+            array.fmt();
+        }
+    }
+    set_value(table, key, Value::Array(array));
 }
 
 /// Sets `key` to `new`, keeping the key's place and the comments around its old value.
@@ -490,5 +573,152 @@ wildcard = true
         assert_eq!(parsed.accounts[0].id, "home");
         assert_eq!(revision(None), "none");
         assert_ne!(revision(Some(b"a")), revision(Some(b"b")));
+    }
+
+    fn set_detect(ipv4: &[&str], ipv6: &[&str], agree: u32) -> ConfigEdit {
+        ConfigEdit::SetDetect {
+            ipv4: ipv4.iter().map(|s| (*s).to_owned()).collect(),
+            ipv6: ipv6.iter().map(|s| (*s).to_owned()).collect(),
+            agree,
+        }
+    }
+
+    /// The problems' keys and messages of a config that does not parse.
+    fn problems(text: &str) -> Vec<(String, String)> {
+        Config::parse(text)
+            .unwrap_err()
+            .into_iter()
+            .map(|p| (p.key, p.message))
+            .collect()
+    }
+
+    #[test]
+    fn setting_the_sources_changes_only_those_keys_and_keeps_comments() {
+        let example = crate::config::EXAMPLE;
+        let edit = set_detect(&["dns:opendns", "https://api.ipify.org", "upnp"], &[], 1);
+        let out = apply(example, &edit).unwrap();
+        // Everything before the lists and after `agree` is the user's, byte for byte.
+        let head = &example[..example.find("ipv4 = [").unwrap()];
+        let tail = &example[example.find("# plain http:// URLs").unwrap()..];
+        assert!(out.starts_with(head), "{out}");
+        assert!(out.ends_with(tail), "{out}");
+        assert!(out.contains("# Address sources, tried in this order"));
+        assert!(
+            out.contains("ipv4 = [\"dns:opendns\", \"https://api.ipify.org\", \"upnp\"]\n"),
+            "{out}"
+        );
+        // The comment after a value stays with its key.
+        assert!(
+            out.contains("ipv6 = []        # echo services would see"),
+            "{out}"
+        );
+        assert!(
+            out.contains("agree = 1                   # how many"),
+            "{out}"
+        );
+        let parsed = Config::parse(&out).unwrap().detect;
+        assert_eq!(parsed.ipv4.len(), 3);
+        assert!(parsed.ipv4[2] == "upnp");
+        assert!(parsed.ipv6.is_empty());
+        assert_eq!(parsed.agree, 1);
+        assert!(!parsed.allow_plain_http);
+    }
+
+    #[test]
+    fn a_list_spread_over_lines_keeps_each_sources_comment() {
+        let text = "version = 1\n\n[detect]\nipv4 = [\n  \"https://api.ipify.org\",\n  \
+                    # my router, asked last\n  \"upnp\",\n]\nallow_plain_http = true\n";
+        let out = apply(
+            text,
+            &set_detect(
+                &["upnp", "https://api.ipify.org", "interface:eth0"],
+                &["interface"],
+                2,
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "version = 1\n\n[detect]\nipv4 = [\n  # my router, asked last\n  \"upnp\",\n  \
+             \"https://api.ipify.org\",\n  \"interface:eth0\",\n]\nallow_plain_http = true\n\
+             ipv6 = [\"interface\"]\nagree = 2\n"
+        );
+        assert!(Config::parse(&out).unwrap().detect.allow_plain_http);
+    }
+
+    #[test]
+    fn a_file_without_detect_gets_one() {
+        let out = apply(HAND_WRITTEN, &set_detect(&["interface"], &["interface"], 1)).unwrap();
+        assert!(out.starts_with(HAND_WRITTEN), "{out}");
+        assert!(
+            out.ends_with(
+                "\n[detect]\nipv4 = [\"interface\"]\nipv6 = [\"interface\"]\nagree = 1\n"
+            ),
+            "{out}"
+        );
+        assert_eq!(Config::parse(&out).unwrap().detect.agree, 1);
+    }
+
+    #[test]
+    fn bad_sources_are_named_by_their_key_as_in_a_hand_edit() {
+        let out = apply(
+            HAND_WRITTEN,
+            &set_detect(
+                &[
+                    "https://api.ipify.org",
+                    "dns:opendns",
+                    "http://checkip.example/",
+                    "",
+                ],
+                &["interface", "upnp"],
+                2,
+            ),
+        )
+        .unwrap();
+        let found = problems(&out);
+        let keys: Vec<&str> = found.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["detect.ipv4[2]", "detect.ipv4[3]", "detect.ipv6[1]"],
+            "{found:?}"
+        );
+        assert!(found[0].1.contains("plain http://"), "{found:?}");
+        assert!(found[2].1.contains("cannot be an IPv6 source"), "{found:?}");
+    }
+
+    #[test]
+    fn agree_is_one_to_five() {
+        for (agree, ok) in [
+            (0, false),
+            (1, true),
+            (5, true),
+            (6, false),
+            (u32::MAX, false),
+        ] {
+            let out = apply(HAND_WRITTEN, &set_detect(&["dns:opendns"], &[], agree)).unwrap();
+            if ok {
+                assert_eq!(Config::parse(&out).unwrap().detect.agree, agree as usize);
+            } else {
+                let found = problems(&out);
+                assert_eq!(found.len(), 1, "{found:?}");
+                assert_eq!(found[0].0, "detect.agree", "{found:?}");
+                assert!(found[0].1.contains("1 to 5"), "{found:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_edit_travels_as_json_with_its_op() {
+        let edit: ConfigEdit = serde_json::from_str(
+            r#"{"op": "set_detect", "ipv4": ["dns:google"], "ipv6": [], "agree": 1}"#,
+        )
+        .unwrap();
+        assert_eq!(edit, set_detect(&["dns:google"], &[], 1));
+        assert!(
+            serde_json::from_str::<ConfigEdit>(
+                r#"{"op": "set_detect", "ipv4": [], "ipv6": [], "agree": -1}"#
+            )
+            .is_err()
+        );
     }
 }

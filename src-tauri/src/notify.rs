@@ -346,6 +346,7 @@ mod tests {
             name: name.into(),
             account: "home".into(),
             provider: "dyndns".into(),
+            provider_name: "DynDNS".into(),
             family: "A".into(),
             phase,
             address: None,
@@ -356,6 +357,7 @@ mod tests {
             next_attempt_at: None,
             note: None,
             has_offline: false,
+            cure: None,
         };
         let live: LiveList = Arc::new(Mutex::new(vec![
             Live {

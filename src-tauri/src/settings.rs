@@ -300,6 +300,35 @@ fn manage_window<R: Runtime>(window: WebviewWindow<R>) {
     });
 }
 
+/// Opens a provider's page (its docs or where its token is made) in the browser.
+#[tauri::command]
+#[tracing::instrument]
+fn open_link(url: String) -> Result<(), ControlError> {
+    if !crate::open::is_provider_page(&url) {
+        return Err(ControlError {
+            code: ErrorCode::InvalidParams,
+            message: "Only a provider's own pages can be opened from here.".into(),
+            problems: Vec::new(),
+        });
+    }
+    crate::open::open(&url)
+}
+
+/// Opens the folder with Dyntray's logs, as the tray process reports it.
+#[tauri::command]
+#[tracing::instrument(skip_all)]
+async fn open_logs(control: State<'_, Control>) -> Result<(), ControlError> {
+    let info = control.client().await?.app_info().await?;
+    match info.log_dir {
+        Some(folder) => crate::open::open_folder(&folder),
+        None => Err(ControlError {
+            code: ErrorCode::Failed,
+            message: "Dyntray writes no log files: it was started in a terminal.".into(),
+            problems: Vec::new(),
+        }),
+    }
+}
+
 /// Adds the settings commands and state to a builder. Generic over the runtime so tests
 /// can run it on `tauri::test`'s mock runtime.
 pub(crate) fn build<R: Runtime>(builder: tauri::Builder<R>, socket: PathBuf) -> tauri::Builder<R> {
@@ -318,7 +347,9 @@ pub(crate) fn build<R: Runtime>(builder: tauri::Builder<R>, socket: PathBuf) -> 
             check_account,
             autostart,
             set_autostart,
-            window_drawn
+            window_drawn,
+            open_link,
+            open_logs
         ])
         .setup(|app| {
             if let Some(window) = app.get_webview_window(WINDOW) {

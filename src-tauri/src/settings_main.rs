@@ -5,6 +5,7 @@
 #![cfg_attr(all(not(debug_assertions), windows), windows_subsystem = "windows")]
 
 mod autostart;
+mod open;
 mod settings;
 mod window_state;
 

@@ -917,6 +917,7 @@ mod tests {
             name: name.into(),
             account: "home".into(),
             provider: "dyndns".into(),
+            provider_name: "DynDNS".into(),
             family: "A".into(),
             phase,
             address: Some("81.2.69.160".parse().unwrap()),
@@ -927,6 +928,7 @@ mod tests {
             next_attempt_at: None,
             note: None,
             has_offline: false,
+            cure: None,
         }
     }
 

@@ -33,7 +33,7 @@ function descriptor(id) {
  * @param {string} help
  * @returns {HTMLElement}
  */
-function field(key, label, control, help) {
+export function field(key, label, control, help) {
   const template = /** @type {HTMLTemplateElement} */ (document.getElementById("field"));
   const fragment = /** @type {DocumentFragment} */ (template.content.cloneNode(true));
   const root = /** @type {HTMLElement} */ (fragment.querySelector(".field"));
@@ -41,8 +41,82 @@ function field(key, label, control, help) {
   /** @type {HTMLElement} */ (root.querySelector(".label")).textContent = label;
   /** @type {HTMLElement} */ (root.querySelector(".control")).append(control);
   /** @type {HTMLElement} */ (root.querySelector(".help")).textContent = help;
-  control.setAttribute("name", key);
+  const named = control.matches("input, select") ? control : control.querySelector("input, select");
+  named?.setAttribute("name", key);
+  const helpId = `help-${key}-${++fieldCount}`;
+  /** @type {HTMLElement} */ (root.querySelector(".help")).id = helpId;
+  const problemId = `problem-${key}-${fieldCount}`;
+  /** @type {HTMLElement} */ (root.querySelector(".problem")).id = problemId;
+  named?.setAttribute("aria-describedby", `${helpId} ${problemId}`);
   return root;
+}
+
+/**
+ * Whether a field goes under "More options": advanced, and not one that must be filled.
+ * @param {FieldSpec} spec
+ * @returns {boolean}
+ */
+export function folds(spec) {
+  return spec.advanced && !(spec.required && !spec.default);
+}
+
+/** Makes each field's help and problem ids unique. */
+let fieldCount = 0;
+
+/**
+ * Folds advanced fields away under "More options".
+ * @param {HTMLElement[]} fields
+ * @returns {HTMLElement[]} the fields, or a `<details>` holding them (none when empty)
+ */
+export function folded(fields) {
+  if (fields.length === 0) {
+    return [];
+  }
+  const details = document.createElement("details");
+  details.className = "more";
+  const summary = document.createElement("summary");
+  summary.textContent = "More options";
+  details.append(summary, ...fields);
+  return [details];
+}
+
+/**
+ * A password input with a "Show" button beside it, so that a pasted token can be checked.
+ * @param {string} placeholder
+ * @returns {HTMLElement} a wrapper holding the input (named by `field`) and the button
+ */
+export function secretInput(placeholder) {
+  const box = document.createElement("span");
+  box.className = "secret-box";
+  const secret = input("", "password");
+  secret.autocomplete = "new-password";
+  secret.spellcheck = false;
+  secret.placeholder = placeholder;
+  const show = document.createElement("button");
+  show.type = "button";
+  show.className = "show-secret";
+  show.textContent = "Show";
+  show.setAttribute("aria-pressed", "false");
+  show.addEventListener("click", () => {
+    const shown = secret.type === "password";
+    secret.type = shown ? "text" : "password";
+    show.textContent = shown ? "Hide" : "Show";
+    show.setAttribute("aria-pressed", String(shown));
+  });
+  box.append(secret, show);
+  return box;
+}
+
+/**
+ * Engine words made for the window: no backticks around names, no "missing `key`".
+ * @param {string} text
+ * @returns {string}
+ */
+export function forPeople(text) {
+  if (/^missing `[a-z_]+`$/.test(text) || /^.* needs `[a-z_]+`( \(.*\))?$/.test(text)) {
+    return "This is needed.";
+  }
+  return text.replace(/`([^`]*)`/g, "“$1”");
 }
 
 /**
@@ -75,7 +149,7 @@ function select(options, value) {
  * @param {any} current
  * @returns {HTMLElement}
  */
-function control(spec, current) {
+export function control(spec, current) {
   switch (spec.kind) {
     case "bool": {
       const box = input("", "checkbox");
@@ -116,10 +190,11 @@ function control(spec, current) {
 /**
  * The value to save for a descriptor field, or `undefined` to leave it out.
  * @param {FieldSpec} spec
+ * @param {HTMLElement} [root] the form holding the field
  * @returns {string | number | boolean | undefined}
  */
-function fieldValue(spec) {
-  const v = value(spec.key);
+export function fieldValue(spec, root = $("editor-fields")) {
+  const v = value(spec.key, root);
   switch (spec.kind) {
     case "bool":
       return v === "true" ? true : undefined;
@@ -136,11 +211,12 @@ function fieldValue(spec) {
 /**
  * The value of a form field, by key.
  * @param {string} key
+ * @param {HTMLElement} [root] the form holding the field
  * @returns {string}
  */
-function value(key) {
+export function value(key, root = $("editor-fields")) {
   const control = /** @type {HTMLInputElement | HTMLSelectElement | null} */ (
-    $("editor-fields").querySelector(`[name="${key}"]`)
+    root.querySelector(`[name="${key}"]`)
   );
   if (!control) {
     return "";
@@ -163,9 +239,9 @@ function showProblems(problems, prefix) {
     const key = problem.key.startsWith(`${prefix}.`) ? problem.key.slice(prefix.length + 1) : "";
     const slot = key ? $("editor-fields").querySelector(`.field[data-key="${key}"] .problem`) : null;
     if (slot) {
-      slot.textContent = problem.message;
+      slot.textContent = forPeople(problem.message);
     } else {
-      rest.push(problem.message);
+      rest.push(forPeople(problem.message));
     }
   }
   return rest;
@@ -173,6 +249,7 @@ function showProblems(problems, prefix) {
 
 /** Closes the form. */
 function closeEditor() {
+  editorDirty = false;
   $("editor").hidden = true;
   $("editor-fields").replaceChildren();
   $("editor-error").textContent = "";
@@ -193,15 +270,31 @@ function openEditor(title, fields, onSave) {
   $("editor-fields").replaceChildren(...fields);
   $("editor-error").textContent = "";
   $("editor").hidden = false;
+  editorDirty = false;
   const form = /** @type {HTMLFormElement} */ ($("editor"));
+  form.oninput = () => {
+    editorDirty = true;
+  };
   form.onsubmit = (event) => {
     event.preventDefault();
     void onSave();
   };
+  form.scrollIntoView({ block: "nearest" });
   const first = fields[0]?.querySelector("input, select");
   if (first instanceof HTMLElement) {
     first.focus();
   }
+}
+
+/** Whether the open form has changes not saved yet. */
+let editorDirty = false;
+
+/**
+ * Whether a form holds typed changes that closing the window would lose.
+ * @returns {boolean}
+ */
+export function editorHasChanges() {
+  return !$("editor").hidden && editorDirty;
 }
 
 /**
@@ -230,7 +323,7 @@ async function save(edit, next, prefix) {
       $("editor-error").textContent = e.message;
       return false;
     }
-    const rest = e.problems && e.problems.length > 0 ? showProblems(e.problems, prefix) : [e.message];
+    const rest = e.problems && e.problems.length > 0 ? showProblems(e.problems, prefix) : [forPeople(e.message)];
     $("editor-error").textContent =
       rest.length > 0 ? rest.join("\n") : "Not saved: see the fields marked above.";
     return false;
@@ -317,25 +410,23 @@ function editAccount(index) {
     }
     /** @type {HTMLElement} */ (providerField.querySelector(".help")).textContent =
       [d.notes, d.docs_url].filter(Boolean).join(" ");
-    const fields = [
-      field("id", "Account name", input(typed.id ?? existing?.id ?? ""), "Your name for this account; names refer to it."),
+    const fields = [];
+    const more = [
+      field("id", "Account label", input(typed.id ?? existing?.id ?? ""), "A short label of your own, to tell your accounts apart."),
     ];
     for (const spec of d.account_fields) {
       if (spec.kind === "secret") {
-        const secret = input("", "password");
-        secret.autocomplete = "new-password";
-        if (existing && existing.provider === id) {
-          secret.placeholder = "stored in the keychain; type to replace";
-        }
-        fields.push(field("secret", spec.label, secret, spec.help));
+        const stored = existing && existing.provider === id ? "stored safely; type to replace" : "";
+        fields.push(field("secret", spec.label, secretInput(stored), spec.help));
       } else {
         const current = spec.key in typed ? typed[spec.key] : existing?.[spec.key];
         const help = spec.key === "server" && d.default_server
           ? `${spec.help} Default: ${d.default_server}`
           : spec.help;
-        fields.push(field(spec.key, spec.label, control(spec, current), help));
+        (folds(spec) ? more : fields).push(field(spec.key, spec.label, control(spec, current), help));
       }
     }
+    fields.push(...folded(more));
     const onSave = async () => {
       // Only the keys this provider has: another provider's settings are not carried over.
       const account = { id: value("id"), provider: d.id, secret: existing?.secret ?? "keychain" };
@@ -391,7 +482,7 @@ function editAccount(index) {
     };
     if (!opened) {
       opened = true;
-      openEditor(existing ? `Edit account ${existing.id}` : "Add an account", [providerField, ...fields], onSave);
+      openEditor(existing ? `Edit the ${d.name} account` : "Add an account", [providerField, ...fields], onSave);
     } else {
       while (providerField.nextSibling) {
         providerField.nextSibling.remove();
@@ -422,7 +513,7 @@ function editRecord(index) {
     const account = accounts.find((/** @type {any} */ a) => a.id === accountId) ?? accounts[0];
     const d = descriptor(account.provider);
     const chooseAccount = select(
-      accounts.map((/** @type {any} */ a) => [a.id, `${a.id} (${descriptor(a.provider)?.name ?? a.provider})`]),
+      accounts.map((/** @type {any} */ a) => [a.id, accountLabel(a)]),
       account.id,
     );
     chooseAccount.addEventListener("change", () => render(chooseAccount.value));
@@ -437,9 +528,11 @@ function editRecord(index) {
       field("name", "Name", input(existing?.name ?? ""), "The host name to keep up to date, e.g. home.example.org."),
       field("family", "Addresses", select(familyOptions, existing?.family ?? "A"), ""),
     ];
+    const more = [];
     for (const spec of d?.record_fields ?? []) {
-      fields.push(field(spec.key, spec.label, control(spec, existing?.[spec.key]), spec.help));
+      (folds(spec) ? more : fields).push(field(spec.key, spec.label, control(spec, existing?.[spec.key]), spec.help));
     }
+    fields.push(...folded(more));
     openEditor(existing ? `Edit ${existing.name}` : "Add a name", fields, async () => {
       const record = { ...(existing ?? {}), account: value("account"), name: value("name"), family: value("family") };
       for (const spec of d?.record_fields ?? []) {
@@ -484,14 +577,14 @@ function confirmRemove(kind, index) {
   if (kind === "account") {
     const names = (config.record ?? []).filter((/** @type {any} */ r) => r.account === item.id);
     what.textContent = names.length > 0
-      ? `The account ${item.id} has ${names.length === 1 ? "a name" : `${names.length} names`} ` +
+      ? `The ${accountLabel(item)} account has ${names.length === 1 ? "a name" : `${names.length} names`} ` +
         `(${names.map((/** @type {any} */ r) => r.name).join(", ")}); remove ${names.length === 1 ? "it" : "them"} first.`
-      : `The account ${item.id} is removed from Dyntray. Nothing changes at the provider.`;
+      : `The ${accountLabel(item)} account is removed from Dyntray. Nothing changes at the provider.`;
   } else {
     what.textContent = `${item.name} is no longer kept up to date. Its record at the provider ` +
       "stays as it is, and its history stays here.";
   }
-  openEditor(kind === "account" ? `Remove the account ${item.id}?` : `Remove ${item.name}?`, [what], async () => {
+  openEditor(kind === "account" ? `Remove the ${accountLabel(item)} account?` : `Remove ${item.name}?`, [what], async () => {
     await remove(kind, index);
   });
   const save = /** @type {HTMLButtonElement} */ ($("editor-save"));
@@ -611,25 +704,28 @@ function renderAccounts() {
     const names = (config.record ?? [])
       .filter((/** @type {any} */ r) => r.account === account.id)
       .map((/** @type {any} */ r) => r.name);
-    /** @type {HTMLElement} */ (fragment.querySelector(".what")).textContent =
-      `${account.id}: ${descriptor(account.provider)?.name ?? account.provider}` +
-      (account.username ? `, ${account.username}` : "") +
-      (names.length > 0 ? ` (${names.join(", ")})` : "");
+    /** @type {HTMLElement} */ (fragment.querySelector(".what")).textContent = accountLabel(account);
+    /** @type {HTMLElement} */ (fragment.querySelector(".names")).textContent =
+      names.length > 0 ? `Keeps ${names.join(", ")} up to date.` : "No names yet.";
+    const word = secretLabel(account.provider);
     /** @type {HTMLElement} */ (fragment.querySelector(".secret")).textContent =
-      account.secret === "keychain" ? "password stored in the keychain" : `password from ${account.secret}`;
+      account.secret === "keychain"
+        ? `The ${word} is kept in the system keychain.`
+        : `The ${word} is read from ${account.secret.replace(/^file:/, "the file ").replace(/^env:/, "the variable ")}.`;
     const test = /** @type {HTMLButtonElement} */ (fragment.querySelector(".test"));
     const result = /** @type {HTMLElement} */ (fragment.querySelector(".test-result"));
-    test.setAttribute("aria-label", `Test account ${account.id}`);
+    test.setAttribute("aria-label", `Test the ${accountLabel(account)} account`);
     test.addEventListener("click", () => void testAccount(account, test, result));
     const edit = /** @type {HTMLButtonElement} */ (fragment.querySelector(".edit"));
-    edit.setAttribute("aria-label", `Edit account ${account.id}`);
+    edit.setAttribute("aria-label", `Edit the ${accountLabel(account)} account`);
     edit.addEventListener("click", () => editAccount(index));
     const drop = /** @type {HTMLButtonElement} */ (fragment.querySelector(".remove"));
-    drop.setAttribute("aria-label", `Remove account ${account.id}`);
+    drop.setAttribute("aria-label", `Remove the ${accountLabel(account)} account`);
     drop.addEventListener("click", () => confirmRemove("account", index));
     items.push(fragment);
   }
   $("accounts").replaceChildren(...items);
+  $("setup-card").hidden = items.length === 0 && $("editor").hidden;
 }
 
 /**
@@ -677,7 +773,6 @@ export async function loadEditor() {
     config = await getConfig();
   })();
   await loading;
-  $("setup-card").hidden = false;
   renderAccounts();
 }
 
@@ -695,6 +790,65 @@ async function whenLoaded(open) {
   }
 }
 
-$("add-account").addEventListener("click", () => void whenLoaded(() => editAccount(-1)));
-$("add-record").addEventListener("click", () => void whenLoaded(() => editRecord(-1)));
+/**
+ * What the provider calls its secret, in lower case ("password", "API token").
+ * @param {string} providerId
+ * @returns {string}
+ */
+export function secretLabel(providerId) {
+  const label = descriptor(providerId)?.account_fields.find((f) => f.kind === "secret")?.label;
+  return (label ?? "password").split(" or ")[0].replace(/^(\w)(\w)/, (all, a, b) => (b === b.toUpperCase() ? all : a.toLowerCase() + b));
+}
+
+/**
+ * How an account is named in lists: "DuckDNS" or, with a username, "DynDNS (alice)";
+ * the label is added where the provider alone does not tell accounts apart.
+ * @param {any} account
+ * @returns {string}
+ */
+export function accountLabel(account) {
+  const provider = descriptor(account.provider)?.name ?? account.provider;
+  const who = account.username ? ` (${account.username})` : "";
+  const same = (config?.account ?? []).filter((/** @type {any} */ a) => a.provider === account.provider && (a.username ?? "") === (account.username ?? ""));
+  return same.length > 1 ? `${provider}${who}, ${account.id}` : `${provider}${who}`;
+}
+
+/**
+ * "Change password" next to a refusal: the account's form, its secret field in focus.
+ * @param {string} accountId
+ */
+export function fixSecret(accountId) {
+  void whenLoaded(() => {
+    const index = (config.account ?? []).findIndex((/** @type {any} */ a) => a.id === accountId);
+    if (index < 0) {
+      return;
+    }
+    editAccount(index);
+    const secret = $("editor-fields").querySelector('input[name="secret"]');
+    if (secret instanceof HTMLElement) {
+      secret.focus();
+    }
+  });
+}
+
+/**
+ * The registry and the config as the editor last read them, for the guided setup.
+ * @returns {Promise<{registry: Descriptor[], config: any}>}
+ */
+export async function loaded() {
+  if (loading) {
+    await loading;
+  }
+  return { registry, config };
+}
+
+/**
+ * Reads the config again after the guided setup saved, and redraws the accounts.
+ * @returns {Promise<void>}
+ */
+export async function refreshEditor() {
+  config = await getConfig();
+  renderAccounts();
+}
+
 $("editor-cancel").addEventListener("click", closeEditor);

@@ -17,8 +17,18 @@ function message(text, kind) {
   if (line) {
     line.textContent = text;
     line.dataset.kind = kind;
+    clearTimeout(fading);
+    if (kind === "ok") {
+      // A "Saved." that stays would soon describe an older change.
+      fading = setTimeout(() => {
+        line.textContent = "";
+      }, 4000);
+    }
   }
 }
+
+/** The timer that clears a success message. */
+let fading = 0;
 
 /**
  * Saves one change to `[general]`: that key only, in the file as it is (comments kept).

@@ -1,21 +1,23 @@
 // @ts-check
 /**
- * The "Names" card: every record with its state, address, last update and the provider's
- * exact last answer, with Re-enable and Update now. Built from the template, text only
+ * The "Names" card: one line per name with a state symbol, the address the provider has,
+ * when it was last updated, the provider's own words quoted once, and the one button that
+ * fixes a refusal ("Change password", "Re-enable"). Built from the template, text only
  * (no HTML from data).
  * @typedef {import("../ipc.js").Status} Status
  * @typedef {import("../ipc.js").RecordStatus} RecordStatus
  */
 import { reEnable, updateNow } from "../ipc.js";
-import { recordAction } from "./editor.js";
+import { timeElement } from "../time.js";
+import { fixSecret, recordAction, secretLabel } from "./editor.js";
 
 /** The last status shown, to tell whether an address is unchanged. */
 let current = /** @type {Status | null} */ (null);
 
 /**
- * A line under the table saying what an action did.
+ * A line under the list saying what an action did, or asking a question.
  * @param {string} text
- * @param {"ok" | "error"} kind
+ * @param {"ok" | "error" | "question"} kind
  */
 function message(text, kind) {
   const line = document.getElementById("record-message");
@@ -36,8 +38,8 @@ function unchanged(record) {
 }
 
 /**
- * "Update now": when the address is unchanged, the first click only asks for
- * confirmation, because the provider counts unchanged updates against the account.
+ * "Update now": when the address is unchanged, the first click only asks, because the
+ * provider counts unchanged updates against the account.
  * @param {RecordStatus} record
  * @param {HTMLButtonElement} button
  */
@@ -45,9 +47,10 @@ async function onUpdateNow(record, button) {
   if (unchanged(record) && button.dataset.confirm !== "yes") {
     button.dataset.confirm = "yes";
     button.textContent = "Send anyway";
+    button.setAttribute("aria-label", `Send anyway: ${record.name}`);
     message(
-      `${record.name} already points at ${record.address}. An unchanged update counts against your account at the provider; click "Send anyway" to send it.`,
-      "error",
+      `${record.name} already points at ${record.address}. ${providerName(record)} counts an unchanged update against your account. Send it anyway?`,
+      "question",
     );
     return;
   }
@@ -64,6 +67,7 @@ async function onUpdateNow(record, button) {
     button.disabled = false;
     delete button.dataset.confirm;
     button.textContent = "Update now";
+    button.setAttribute("aria-label", `Update now: ${record.name}`);
   }
 }
 
@@ -80,34 +84,28 @@ async function onReEnable(record) {
   }
 }
 
-/** Words for each phase the engine reports. */
-const PHASES = /** @type {Record<string, string>} */ ({
-  ok: "Up to date",
-  pending: "Waiting for the first update",
-  updating: "Updating…",
-  backing_off: "Provider busy: retrying later",
-  disabled: "Refused",
-  off: "Turned off",
-  error: "Problem",
+/** Words and a symbol for each phase the engine reports. */
+const PHASES = /** @type {Record<string, [string, string]>} */ ({
+  ok: ["✓", "Up to date"],
+  pending: ["…", "Waiting for its first update"],
+  updating: ["⟳", "Updating…"],
+  backing_off: ["⟳", "Provider busy: trying again later"],
+  disabled: ["⚠", "Refused"],
+  off: ["–", "Turned off"],
+  error: ["⚠", "Needs attention"],
 });
 
 /**
- * A time for people, in the user's locale.
- * @param {number | null} seconds since the epoch
+ * The provider's name as people know it.
+ * @param {RecordStatus} record
  * @returns {string}
  */
-export function formatTime(seconds) {
-  if (seconds === null || seconds === undefined) {
-    return "never";
-  }
-  return new Date(seconds * 1000).toLocaleString(undefined, {
-    dateStyle: "medium",
-    timeStyle: "short",
-  });
+function providerName(record) {
+  return record.provider_name || record.provider;
 }
 
 /**
- * One table row for a record.
+ * One list item for a record.
  * @param {RecordStatus} record
  * @returns {DocumentFragment}
  */
@@ -116,38 +114,63 @@ function row(record) {
   const fragment = /** @type {DocumentFragment} */ (template.content.cloneNode(true));
   /** @param {string} selector @param {string} text */
   const set = (selector, text) => {
-    const element = fragment.querySelector(selector);
+    const element = /** @type {HTMLElement | null} */ (fragment.querySelector(selector));
     if (element) {
       element.textContent = text;
+      element.hidden = text === "";
     }
+    return element;
   };
+  const [symbol, words] = PHASES[record.phase] ?? ["", record.phase];
+  const item = /** @type {HTMLElement} */ (fragment.querySelector(".record"));
+  item.dataset.phase = record.phase;
+  set(".symbol", symbol);
   set(".name", record.name);
-  set(".family", record.family === "AAAA" ? "(IPv6)" : "");
-  set(".phase", PHASES[record.phase] ?? record.phase);
-  const phase = fragment.querySelector(".phase");
-  if (phase instanceof HTMLElement) {
+  set(".family", record.family === "AAAA" ? "IPv6" : "");
+  const phase = set(".phase", words);
+  if (phase) {
     phase.dataset.phase = record.phase;
   }
-  let advice = "";
+  const address = set(".address", record.address ?? "no address yet");
+  address?.classList.toggle("none", !record.address);
+  /** @type {HTMLElement} */ (fragment.querySelector(".name")).title = record.name;
+  const when = /** @type {HTMLElement} */ (fragment.querySelector(".when-slot"));
+  when.append(
+    record.last_update_at
+      ? timeElement(record.last_update_at, (t) => ` · updated ${t}`)
+      : document.createTextNode(" · not updated yet"),
+  );
+  const answer = record.disabled?.answer ?? record.last_answer;
+  set(".said", answer ? `${providerName(record)} said “${answer}”` : "");
+  const advice = /** @type {HTMLElement} */ (fragment.querySelector(".advice"));
+  advice.hidden = true;
   if (record.disabled) {
-    advice = `${record.disabled.code}: ${record.disabled.advice}`;
+    advice.textContent = record.disabled.advice;
+    advice.dataset.kind = "error";
+    advice.hidden = false;
   } else if (record.next_attempt_at) {
-    advice = `Next attempt ${formatTime(record.next_attempt_at)}`;
+    advice.append(timeElement(record.next_attempt_at, (t) => `Next try ${t}.`));
+    advice.hidden = false;
   } else if (record.note) {
-    advice = record.note;
+    advice.textContent = record.note;
+    advice.dataset.kind = "warning";
+    advice.hidden = false;
   }
-  set(".advice", advice);
-  set(".address", record.address ?? "—");
-  set(".when", formatTime(record.last_update_at));
-  set(".answer", record.disabled?.answer ?? record.last_answer ?? "—");
 
+  const fix = /** @type {HTMLButtonElement} */ (fragment.querySelector(".fix"));
+  if (record.phase === "disabled" && record.cure === "secret") {
+    fix.hidden = false;
+    fix.textContent = `Change ${secretLabel(record.provider)}`;
+    fix.setAttribute("aria-label", `${fix.textContent} for ${record.name}`);
+    fix.addEventListener("click", () => fixSecret(record.account));
+  }
   const again = /** @type {HTMLButtonElement} */ (fragment.querySelector(".re-enable"));
   again.hidden = record.phase !== "disabled";
   again.setAttribute("aria-label", `Re-enable ${record.name}`);
   again.addEventListener("click", () => void onReEnable(record));
   const now = /** @type {HTMLButtonElement} */ (fragment.querySelector(".update-now"));
   now.hidden = record.phase === "disabled" || record.phase === "off";
-  now.setAttribute("aria-label", `Update ${record.name} now`);
+  now.setAttribute("aria-label", `Update now: ${record.name}`);
   now.addEventListener("click", () => void onUpdateNow(record, now));
   const edit = /** @type {HTMLButtonElement} */ (fragment.querySelector(".edit"));
   edit.setAttribute("aria-label", `Edit ${record.name}`);
@@ -159,30 +182,33 @@ function row(record) {
 }
 
 /**
- * Shows the engine's status: the records table, or the first-run card when there is none.
+ * Shows the engine's status: the list of names (the guided setup takes the place of an
+ * empty list).
  * @param {Status} status
  */
 export function showStatus(status) {
   current = status;
-  const firstRun = /** @type {HTMLElement} */ (document.getElementById("first-run"));
   const card = /** @type {HTMLElement} */ (document.getElementById("records-card"));
   const body = /** @type {HTMLElement} */ (document.getElementById("records"));
   const configError = /** @type {HTMLElement} */ (document.getElementById("config-error"));
   const addresses = /** @type {HTMLElement} */ (document.getElementById("addresses"));
 
-  const empty = status.records.length === 0 && !status.config_error;
-  firstRun.hidden = !empty;
-  card.hidden = empty;
+  card.hidden = false;
   const configProblem = status.config_error ?? status.config_warning ?? null;
   configError.hidden = !configProblem;
   configError.textContent = configProblem ?? "";
+  configError.dataset.kind = status.config_error ? "error" : "warning";
   body.replaceChildren(...status.records.map(row));
-  /** @type {string[]} */
-  const parts = [];
-  if (status.paused) {
-    parts.push("Updates are paused");
-  } else if (status.next_check_at) {
-    parts.push(`Next check ${formatTime(status.next_check_at)}`);
+  if (status.records.length === 0) {
+    const empty = document.createElement("li");
+    empty.className = "muted empty";
+    empty.textContent = "No names yet. “Add a name” sets one up in a few steps.";
+    body.append(empty);
   }
-  addresses.textContent = parts.join(" · ");
+  addresses.replaceChildren();
+  if (status.paused) {
+    addresses.textContent = "Updates are paused.";
+  } else if (status.next_check_at) {
+    addresses.append(timeElement(status.next_check_at, (t) => `Next check of the address ${t}.`));
+  }
 }

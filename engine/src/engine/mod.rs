@@ -22,8 +22,8 @@ use crate::config::{Config, Family, Keepalive, Problem, SecretRef};
 use crate::departure::Departure;
 use crate::detect::{self, Detection, Detector, Source, SourceReport};
 use crate::provider::{
-    self, IpFamily, Outcome, Provider, Publish, RecordOptions, Scope, UpdateItem, UpdateRequest,
-    Verdict,
+    self, Cure, IpFamily, Outcome, Provider, Publish, RecordOptions, Scope, UpdateItem,
+    UpdateRequest, Verdict,
 };
 use crate::record::Standing;
 use crate::secrets::{self, Secret, SecretSource, SecretStore};

@@ -51,6 +51,9 @@ pub struct RecordStatus {
     pub account: String,
     /// The provider id.
     pub provider: String,
+    /// The provider's name as people know it ("Cloudflare").
+    #[serde(default)]
+    pub provider_name: String,
     /// `A` or `AAAA`.
     pub family: String,
     /// Where it stands.
@@ -65,6 +68,10 @@ pub struct RecordStatus {
     pub last_answer: Option<String>,
     /// Why it is disabled.
     pub disabled: Option<Disabled>,
+    /// What lifts the refusal (a new secret, a settings edit, the provider's website),
+    /// so that the window can offer the one button that fixes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cure: Option<Cure>,
     /// No request before this time.
     pub next_attempt_at: Option<Timestamp>,
     /// A local problem or note.
@@ -264,6 +271,7 @@ impl Engine {
                 name: record.name.clone(),
                 account: acc.id.clone(),
                 provider: acc.provider.descriptor().id.into(),
+                provider_name: acc.provider.descriptor().name.into(),
                 family: record.family.record_type().into(),
                 phase,
                 address: state.last_address(),
@@ -271,6 +279,9 @@ impl Engine {
                 last_attempt_at: state.last_attempt_at(),
                 last_answer: state.last_answer().map(str::to_owned),
                 disabled: state.disabled().cloned(),
+                cure: state
+                    .disabled()
+                    .map(|d| acc.provider.descriptor().cure(&d.code)),
                 next_attempt_at: state.backoff_until().filter(|t| *t > now),
                 note,
                 has_offline: record.has_offline(),

@@ -14,6 +14,7 @@ static DESCRIPTOR: Descriptor = Descriptor {
     name: "ChangeIP",
     protocol: "dyndns2",
     docs_url: "https://www.changeip.com/accounts/knowledgebase.php",
+    key_url: Some("https://www.changeip.com/"),
     families: &[IpFamily::V4],
     default_server: Some("https://nic.changeip.com"),
     account_fields: &[USERNAME, PASSWORD, SERVER],

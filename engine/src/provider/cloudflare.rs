@@ -49,6 +49,7 @@ static DESCRIPTOR: Descriptor = Descriptor {
     name: "Cloudflare",
     protocol: "HTTP API",
     docs_url: "https://developers.cloudflare.com/api/resources/dns/subresources/records/",
+    key_url: Some("https://dash.cloudflare.com/profile/api-tokens"),
     families: &[IpFamily::V4, IpFamily::V6],
     default_server: Some("https://api.cloudflare.com/client/v4"),
     account_fields: &[TOKEN, ZONE, SERVER],

@@ -13,6 +13,7 @@ static DESCRIPTOR: Descriptor = Descriptor {
     name: "Other dyndns2-compatible server",
     protocol: "dyndns2",
     docs_url: "https://help.dyn.com/remote-access-api/perform-update/",
+    key_url: None,
     families: &[IpFamily::V4, IpFamily::V6],
     default_server: None,
     account_fields: &[

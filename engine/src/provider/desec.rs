@@ -30,6 +30,7 @@ static DESCRIPTOR: Descriptor = Descriptor {
     name: "deSEC",
     protocol: "HTTP API",
     docs_url: "https://desec.readthedocs.io/en/latest/dyndns/update-api.html",
+    key_url: Some("https://desec.io/tokens"),
     families: &[IpFamily::V4, IpFamily::V6],
     default_server: Some("https://update.dedyn.io"),
     account_fields: &[

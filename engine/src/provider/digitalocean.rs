@@ -57,6 +57,7 @@ static DESCRIPTOR: Descriptor = Descriptor {
     name: "DigitalOcean",
     protocol: "HTTP API",
     docs_url: "https://docs.digitalocean.com/reference/api/",
+    key_url: Some("https://cloud.digitalocean.com/account/api/tokens"),
     families: &[IpFamily::V4, IpFamily::V6],
     default_server: Some("https://api.digitalocean.com/v2"),
     account_fields: &[TOKEN, DOMAIN, SERVER],

@@ -28,6 +28,7 @@ static DESCRIPTOR: Descriptor = Descriptor {
     name: "DuckDNS",
     protocol: "HTTP API",
     docs_url: "https://www.duckdns.org/spec.jsp",
+    key_url: Some("https://www.duckdns.org/"),
     families: &[IpFamily::V4, IpFamily::V6],
     default_server: Some("https://www.duckdns.org"),
     account_fields: &[
@@ -53,7 +54,7 @@ static DESCRIPTOR: Descriptor = Descriptor {
         Refusal {
             code: "KO",
             cure: Cure::Secret,
-            advice: "DuckDNS answered KO: the token is wrong, or a name is not in this \
+            advice: "The token is wrong, or a name is not in this \
                      account. Check the token (top of duckdns.org once signed in) and the \
                      names' spelling.",
         },

@@ -15,6 +15,7 @@ static DESCRIPTOR: Descriptor = Descriptor {
     name: "DynDNS",
     protocol: "dyndns2",
     docs_url: "https://help.dyn.com/remote-access-api/",
+    key_url: Some("https://account.dyn.com/"),
     families: &[IpFamily::V4, IpFamily::V6],
     default_server: Some("https://members.dyndns.org"),
     account_fields: &[USERNAME, PASSWORD, SERVER],

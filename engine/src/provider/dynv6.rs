@@ -25,6 +25,7 @@ static DESCRIPTOR: Descriptor = Descriptor {
     name: "dynv6",
     protocol: "HTTP API",
     docs_url: "https://dynv6.com/docs/apis",
+    key_url: Some("https://dynv6.com/keys"),
     families: &[IpFamily::V4, IpFamily::V6],
     default_server: Some("https://dynv6.com"),
     account_fields: &[

@@ -33,6 +33,7 @@ static DESCRIPTOR: Descriptor = Descriptor {
     name: "FreeDNS (afraid.org)",
     protocol: "HTTP API",
     docs_url: "https://freedns.afraid.org/dynamic/v2/",
+    key_url: Some("https://freedns.afraid.org/dynamic/"),
     families: &[IpFamily::V4, IpFamily::V6],
     default_server: Some("https://sync.afraid.org"),
     account_fields: &[

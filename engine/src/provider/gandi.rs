@@ -59,6 +59,7 @@ static DESCRIPTOR: Descriptor = Descriptor {
     name: "Gandi LiveDNS",
     protocol: "HTTP API",
     docs_url: "https://api.gandi.net/docs/livedns/",
+    key_url: Some("https://account.gandi.net/"),
     families: &[IpFamily::V4, IpFamily::V6],
     default_server: Some("https://api.gandi.net/v5/livedns"),
     account_fields: &[TOKEN, DOMAIN, SERVER],

@@ -15,6 +15,7 @@ static DESCRIPTOR: Descriptor = Descriptor {
     name: "Other GnuDIP server",
     protocol: "gnudip",
     docs_url: "https://gnudip2.sourceforge.net/",
+    key_url: None,
     families: &[IpFamily::V4],
     default_server: None,
     account_fields: &[

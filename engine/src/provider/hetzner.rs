@@ -73,6 +73,7 @@ static DESCRIPTOR: Descriptor = Descriptor {
     name: "Hetzner",
     protocol: "HTTP API",
     docs_url: "https://docs.hetzner.cloud/reference/cloud#dns",
+    key_url: Some("https://console.hetzner.cloud/"),
     families: &[IpFamily::V4, IpFamily::V6],
     default_server: Some("https://api.hetzner.cloud/v1"),
     account_fields: &[TOKEN, ZONE, SERVER],

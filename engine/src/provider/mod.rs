@@ -377,7 +377,7 @@ impl FieldSpec {
 }
 
 /// What lifts a refusal: who must act before the record is sent again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Cure {
     /// A new password, key or token (stored in Settings, or a fixed secret file or variable).
@@ -410,6 +410,9 @@ pub struct Descriptor {
     pub protocol: &'static str,
     /// Where its documentation lives.
     pub docs_url: &'static str,
+    /// The page where the user makes or finds the password, key or token, when the
+    /// provider has one (the guided setup links to it).
+    pub key_url: Option<&'static str>,
     /// Address families it can update.
     pub families: &'static [IpFamily],
     /// Its update server, unless the user must give one.
@@ -792,6 +795,12 @@ mod tests {
             assert!(!d.name.is_empty() && !d.families.is_empty(), "{}", d.id);
             assert!(d.max_batch >= 1, "{}", d.id);
             assert!(d.docs_url.starts_with("https://"), "{}", d.id);
+            // The guided setup opens it in the browser: only ever an https page.
+            assert!(
+                d.key_url.is_none_or(|url| url.starts_with("https://")),
+                "{}",
+                d.id
+            );
             assert!(
                 d.default_server.is_some()
                     || d.account_fields

@@ -28,6 +28,7 @@ static DESCRIPTOR: Descriptor = Descriptor {
     name: "Namecheap",
     protocol: "HTTP API",
     docs_url: "https://www.namecheap.com/support/knowledgebase/article.aspx/29/11/how-to-dynamically-update-the-hosts-ip-with-an-https-request/",
+    key_url: Some("https://ap.www.namecheap.com/domains/list/"),
     families: &[IpFamily::V4],
     default_server: Some("https://dynamicdns.park-your-domain.com"),
     account_fields: &[

@@ -15,6 +15,7 @@ static DESCRIPTOR: Descriptor = Descriptor {
     name: "No-IP",
     protocol: "dyndns2",
     docs_url: "https://www.noip.com/integrate/request",
+    key_url: Some("https://my.noip.com/"),
     families: &[IpFamily::V4, IpFamily::V6],
     default_server: Some("https://dynupdate.no-ip.com"),
     account_fields: &[

@@ -68,6 +68,7 @@ static DESCRIPTOR: Descriptor = Descriptor {
     name: "Porkbun",
     protocol: "HTTP API",
     docs_url: "https://porkbun.com/api/json/v3/documentation",
+    key_url: Some("https://porkbun.com/account/api"),
     families: &[IpFamily::V4, IpFamily::V6],
     default_server: Some("https://api.porkbun.com/api/json/v3"),
     account_fields: &[API_KEY, SECRET_KEY, DOMAIN, SERVER],

@@ -73,6 +73,7 @@ macro_rules! preset {
                 name: $name,
                 protocol: "dyndns2",
                 docs_url: $docs,
+                key_url: None,
                 families: $families,
                 default_server: Some($server),
                 account_fields: $account,

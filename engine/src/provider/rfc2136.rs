@@ -104,6 +104,7 @@ static DESCRIPTOR: Descriptor = Descriptor {
     name: "RFC 2136 (your own DNS server)",
     protocol: "rfc2136",
     docs_url: "https://www.rfc-editor.org/rfc/rfc2136",
+    key_url: None,
     families: &[IpFamily::V4, IpFamily::V6],
     default_server: None,
     account_fields: &[KEY_NAME, TSIG_SECRET, DNS_SERVER, ZONE, TTL, ALGORITHM],

@@ -21,6 +21,7 @@ static DESCRIPTOR: Descriptor = Descriptor {
     name: "yi.org",
     protocol: "gnudip",
     docs_url: "https://www.yi.org/",
+    key_url: None,
     families: &[IpFamily::V4],
     default_server: Some("gnudip://gnudip2.yi.org:3495"),
     account_fields: &[

@@ -247,6 +247,12 @@ async fn badauth_disables_the_whole_account_until_the_secret_changes() {
     assert_eq!(disabled.code, "badauth");
     assert_eq!(disabled.answer, "badauth");
     assert!(disabled.advice.contains("username or password"));
+    // The window offers "Change password" from this, and names the provider as people do.
+    assert_eq!(
+        status.records[0].cure,
+        Some(dyntray_engine::provider::Cure::Secret)
+    );
+    assert_eq!(status.records[0].provider_name, "DynDNS");
     match events.try_recv().unwrap() {
         dyntray_engine::engine::EngineEvent::Refused { code, names, .. } => {
             assert_eq!(code, "badauth");
@@ -1077,6 +1083,105 @@ async fn an_edit_never_reverts_a_change_made_since_the_form_was_read() {
     let text = std::fs::read_to_string(rig.config_path()).unwrap();
     assert!(text.contains("# edited by hand meanwhile\n"), "{text}");
     assert!(text.contains("c.example.org"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_address_sources_are_edited_like_a_hand_edit() {
+    use dyntray_engine::config_edit::ConfigEdit;
+    use dyntray_engine::engine::EngineError;
+    let rig = Rig::new().await;
+    rig.config("dyndns", &records(&["a.example.org"]));
+    let hand = std::fs::read_to_string(rig.config_path())
+        .unwrap()
+        .replace("[detect]\n", "# Where my address comes from.\n[detect]\n")
+        .replace("ipv6 = []\n", "ipv6 = []   # no IPv6 line here\n");
+    std::fs::write(rig.config_path(), &hand).unwrap();
+    let engine = rig.engine();
+    let read = engine.read_config().await.unwrap();
+    let edit = |ipv4: &[&str], ipv6: &[&str], agree| ConfigEdit::SetDetect {
+        ipv4: ipv4.iter().map(|s| (*s).to_owned()).collect(),
+        ipv6: ipv6.iter().map(|s| (*s).to_owned()).collect(),
+        agree,
+    };
+
+    // Every bad source is named by its key, the registry's checks included; the file
+    // stays as it was.
+    match engine
+        .edit_config(
+            read.revision.clone(),
+            edit(
+                &["dns:opendns", "provider:nope", "http://checkip.example/"],
+                &["provider:dyndns"],
+                2,
+            ),
+        )
+        .await
+    {
+        Err(EngineError::Invalid(problems)) => {
+            let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+            assert_eq!(keys, ["detect.ipv4[2]", "detect.ipv6[0]"], "{problems:?}");
+            assert!(
+                problems[0].message.contains("plain http://"),
+                "{problems:?}"
+            );
+        }
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    assert_eq!(std::fs::read_to_string(rig.config_path()).unwrap(), hand);
+    // Once the file's own rules hold, the provider registry's: an unknown provider.
+    match engine
+        .edit_config(
+            read.revision.clone(),
+            edit(&["dns:opendns", "provider:nope"], &[], 2),
+        )
+        .await
+    {
+        Err(EngineError::Invalid(problems)) => {
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert_eq!(problems[0].key, "detect.ipv4[1]");
+            assert!(problems[0].message.contains("unknown provider `nope`"));
+        }
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    assert_eq!(std::fs::read_to_string(rig.config_path()).unwrap(), hand);
+
+    // A good edit is written in place and is the config in force.
+    let revision = engine
+        .edit_config(
+            read.revision.clone(),
+            edit(&["provider:dyndns", "dns:google"], &["interface:eth0"], 1),
+        )
+        .await
+        .unwrap();
+    let text = std::fs::read_to_string(rig.config_path()).unwrap();
+    assert!(
+        text.contains("# Where my address comes from.\n[detect]\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ipv4 = [\"provider:dyndns\", \"dns:google\"]\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ipv6 = [\"interface:eth0\"]   # no IPv6 line here\n"),
+        "{text}"
+    );
+    assert!(text.contains("agree = 1\n"), "{text}");
+    let now = engine.read_config().await.unwrap();
+    assert_eq!(now.revision, revision);
+    assert!(now.config.detect.ipv6[0] == "interface:eth0");
+    assert_eq!(now.config.detect.agree, 1);
+    assert_eq!(
+        engine.status().config_revision.as_deref(),
+        Some(revision.as_str())
+    );
+
+    // Based on the revision before: refused, never merged.
+    assert!(matches!(
+        engine.edit_config(read.revision, edit(&[], &[], 1)).await,
+        Err(EngineError::Stale(_))
+    ));
+    assert_eq!(std::fs::read_to_string(rig.config_path()).unwrap(), text);
 }
 
 #[tokio::test(start_paused = true)]

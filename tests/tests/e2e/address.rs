@@ -230,7 +230,7 @@ fn the_settings_window_shows_every_source() {
     assert_eq!(cell(1, "source-state"), "agrees");
     assert_eq!(cell(2, "source-answer"), "HTTP 503 Service Unavailable");
     let resting = cell(2, "source-state");
-    assert!(resting.starts_with("failed; resting until"), "{resting}");
+    assert!(resting.starts_with("failed; asked again in "), "{resting}");
     assert_eq!(
         cell(3, "source-name"),
         format!("dns:opendns@{}", dns.addr())

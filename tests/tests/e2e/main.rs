@@ -8,11 +8,14 @@
 
 mod address;
 mod daemon;
+mod looks;
 mod panel;
 mod providers;
 mod rig;
 mod smoke;
+mod sources;
 mod tray;
+mod walkthrough;
 mod webdriver;
 mod window;
 

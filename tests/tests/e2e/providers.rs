@@ -119,42 +119,39 @@ fn a_cloudflare_name_is_set_up_from_the_window_with_a_token_alone() {
     let _desktop = crate::desktop_lock();
     let _tray = user.spawn("dyntray");
     let driver = WebDriver::launch(&user, &bin("dyntray-settings"));
-    driver.wait_text("#first-run-title", |t| t == "Add your first name");
-    driver.click("#first-run-add");
-    driver.wait_text("#editor-title", |t| t == "Add an account");
+    driver.wait_text("#setup .step-title", |t| t == "Where is your name hosted?");
 
     // The provider is found by typing part of its name; its form asks for a token only.
-    driver.type_into("#editor-fields input.picker-search", "cloudfl");
-    driver.wait_text("#editor-fields .field[data-key=secret] .label", |t| {
+    driver.type_into("#setup-search", "cloudfl");
+    driver.click("#setup-providers .choice[data-provider=cloudflare]");
+    driver.wait_text("#setup-body .field[data-key=secret] .label", |t| {
         t == "API token"
     });
-    assert!(driver.find("#editor-fields input[name=username]").is_none());
-    let help = driver.text("#editor-fields .field[data-key=provider] .help");
+    assert!(driver.find("#setup-body input[name=username]").is_none());
+    let help = driver.text("#setup-body");
     assert!(help.contains("Edit zone DNS"), "{help}");
-    driver.type_into("#editor-fields input[name=id]", "cf");
-    driver.type_into("#editor-fields input[name=secret]", TOKEN);
+    assert_eq!(
+        driver.text("#setup-body .provider-link"),
+        "dash.cloudflare.com/profile/api-tokens"
+    );
+    driver.type_into("#setup-body input[name=secret]", TOKEN);
     driver.screenshot(&artifacts_dir().join("settings-cloudflare-account.png"));
     // The fake API stands where api.cloudflare.com would.
+    driver.click("#setup-body details.more > summary");
     driver.type_into(
-        "#editor-fields input[name=server]",
+        "#setup-body input[name=server]",
         &format!("{}/client/v4", api.url()),
     );
-    driver.click("#editor-save");
-    driver.wait_text("#accounts", |t| t.contains("cf: Cloudflare"));
-
-    // "Test" asks Cloudflare about the token and changes nothing.
-    driver.click("#accounts .test");
-    let verdict = driver.wait_text("#accounts .test-result", |t| !t.is_empty());
-    assert_eq!(
-        verdict,
-        "Cloudflare accepts the token. It can see the zone example.org."
+    driver.click("#setup-next");
+    driver.type_into("#setup-body input[name=name]", "home.example.org");
+    driver.click("#setup-next");
+    let said = driver.wait_text("#setup-test", |t| t.contains("said"));
+    assert!(
+        said.contains("home.example.org points at 81.2.69.160"),
+        "{said}"
     );
-    assert!(api.writes().is_empty(), "{:#?}", api.calls());
-
-    driver.click("#add-record");
-    driver.wait_text("#editor-title", |t| t == "Add a name");
-    driver.type_into("#editor-fields input[name=name]", "home.example.org");
-    driver.click("#editor-save");
+    driver.click("#setup-next");
+    driver.click("#setup-next");
     driver.wait_text("#records .phase", |t| t == "Up to date");
 
     // The zone was found from the name, the record read, and only its content written.
@@ -173,6 +170,15 @@ fn a_cloudflare_name_is_set_up_from_the_window_with_a_token_alone() {
     assert!(!config.contains(TOKEN), "{config}");
     assert!(!config.contains("username"), "{config}");
 
+    // "Test" asks Cloudflare about the token and changes nothing.
+    driver.click("#accounts .test");
+    let verdict = driver.wait_text("#accounts .test-result", |t| !t.is_empty());
+    assert_eq!(
+        verdict,
+        "Cloudflare accepts the token. It can see the zone example.org."
+    );
+    assert_eq!(api.writes().len(), 1, "{:#?}", api.calls());
+
     // A second pass sends nothing at all: the address did not change.
     let before = api.count();
     check_now(&user);
@@ -183,8 +189,9 @@ fn a_cloudflare_name_is_set_up_from_the_window_with_a_token_alone() {
     *refuse.lock().unwrap() = true;
     echo.always(Echo::ok("81.2.69.161"));
     check_now(&user);
-    let answer = driver.wait_text("#records .answer", |t| t.contains("Invalid access token"));
+    let answer = driver.wait_text("#records .said", |t| t.contains("Invalid access token"));
     assert!(answer.contains("9109"), "{answer}");
+    assert_eq!(driver.text("#records .fix"), "Change API token");
     driver.wait_text("#records .phase", |t| !t.is_empty() && t != "Up to date");
     let status = control(&user.socket(), async |c| {
         c.call::<dyntray_engine::engine::Status>(dyntray_engine::control::Request::Status)
@@ -242,7 +249,9 @@ fn remove_asks_first_and_an_account_with_names_stays() {
 
     // The account still has a name: the question explains, and offers no Remove.
     driver.click("#accounts .remove");
-    driver.wait_text("#editor-title", |t| t == "Remove the account home?");
+    driver.wait_text("#editor-title", |t| {
+        t == "Remove the DynDNS (alice) account?"
+    });
     let why = driver.text("#editor-fields");
     assert!(why.contains("remove it first"), "{why}");
     assert!(driver.find("#editor-save:not([hidden])").is_none());

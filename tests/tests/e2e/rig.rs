@@ -69,6 +69,11 @@ impl User {
         self.runtime_dir().join("dyntray/control.sock")
     }
 
+    /// `$XDG_CONFIG_HOME` of this user.
+    pub fn config_home(&self) -> PathBuf {
+        self.dir.path().join("config")
+    }
+
     pub fn config_file(&self) -> PathBuf {
         self.dir.path().join("config/dyntray/config.toml")
     }

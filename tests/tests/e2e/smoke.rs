@@ -236,7 +236,10 @@ fn the_tray_shows_each_record_and_the_providers_refusal() {
     );
     assert_eq!(driver.text("#records .phase"), "Up to date");
     assert_eq!(driver.text("#records .address"), "81.2.69.160");
-    assert_eq!(driver.text("#records .answer"), "good 81.2.69.160");
+    assert_eq!(
+        driver.text("#records .said"),
+        "DynDNS said “good 81.2.69.160”"
+    );
     // The public address card: the address, its source and that source's health.
     assert_eq!(driver.text("#detection .family-name"), "IPv4");
     assert_eq!(driver.text("#detection .family-address"), "81.2.69.160");
@@ -271,7 +274,8 @@ fn the_tray_shows_each_record_and_the_providers_refusal() {
         driver.wait_text("#records .phase", |t| t == "Refused"),
         "Refused"
     );
-    assert_eq!(driver.text("#records .answer"), "badauth");
+    assert_eq!(driver.text("#records .said"), "DynDNS said “badauth”");
+    assert_eq!(driver.text("#records .fix"), "Change password");
     assert!(
         driver
             .text("#records .advice")
@@ -291,9 +295,8 @@ fn the_tray_shows_each_record_and_the_providers_refusal() {
 
     // Update now with an unchanged address asks first, then sends once.
     driver.click("#records .update-now");
-    driver.wait_text("#record-message", |t| {
-        t.contains("counts against your account")
-    });
+    let question = driver.wait_text("#record-message", |t| t.contains("against your account"));
+    assert!(question.ends_with("Send it anyway?"), "{question}");
     assert_eq!(provider.count(), 3, "nothing sent before the confirmation");
     driver.click("#records .update-now");
     driver.wait_text("#record-message", |t| {
@@ -365,43 +368,52 @@ fn settings_form_adds_an_account_and_a_name() {
     let mut tray = user.spawn("dyntray");
     let item = tray_item(tray.pid());
     let driver = WebDriver::launch(&user, &bin(SETTINGS_EXE));
-    driver.wait_text("#first-run-title", |t| t == "Add your first name");
-    driver.click("#first-run-add");
+    driver.wait_text("#setup .step-title", |t| t == "Where is your name hosted?");
 
-    // No account yet: the account form comes first, rendered from the descriptors.
-    driver.wait_text("#editor-title", |t| t == "Add an account");
-    driver.choose("#editor-fields select[name=provider]", "dyndns2");
-    driver.type_into("#editor-fields input[name=id]", "form-e2e");
-    driver.type_into("#editor-fields input[name=username]", "bob");
-    driver.type_into("#editor-fields input[name=secret]", "form-s3cret!");
-    driver.type_into("#editor-fields input[name=server]", &provider.url());
-    driver.screenshot(&artifacts_dir().join("settings-account-form.png"));
-    driver.click("#editor-save");
-    driver.wait_text("#accounts", |t| t.contains("form-e2e"));
-    assert!(
-        driver
-            .text("#accounts")
-            .contains("password stored in the keychain")
+    // The guided setup: the provider first, then its fields, rendered from the descriptors.
+    driver.type_into("#setup-search", "dyndns2");
+    let first = driver.text("#setup-providers li:first-child .choice strong");
+    assert_eq!(
+        first, "Other dyndns2-compatible server",
+        "a search shows names that match first"
     );
+    driver.click("#setup-providers .choice[data-provider=dyndns2]");
+    driver.type_into("#setup-body input[name=username]", "bob");
+    driver.type_into("#setup-body input[name=secret]", "form-s3cret!");
+    driver.type_into("#setup-body input[name=server]", &provider.url());
+    driver.click("#setup-body details.more > summary");
+    driver.type_into("#setup-body input[name=id]", "form-e2e");
+    driver.screenshot(&artifacts_dir().join("settings-account-form.png"));
+    driver.click("#setup-next");
 
-    // A bad name is refused by the engine, shown next to the field, and nothing is saved.
-    driver.click("#add-record");
-    driver.wait_text("#editor-title", |t| t == "Add a name");
-    driver.type_into("#editor-fields input[name=name]", "not a name!");
-    driver.click("#editor-save");
-    let problem = driver.wait_text("#editor-fields .field[data-key=name] .problem", |t| {
+    // A bad name is refused by the engine, shown next to the field, and not saved.
+    driver.type_into("#setup-body input[name=name]", "not a name!");
+    driver.click("#setup-next");
+    let problem = driver.wait_text("#setup-body .field[data-key=name] .problem", |t| {
         !t.is_empty()
     });
-    assert!(!problem.is_empty());
+    assert!(!problem.contains('`'), "{problem}");
     assert!(
         !std::fs::read_to_string(user.config_file())
             .unwrap()
             .contains("not a name")
     );
 
-    driver.type_into("#editor-fields input[name=name]", "form.example.org");
-    driver.choose("#editor-fields select[name=wildcard]", "true");
-    driver.click("#editor-save");
+    driver.type_into("#setup-body input[name=name]", "form.example.org");
+    driver.click("#setup-body details.more > summary");
+    driver.choose("#setup-body select[name=wildcard]", "true");
+    driver.click("#setup-next");
+    let said = driver.wait_text("#setup-test", |t| t.contains("said"));
+    assert!(said.contains("“good 81.2.69.160”"), "{said}");
+    driver.click("#setup-next");
+    // Start at login is offered ticked; this user unticks it.
+    driver.click("#setup-autostart");
+    driver.click("#setup-next");
+    assert!(
+        driver
+            .text("#accounts")
+            .contains("The password is kept in the system keychain.")
+    );
     driver.wait_text("#records .phase", |t| t == "Up to date");
     // The list may be redrawn by a status event in between: wait for the name too.
     driver.wait_text("#records .name", |t| t == "form.example.org");
@@ -496,19 +508,22 @@ fn settings_form_adds_an_account_and_a_name() {
     // (The form is opened first: a window with no form open reads a changed file by
     // itself, and then has nothing to refuse.)
     driver.click("#add-record");
-    driver.wait_text("#editor-title", |t| t == "Add a name");
+    driver.click("#setup-body .choice[data-account=form-e2e]");
+    driver.wait_text("#setup .step-title", |t| {
+        t == "Which names should point at this machine?"
+    });
     let text = std::fs::read_to_string(user.config_file()).unwrap();
     std::fs::write(user.config_file(), format!("# My own note.\n{text}")).unwrap();
-    driver.type_into("#editor-fields input[name=name]", "late.example.org");
-    driver.click("#editor-save");
-    driver.wait_text("#editor-error", |t| t.contains("changed since you opened"));
+    driver.type_into("#setup-body input[name=name]", "late.example.org");
+    driver.click("#setup-next");
+    driver.wait_text("#setup-error", |t| t.contains("changed since you opened"));
     // As a user with the narrowest window sees it.
     driver.resize(560, 420);
     driver.screenshot(&artifacts_dir().join("settings-stale-edit.png"));
     driver.resize(880, 700);
     let config = std::fs::read_to_string(user.config_file()).unwrap();
     assert!(!config.contains("late.example.org"), "{config}");
-    driver.click("#editor-save");
+    driver.click("#setup-next");
     let config = wait_for("the second save", Duration::from_secs(10), || {
         let text = std::fs::read_to_string(user.config_file()).unwrap();
         text.contains("late.example.org").then_some(text)

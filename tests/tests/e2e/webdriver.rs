@@ -24,6 +24,11 @@ pub struct WebDriver {
 impl WebDriver {
     /// Starts tauri-driver and a session that launches `application`.
     pub fn launch(user: &User, application: &Path) -> Self {
+        Self::launch_with(user, application, &[])
+    }
+
+    /// Like `launch`, with more environment for the app (`GTK_THEME`, say).
+    pub fn launch_with(user: &User, application: &Path, env: &[(&str, &str)]) -> Self {
         let port = free_port();
         let native_port = free_port();
         // Its own process group: tauri-driver starts WebKitWebDriver, and both must go.
@@ -38,6 +43,7 @@ impl WebDriver {
                 "/usr/bin/WebKitWebDriver",
             ])
             .envs(user.env())
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()
@@ -173,6 +179,16 @@ impl WebDriver {
             }),
         );
         assert_eq!(reply["value"], value, "{css} has no option {value}");
+    }
+
+    /// Runs `script` asynchronously (it calls its last argument when done); its value.
+    pub fn post_async(&self, script: &str) -> Value {
+        self.post("/execute/async", json!({"script": script, "args": []}))["value"].clone()
+    }
+
+    /// Runs `script` in the page (its `arguments` are `args`) and returns its value.
+    pub fn execute(&self, script: &str, args: Value) -> Value {
+        self.post("/execute/sync", json!({ "script": script, "args": args }))["value"].clone()
     }
 
     /// Waits until the text of `css` satisfies `done`, and returns it.
