@@ -10,7 +10,7 @@ CARGO ?= cargo
 BUILD_PACKAGES := build-essential pkg-config libwebkit2gtk-4.1-dev
 # To test headless: X server, window manager, D-Bus, keyring, notifications, WebDriver,
 # a panel that hosts tray icons, screenshots, and the DNS server for RFC 2136 tests.
-TEST_PACKAGES := xvfb xauth openbox wmctrl xdotool x11-utils imagemagick \
+TEST_PACKAGES := xvfb xauth openbox wmctrl xdotool x11-utils xclip imagemagick \
 	dbus dbus-x11 systemd gnome-keyring libsecret-tools dunst \
 	webkit2gtk-driver xfce4-panel bind9 bind9-utils bind9-dnsutils
 TAURI_DRIVER_VERSION := ^2

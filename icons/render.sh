@@ -16,7 +16,7 @@ render app.svg 256 128x128@2x.png
 render app.svg 512 icon.png
 
 # tray icons, one per state
-for state in ok updating attention paused offline; do
+for state in idle ok updating attention paused offline; do
     for size in 16 22 24 32 48 64; do
         render "tray/$state.svg" "$size" "tray/$state-$size.png"
     done

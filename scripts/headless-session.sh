@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs a command inside a private headless desktop session and tears it all down after:
 # Xvfb, a private D-Bus session bus, an unlocked gnome-keyring (Secret Service), a
-# notification server (dunst, D-Bus activated on first use), and XDG dirs in a temp dir.
+# notification server (dunst, D-Bus activated on first use), a panel with a status tray
+# (xfce4-panel: the StatusNotifierWatcher that hosts tray icons, as a desktop has one),
+# and XDG dirs in a temp dir.
 #
 #   scripts/headless-session.sh COMMAND [ARGS...]
 #
@@ -13,13 +15,14 @@ if [ "$#" -eq 0 ]; then
     exit 2
 fi
 
-for tool in Xvfb openbox dbus-run-session gnome-keyring-daemon dunst; do
+for tool in Xvfb openbox dbus-run-session gnome-keyring-daemon dunst xfce4-panel; do
     if ! command -v "$tool" >/dev/null 2>&1; then
         echo "headless-session: $tool is missing; run 'make test-deps' (or make test)" >&2
         exit 2
     fi
 done
 
+panel_layout="$(cd "$(dirname "$0")/.." && pwd)/tests/fixtures/xfce4-panel.xml"
 session_dir=$(mktemp -d "${TMPDIR:-/tmp}/dyntray-session.XXXXXX")
 xvfb_pid=""
 wm_pid=""
@@ -67,6 +70,11 @@ mkdir -m 700 "$XDG_RUNTIME_DIR"
 # A fresh dunst config: notifications stay in history, nothing from the user's setup.
 mkdir -p "$XDG_CONFIG_HOME/dunst"
 printf '[global]\n    history_length = 100\n' >"$XDG_CONFIG_HOME/dunst/dunstrc"
+# The panel reads its layout through xfconfd, which the session bus starts with this
+# environment: a one-row panel at the top holding only a status tray.
+mkdir -p "$XDG_CONFIG_HOME/xfce4/xfconf/xfce-perchannel-xml"
+cp "$panel_layout" "$XDG_CONFIG_HOME/xfce4/xfconf/xfce-perchannel-xml/xfce4-panel.xml"
+export DYNTRAY_SESSION_DIR="$session_dir"
 
 # Pick a free display number; Xvfb itself reports which one it took.
 exec 3<> "$session_dir/displayfd"
@@ -106,5 +114,16 @@ dbus-run-session -- bash -c '
         fi
         sleep 0.05
     done
+    # The tray host: tests that want none run the tray on a bus of its own.
+    xfce4-panel --disable-wm-check >"$DYNTRAY_SESSION_DIR/panel.log" 2>&1 &
+    for _ in $(seq 1 400); do
+        if dbus-send --session --print-reply --dest=org.freedesktop.DBus / \
+            org.freedesktop.DBus.NameHasOwner string:org.kde.StatusNotifierWatcher 2>/dev/null \
+            | grep -q "boolean true"; then
+            break
+        fi
+        sleep 0.05
+    done
+    unset DYNTRAY_SESSION_DIR
     exec "$@"
 ' headless-session "$@"

@@ -6,6 +6,7 @@
 
 mod notify;
 mod tray;
+mod tray_icons;
 
 use std::process::ExitCode;
 
@@ -25,6 +26,9 @@ ENVIRONMENT:
     DYNTRAY_CONFIG   Config file (default: $XDG_CONFIG_HOME/dyntray/config.toml)
     DYNTRAY_SOCKET   Control socket (default: $XDG_RUNTIME_DIR/dyntray/control.sock)
     RUST_LOG         Log filter (default: info)
+    DYNTRAY_TRAY_ICONS
+                     symbolic or color: the tray icon's style (default: symbolic on
+                     GNOME and Ubuntu, whose panels draw tray icons in one colour)
 
 For machines without a desktop, use dyntrayd.
 ";

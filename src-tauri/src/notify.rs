@@ -3,38 +3,159 @@
 //! words and what to do, one when no address can be found for a while, reminders. Never
 //! one per retry: the engine only reports these events.
 
-use dyntray_engine::engine::{EngineEvent, EngineHandle};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use dyntray_engine::engine::{EngineEvent, EngineHandle, Phase, Status};
 use dyntray_engine::text::{markup_escaped, visible};
 use notify_rust::{Notification, Timeout, Urgency};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
-/// Shows notifications for the engine's events until it stops. Clicking one (its default
-/// action, where the notification server supports actions) calls `open_settings`.
+/// A refusal notification on screen: it stays until dismissed or until its names work
+/// again.
+#[derive(Debug)]
+struct Live {
+    id: u32,
+    names: Vec<String>,
+}
+
+/// The refusal notifications on screen. Locked only for a push, a scan or a removal;
+/// never across an `.await`.
+type LiveList = Arc<Mutex<Vec<Live>>>;
+
+/// Shows notifications for the engine's events until it stops, and withdraws a refusal
+/// notification once its names are up to date again. The ones that ask the user to act
+/// carry an "Open Settings" action, which calls `open_settings`.
 pub(crate) async fn follow(
     engine: EngineHandle,
     open_settings: impl Fn() + Clone + Send + Sync + 'static,
 ) {
     let mut events = engine.subscribe();
+    let mut status = engine.watch_status();
+    let live: LiveList = Arc::default();
     loop {
-        let event = match events.recv().await {
-            Ok(event) => event,
-            Err(broadcast::error::RecvError::Lagged(_)) => continue,
-            Err(broadcast::error::RecvError::Closed) => break,
-        };
-        let Some(notification) = render(&event, engine.status().notify_success) else {
-            continue;
-        };
-        // The D-Bus calls block (waiting for a click lasts as long as the notification
-        // does): each notification gets a blocking task of its own.
-        let open = open_settings.clone();
-        tokio::task::spawn_blocking(move || match notification.show() {
-            Ok(handle) => handle.wait_for_action(|action| {
-                if action == "default" {
-                    open();
+        tokio::select! {
+            event = events.recv() => {
+                let event = match event {
+                    Ok(event) => event,
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => break,
+                };
+                let Some(notification) = render(&event, engine.status().notify_success) else {
+                    continue;
+                };
+                let names = match &event {
+                    EngineEvent::Refused { names, .. } => Some(names.clone()),
+                    _ => None,
+                };
+                show(notification, names, &live, status.clone(), open_settings.clone());
+            }
+            changed = status.changed() => {
+                if changed.is_err() {
+                    break;
                 }
-            }),
-            Err(e) => tracing::warn!(error = %e, "cannot show a desktop notification"),
+                let fixed = take_fixed(&live, &status.borrow_and_update());
+                for id in fixed {
+                    tokio::task::spawn_blocking(move || close(id));
+                }
+            }
+        }
+    }
+}
+
+/// Shows one notification. One that carries an action gets a blocking thread of its own
+/// that waits for the click (notify-rust waits on the connection that sent it, which
+/// some servers require); the thread ends when the notification is closed, by the user,
+/// its timeout or [`close`]. So at most one thread per notification on screen.
+fn show(
+    notification: Notification,
+    refused: Option<Vec<String>>,
+    live: &LiveList,
+    status: watch::Receiver<Status>,
+    open: impl Fn() + Send + 'static,
+) {
+    let live = Arc::clone(live);
+    let waits = !notification.actions.is_empty();
+    // A thread of its own, not Tokio's blocking pool: a refusal can stay for days, and
+    // quitting must not wait for it.
+    let spawned = std::thread::Builder::new()
+        .name("notification".into())
+        .spawn(move || {
+            let handle = match notification.show() {
+                Ok(handle) => handle,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot show a desktop notification");
+                    return;
+                }
+            };
+            let id = handle.id();
+            if let Some(names) = refused {
+                live.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(Live { id, names });
+                // Fixed while it was being shown: withdraw it now.
+                for id in take_fixed(&live, &status.borrow()) {
+                    close(id);
+                }
+            }
+            if waits {
+                handle.wait_for_action(|action| {
+                    if action == "default" || action == "settings" {
+                        open();
+                    }
+                });
+                forget(&live, id);
+            }
         });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot show a desktop notification");
+    }
+}
+
+fn forget(live: &LiveList, id: u32) {
+    live.lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .retain(|l| l.id != id);
+}
+
+/// The refusal notifications whose names are all up to date again (or gone from the
+/// config), taken off the list.
+fn take_fixed(live: &LiveList, status: &Status) -> Vec<u32> {
+    if status.config_error.is_some() {
+        // No records to judge by: nothing is known to be fixed.
+        return Vec::new();
+    }
+    let works = |name: &String| {
+        status
+            .records
+            .iter()
+            .filter(|r| &r.name == name)
+            .all(|r| r.phase == Phase::Ok)
+    };
+    let mut live = live.lock().unwrap_or_else(PoisonError::into_inner);
+    let (fixed, open): (Vec<Live>, Vec<Live>) =
+        live.drain(..).partition(|l| l.names.iter().all(works));
+    *live = open;
+    fixed.into_iter().map(|l| l.id).collect()
+}
+
+/// Withdraws a notification (CloseNotification): its thread, if any, sees it closed.
+fn close(id: u32) {
+    let closed = zbus::block_on(async {
+        let connection = zbus::Connection::session().await?;
+        connection
+            .call_method(
+                Some("org.freedesktop.Notifications"),
+                "/org/freedesktop/Notifications",
+                Some("org.freedesktop.Notifications"),
+                "CloseNotification",
+                &id,
+            )
+            .await
+            .map(drop)
+    });
+    match closed {
+        Ok(()) => tracing::info!(id, "refusal fixed: notification withdrawn"),
+        Err(e) => tracing::warn!(id, error = %e, "cannot withdraw a notification"),
     }
 }
 
@@ -61,9 +182,7 @@ pub(crate) fn engine_crashed(message: &str) {
 /// The notification for an event, if it deserves one.
 fn render(event: &EngineEvent, notify_success: bool) -> Option<Notification> {
     let mut n = Notification::new();
-    n.appname("Dyntray")
-        .icon("network-transmit-receive")
-        .action("default", "Open Settings");
+    n.appname("Dyntray").icon("network-transmit-receive");
     render_text(&mut n, event, notify_success)?;
     // Servers may read the body as markup; what comes from a provider is text.
     n.body = markup_escaped(&visible(&n.body));
@@ -97,9 +216,8 @@ fn render_text(n: &mut Notification, event: &EngineEvent, notify_success: bool) 
                 (many, Some(a)) => format!("{} now point at {a} ({provider}).", many.join(", ")),
                 (many, None) => format!("{} show as offline ({provider}).", many.join(", ")),
             };
-            n.summary(&summary)
-                .body(&body)
-                .timeout(Timeout::Milliseconds(8000));
+            // News, not a task: it goes away as the server's others do.
+            n.summary(&summary).body(&body).timeout(Timeout::Default);
         }
         EngineEvent::Refused {
             names,
@@ -114,11 +232,13 @@ fn render_text(n: &mut Notification, event: &EngineEvent, notify_success: bool) 
                 .body(&format!("{provider} answered \u{201c}{answer}\u{201d}. {advice} Dyntray sends nothing more for it until then."))
                 .urgency(Urgency::Critical)
                 .timeout(Timeout::Never);
+            open_settings_action(n);
         }
         EngineEvent::ConfigRejected { message } => {
             n.summary("Config file not applied")
                 .body(message)
                 .urgency(Urgency::Critical);
+            open_settings_action(n);
         }
         EngineEvent::NoAddress { reason } => {
             n.summary("No public address found")
@@ -127,10 +247,18 @@ fn render_text(n: &mut Notification, event: &EngineEvent, notify_success: bool) 
         }
         EngineEvent::Reminder { name, message } => {
             n.summary(&format!("Confirm {name}")).body(message);
+            open_settings_action(n);
         }
         _ => return None,
     }
     Some(())
+}
+
+/// Clicking the notification ("default", where the server has it) or its button opens
+/// Settings.
+fn open_settings_action(n: &mut Notification) {
+    n.action("default", "Open Settings")
+        .action("settings", "Open Settings");
 }
 
 #[cfg(test)]
@@ -148,6 +276,8 @@ mod tests {
     #[test]
     fn one_notification_per_request_in_plain_words() {
         let one = render(&updated(&["a.example.org"]), true).unwrap();
+        assert_eq!(one.timeout, Timeout::Default);
+        assert!(one.actions.is_empty(), "news, nothing to do");
         assert_eq!(one.summary, "a.example.org updated");
         assert_eq!(one.body, "It now points at 81.2.69.160 (DynDNS).");
         let many = render(&updated(&["a.example.org", "b.example.org"]), true).unwrap();
@@ -169,6 +299,12 @@ mod tests {
             advice: "Unblock it on the provider's website.".into(),
         };
         let n = render(&refused, false).unwrap();
+        assert_eq!(
+            n.timeout,
+            Timeout::Never,
+            "a refusal stays until read or fixed"
+        );
+        assert!(n.actions.contains(&"settings".to_owned()));
         // The provider's name people know, its words once, no internal code.
         assert_eq!(n.summary, "DynDNS refused a.example.org");
         assert_eq!(
@@ -201,5 +337,56 @@ mod tests {
             n.body
         );
         assert!(n.body.contains("password &amp; re-enable"), "{}", n.body);
+    }
+
+    #[test]
+    fn a_refusal_is_withdrawn_only_when_all_its_names_work() {
+        let record = |name: &str, phase: Phase| dyntray_engine::engine::RecordStatus {
+            key: format!("home/{name}/A"),
+            name: name.into(),
+            account: "home".into(),
+            provider: "dyndns".into(),
+            provider_name: "DynDNS".into(),
+            family: "A".into(),
+            phase,
+            address: None,
+            last_update_at: None,
+            last_attempt_at: None,
+            last_answer: None,
+            disabled: None,
+            next_attempt_at: None,
+            note: None,
+            has_offline: false,
+            cure: None,
+        };
+        let live: LiveList = Arc::new(Mutex::new(vec![
+            Live {
+                id: 1,
+                names: vec!["a.example.org".into(), "b.example.org".into()],
+            },
+            Live {
+                id: 2,
+                names: vec!["c.example.org".into()],
+            },
+        ]));
+        let mut status = Status {
+            records: vec![
+                record("a.example.org", Phase::Ok),
+                record("b.example.org", Phase::Disabled),
+                record("c.example.org", Phase::Disabled),
+            ],
+            ..Status::default()
+        };
+        assert!(take_fixed(&live, &status).is_empty());
+        status.records[1].phase = Phase::Ok;
+        assert_eq!(take_fixed(&live, &status), [1]);
+        assert_eq!(take_fixed(&live, &status), Vec::<u32>::new(), "taken once");
+        // A broken config says nothing about the names.
+        status.records.clear();
+        status.config_error = Some("line 1".into());
+        assert!(take_fixed(&live, &status).is_empty());
+        // A name removed from the config needs no refusal on screen.
+        status.config_error = None;
+        assert_eq!(take_fixed(&live, &status), [2]);
     }
 }

@@ -1,16 +1,35 @@
 //! The settings process: a Tauri window over `ui/`, whose commands are thin calls to the
 //! control-API client.
+//!
+//! The window starts hidden, placed where it was last (`window_state.rs`), and shows when
+//! the page says its first view is drawn (`window_drawn`), so nobody watches an empty
+//! frame fill in; if that never comes (a broken page), it shows anyway after
+//! [`SHOW_ANYWAY_AFTER`]: a window that never appears would be worse.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use dyntray_engine::control::{AppInfo, ControlClient, ControlError, ErrorCode, Event, Request};
 use dyntray_engine::engine::{Status, UpdateNowReport};
 use dyntray_engine::paths;
 use dyntray_engine::secrets::Secret;
 use dyntray_engine::state::HistoryEntry;
-use tauri::{AppHandle, Emitter, Manager, Runtime, State};
+use tauri::{AppHandle, Emitter, Manager, Runtime, State, WebviewWindow, WindowEvent};
 use tokio::sync::OnceCell;
+
+use crate::window_state::{self, Area, Geometry};
+
+/// The window's label in tauri.conf.json.
+const WINDOW: &str = "settings";
+
+/// How long the hidden window waits for `window_drawn` before it shows anyway.
+const SHOW_ANYWAY_AFTER: Duration = Duration::from_secs(3);
+
+/// How long the window must rest before a move or resize is written down.
+const SAVE_AFTER: Duration = Duration::from_millis(400);
 
 /// The settings process's one piece of state: its connection to the tray process.
 pub(crate) struct Control {
@@ -177,6 +196,110 @@ fn set_autostart(enabled: bool) -> Result<(), ControlError> {
     crate::autostart::set(enabled)
 }
 
+/// The page has drawn its first view: show the window (placed before it was hidden).
+#[tauri::command]
+#[tracing::instrument(skip_all)]
+fn window_drawn<R: Runtime>(window: WebviewWindow<R>) {
+    reveal(&window);
+}
+
+fn reveal<R: Runtime>(window: &WebviewWindow<R>) {
+    if window.is_visible().unwrap_or(false) {
+        return;
+    }
+    if let Err(e) = window.show() {
+        tracing::warn!(error = %e, "cannot show the settings window");
+    }
+    let _ = window.set_focus();
+}
+
+/// Puts the window where it was last, fitted to today's monitors.
+fn restore_place<R: Runtime>(window: &WebviewWindow<R>) {
+    let Some(saved) = window_state::file().and_then(|f| window_state::load(&f)) else {
+        return;
+    };
+    let monitors: Vec<Area> = window
+        .available_monitors()
+        .unwrap_or_default()
+        .iter()
+        .map(|m| Area {
+            x: m.position().x,
+            y: m.position().y,
+            width: m.size().width,
+            height: m.size().height,
+        })
+        .collect();
+    let scale = window.scale_factor().unwrap_or(1.0);
+    // tauri.conf.json's minimum size, in physical pixels.
+    let min = ((560.0 * scale) as u32, (420.0 * scale) as u32);
+    let Some(place) = window_state::fit(saved, &monitors, min) else {
+        tracing::info!(
+            ?saved,
+            "the saved window place is on no monitor; using the default"
+        );
+        return;
+    };
+    let _ = window.set_size(tauri::PhysicalSize::new(place.width, place.height));
+    let _ = window.set_position(tauri::PhysicalPosition::new(place.x, place.y));
+}
+
+/// The window's place now, when it is shown normally (not minimized or maximized).
+fn current_place<R: Runtime>(window: &WebviewWindow<R>) -> Option<Geometry> {
+    if !window.is_visible().unwrap_or(false)
+        || window.is_minimized().unwrap_or(false)
+        || window.is_maximized().unwrap_or(false)
+    {
+        return None;
+    }
+    let position = window.outer_position().ok()?;
+    let size = window.inner_size().ok()?;
+    Some(Geometry {
+        x: position.x,
+        y: position.y,
+        width: size.width,
+        height: size.height,
+    })
+}
+
+fn save_place<R: Runtime>(window: &WebviewWindow<R>) {
+    let (Some(place), Some(file)) = (current_place(window), window_state::file()) else {
+        return;
+    };
+    if let Err(e) = window_state::save(&file, place) {
+        tracing::warn!(file = %file.display(), error = %e, "cannot save the window's place");
+    }
+}
+
+/// Restores the window's place, shows it when drawn (or after the grace period), and
+/// writes its place down after it moved or was resized and when it closes.
+fn manage_window<R: Runtime>(window: WebviewWindow<R>) {
+    restore_place(&window);
+    let generation = Arc::new(AtomicU64::new(0));
+    let events = window.clone();
+    window.on_window_event(move |event| match event {
+        WindowEvent::Moved(_) | WindowEvent::Resized(_) => {
+            // Written once the window rests: a drag is many events.
+            let mine = generation.fetch_add(1, Ordering::SeqCst) + 1;
+            let (generation, window) = (Arc::clone(&generation), events.clone());
+            tauri::async_runtime::spawn(async move {
+                tokio::time::sleep(SAVE_AFTER).await;
+                if generation.load(Ordering::SeqCst) == mine {
+                    save_place(&window);
+                }
+            });
+        }
+        WindowEvent::CloseRequested { .. } => save_place(&events),
+        _ => {}
+    });
+    tauri::async_runtime::spawn(async move {
+        tokio::time::sleep(SHOW_ANYWAY_AFTER).await;
+        if !window.is_visible().unwrap_or(true) {
+            tracing::warn!("the page did not say it was drawn; showing the window anyway");
+            reveal(&window);
+        }
+    });
+}
+
 /// Opens a provider's page (its docs or where its token is made) in the browser.
 #[tauri::command]
 #[tracing::instrument]
@@ -224,10 +347,14 @@ pub(crate) fn build<R: Runtime>(builder: tauri::Builder<R>, socket: PathBuf) -> 
             check_account,
             autostart,
             set_autostart,
+            window_drawn,
             open_link,
             open_logs
         ])
         .setup(|app| {
+            if let Some(window) = app.get_webview_window(WINDOW) {
+                manage_window(window);
+            }
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(follow_events(handle));
             Ok(())
@@ -253,7 +380,7 @@ async fn follow_events<R: Runtime>(app: AppHandle<R>) {
     while let Some(event) = events.recv().await {
         match event {
             Event::ShowSettings => {
-                if let Some(window) = app.get_webview_window("settings") {
+                if let Some(window) = app.get_webview_window(WINDOW) {
                     let _ = window.unminimize();
                     let _ = window.show();
                     let _ = window.set_focus();

@@ -7,6 +7,7 @@
 mod autostart;
 mod open;
 mod settings;
+mod window_state;
 
 fn main() -> std::process::ExitCode {
     settings::run()

@@ -1,10 +1,12 @@
-//! The tray process: tray icon and menu (tray-icon over StatusNotifierItem/D-Bus, no GTK,
-//! no WebKit), the control API, and the settings-process supervisor.
+//! The tray process: tray icon and menu (a StatusNotifierItem over D-Bus with ksni, no
+//! GTK, no WebKit), the control API, and the settings-process supervisor.
 //!
-//! Threads: the main thread owns the menu and the tray icon (muda's items are not `Send`)
-//! and sleeps on a channel of [`UiMsg`]; a Tokio runtime serves the control API. Nothing
-//! polls: every wake-up is a message.
+//! Threads: the main thread owns the app's state and sleeps on a channel of [`UiMsg`]; it
+//! computes a [`TrayView`] from the engine's status and hands it to ksni's D-Bus thread,
+//! whose menu callbacks send messages back. A Tokio runtime serves the control API.
+//! Nothing polls: every wake-up is a message.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode};
 use std::sync::Arc;
@@ -16,19 +18,22 @@ use dyntray_engine::control::{
     Event, Request, engine_request, forward_engine,
 };
 use dyntray_engine::engine::{
-    self, EngineExit, EngineHandle, EngineOptions, KEYCHAIN_SERVICE, Phase, Status, Summary,
+    self, EngineExit, EngineHandle, EngineOptions, KEYCHAIN_SERVICE, Phase, RecordStatus, Status,
+    Summary,
 };
 use dyntray_engine::secrets::KeychainStore;
 use dyntray_engine::state::StateLock;
 use dyntray_engine::{logging, paths};
-use tokio::sync::broadcast;
-use tray_icon::menu::{CheckMenuItem, Menu, MenuEvent, MenuItem, PredefinedMenuItem};
-use tray_icon::{Icon, MouseButton, MouseButtonState, TrayIcon, TrayIconBuilder, TrayIconEvent};
+use ksni::blocking::TrayMethods;
+use tokio::sync::{broadcast, watch};
+
+use crate::tray_icons::{self, TrayState};
 
 /// What wakes the main thread.
 #[derive(Debug)]
 enum UiMsg {
-    Menu(tray_icon::menu::MenuId),
+    /// The user picked a menu item (or clicked the icon).
+    Action(Action),
     OpenSettings,
     SettingsExited(u32),
     Status(Box<Status>),
@@ -38,66 +43,328 @@ enum UiMsg {
     Quit,
 }
 
-/// The state the tray icon shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TrayState {
-    Ok,
-    Updating,
-    Attention,
-    Paused,
+/// What the user asked for in the tray.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Action {
+    Settings,
+    CheckNow,
+    Pause(bool),
     Offline,
+    Copy(IpAddr),
+    Quit,
 }
 
-impl TrayState {
-    fn png(self) -> &'static [u8] {
-        match self {
-            Self::Ok => include_bytes!("../../icons/tray/ok-32.png"),
-            Self::Updating => include_bytes!("../../icons/tray/updating-32.png"),
-            Self::Attention => include_bytes!("../../icons/tray/attention-32.png"),
-            Self::Paused => include_bytes!("../../icons/tray/paused-32.png"),
-            Self::Offline => include_bytes!("../../icons/tray/offline-32.png"),
+/// Everything the tray shows, computed from the engine's status on the main thread and
+/// handed to the StatusNotifierItem service whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TrayView {
+    state: TrayState,
+    /// "Dyntray: Up to date": short; a note about the last action at most.
+    headline: String,
+    /// One line per record: symbol, name, a few words.
+    records: Vec<String>,
+    /// The public addresses, one line per family found.
+    addresses: Vec<IpAddr>,
+    check_enabled: bool,
+    paused: bool,
+    /// "Go offline" or "Back online", when a record has an offline option.
+    offline_item: Option<&'static str>,
+    tooltip: String,
+}
+
+impl TrayView {
+    fn new(status: &Status, notice: Option<&str>) -> Self {
+        let headline = headline(status);
+        let headline = match notice {
+            Some(notice) => format!("Dyntray: {headline} — {}", shorten(notice, 48)),
+            None => format!("Dyntray: {headline}"),
+        };
+        let addresses: Vec<IpAddr> = status.addresses.iter().filter_map(|a| a.address).collect();
+        let last = status
+            .records
+            .iter()
+            .filter_map(|r| r.last_update_at)
+            .max()
+            .map(|t| format!("\nLast update: {}", dyntray_engine::time::format_local(t)))
+            .unwrap_or_default();
+        let lines: Vec<String> = status.addresses.iter().map(address_line).collect();
+        let tooltip = if lines.is_empty() {
+            format!("{headline}{last}")
+        } else {
+            format!("{}\n{headline}{last}", lines.join(", "))
+        };
+        Self {
+            state: tray_state(status),
+            headline,
+            records: status
+                .records
+                .iter()
+                .map(|r| record_line(r, status.paused, status.offline))
+                .collect(),
+            addresses,
+            check_enabled: !status.records.is_empty() && status.config_error.is_none(),
+            paused: status.paused,
+            offline_item: status.records.iter().any(|r| r.has_offline).then_some(
+                if status.offline {
+                    "Back online"
+                } else {
+                    "Go offline"
+                },
+            ),
+            tooltip,
+        }
+    }
+}
+
+/// The icon for a status: neutral until something needs the user. A fresh start (no
+/// names, nothing checked yet) is not trouble; a refused or disabled record, a record
+/// the user must fix (a missing secret) or a config problem is.
+fn tray_state(status: &Status) -> TrayState {
+    if needs_user(status) {
+        return TrayState::Attention;
+    }
+    match status.summary {
+        Summary::Paused => TrayState::Paused,
+        Summary::Updating => TrayState::Updating,
+        Summary::Offline => TrayState::Offline,
+        Summary::Ok if all_up_to_date(status) => TrayState::Ok,
+        Summary::Ok | Summary::NotConfigured | Summary::Attention => TrayState::Idle,
+    }
+}
+
+/// The status line's words: what holds for every name, in a few words.
+fn headline(status: &Status) -> &'static str {
+    if status.config_error.is_some() {
+        return "Config file has problems";
+    }
+    if status.config_warning.is_some() {
+        return "Config edit not applied";
+    }
+    match status.summary {
+        Summary::NotConfigured => "No names yet",
+        Summary::Paused => "Updates paused",
+        Summary::Updating => "Updating…",
+        Summary::Offline => "Offline",
+        _ if needs_user(status) => "Needs your attention",
+        _ if status
+            .records
+            .iter()
+            .any(|r| r.phase != Phase::Off && no_address(status, r)) =>
+        {
+            "No public address"
+        }
+        _ if all_up_to_date(status) => "Up to date",
+        _ if status.records.iter().any(|r| r.phase == Phase::BackingOff) => {
+            "Provider busy, retrying later"
+        }
+        _ => "Not updated yet",
+    }
+}
+
+/// Whether every name that is on has the current address at its provider (the engine's
+/// `Ok` summary also covers names not sent yet).
+fn all_up_to_date(status: &Status) -> bool {
+    status
+        .records
+        .iter()
+        .all(|r| matches!(r.phase, Phase::Ok | Phase::Off))
+}
+
+/// Whether the user must act: a config problem, a refused (disabled) record, or a record
+/// held back by something local other than a missing public address (a missing secret).
+/// No address (offline at login, say) is the network's to fix, not the user's.
+fn needs_user(status: &Status) -> bool {
+    status.config_error.is_some()
+        || status.config_warning.is_some()
+        || status.records.iter().any(|r| match r.phase {
+            Phase::Disabled => true,
+            Phase::Error => !no_address(status, r),
+            _ => false,
+        })
+}
+
+/// Whether the record waits only because its family has no public address.
+fn no_address(status: &Status, record: &RecordStatus) -> bool {
+    status
+        .addresses
+        .iter()
+        .any(|a| a.family == record.family && a.address.is_none())
+}
+
+/// At most `max` characters, with "…" where it was cut.
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// A dbusmenu label shows text as written: its underscores are mnemonics otherwise.
+fn label(text: &str) -> String {
+    text.replace('_', "__")
+}
+
+/// The StatusNotifierItem: what ksni serves over D-Bus. Its callbacks run on ksni's
+/// thread and only send messages to the main thread.
+struct SniTray {
+    ui: Sender<UiMsg>,
+    view: TrayView,
+    pixmaps: Vec<ksni::Icon>,
+    /// The folder of [`tray_icons::install_theme`], if it could be written.
+    theme_path: Option<PathBuf>,
+    symbolic: bool,
+    /// What app_info says while no tray host shows the icon.
+    hint: String,
+    tray_hint: watch::Sender<Option<String>>,
+}
+
+impl SniTray {
+    fn set_view(&mut self, view: TrayView) {
+        if view.state != self.view.state {
+            self.pixmaps = view.state.pixmaps();
+        }
+        self.view = view;
+    }
+
+    fn send(&self, action: Action) {
+        let _ = self.ui.send(UiMsg::Action(action));
+    }
+}
+
+fn item(text: &str, enabled: bool, action: Option<Action>) -> ksni::MenuItem<SniTray> {
+    ksni::menu::StandardItem {
+        label: label(text),
+        enabled,
+        activate: match action {
+            Some(action) => Box::new(move |tray: &mut SniTray| tray.send(action.clone())),
+            None => Box::new(|_: &mut SniTray| {}),
+        },
+        ..Default::default()
+    }
+    .into()
+}
+
+impl ksni::Tray for SniTray {
+    fn id(&self) -> String {
+        "dyntray".into()
+    }
+
+    fn title(&self) -> String {
+        "Dyntray".into()
+    }
+
+    fn category(&self) -> ksni::Category {
+        ksni::Category::ApplicationStatus
+    }
+
+    fn status(&self) -> ksni::Status {
+        if self.view.state == TrayState::Attention {
+            ksni::Status::NeedsAttention
+        } else {
+            ksni::Status::Active
         }
     }
 
-    fn icon(self) -> Option<Icon> {
-        match decode_png(self.png()) {
-            Ok((rgba, width, height)) => Icon::from_rgba(rgba, width, height)
-                .map_err(|e| tracing::error!(error = %e, "tray icon rejected"))
-                .ok(),
-            Err(e) => {
-                tracing::error!(error = %e, state = ?self, "tray icon does not decode");
-                None
+    fn activate(&mut self, _x: i32, _y: i32) {
+        self.send(Action::Settings);
+    }
+
+    fn icon_theme_path(&self) -> String {
+        self.theme_path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    }
+
+    fn icon_name(&self) -> String {
+        match self.theme_path {
+            Some(_) => self.view.state.icon_name(self.symbolic),
+            None => String::new(),
+        }
+    }
+
+    fn icon_pixmap(&self) -> Vec<ksni::Icon> {
+        self.pixmaps.clone()
+    }
+
+    fn attention_icon_name(&self) -> String {
+        self.icon_name()
+    }
+
+    fn attention_icon_pixmap(&self) -> Vec<ksni::Icon> {
+        self.pixmaps.clone()
+    }
+
+    fn tool_tip(&self) -> ksni::ToolTip {
+        ksni::ToolTip {
+            title: "Dyntray".into(),
+            description: self.view.tooltip.clone(),
+            ..Default::default()
+        }
+    }
+
+    fn menu(&self) -> Vec<ksni::MenuItem<Self>> {
+        let view = &self.view;
+        let mut items = vec![item(&view.headline, false, None)];
+        // A record line is readable and opens Settings, where its details are.
+        for line in &view.records {
+            items.push(item(line, true, Some(Action::Settings)));
+        }
+        for &address in &view.addresses {
+            let text = match address {
+                IpAddr::V4(_) => format!("Public address {address} — Copy"),
+                IpAddr::V6(_) => format!("Public IPv6 address {address} — Copy"),
+            };
+            items.push(item(&text, true, Some(Action::Copy(address))));
+        }
+        items.push(ksni::MenuItem::Separator);
+        items.push(item(
+            "Check now",
+            view.check_enabled,
+            Some(Action::CheckNow),
+        ));
+        let paused = view.paused;
+        items.push(
+            ksni::menu::CheckmarkItem {
+                label: "Pause updates".into(),
+                checked: paused,
+                activate: Box::new(move |tray: &mut SniTray| tray.send(Action::Pause(!paused))),
+                ..Default::default()
             }
+            .into(),
+        );
+        if let Some(text) = view.offline_item {
+            items.push(item(text, true, Some(Action::Offline)));
         }
+        items.push(ksni::MenuItem::Separator);
+        items.push(item("Settings…", true, Some(Action::Settings)));
+        items.push(item("Quit", true, Some(Action::Quit)));
+        items
     }
-}
 
-fn decode_png(bytes: &[u8]) -> Result<(Vec<u8>, u32, u32), png::DecodingError> {
-    let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
-    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::ALPHA);
-    let mut reader = decoder.read_info()?;
-    let size = reader.output_buffer_size().unwrap_or(0);
-    let mut buf = vec![0; size];
-    let info = reader.next_frame(&mut buf)?;
-    buf.truncate(info.buffer_size());
-    Ok((buf, info.width, info.height))
-}
+    fn watcher_online(&self) {
+        tracing::info!("a tray host appeared; the tray icon shows");
+        self.tray_hint.send_replace(None);
+    }
 
-impl From<Summary> for TrayState {
-    fn from(summary: Summary) -> Self {
-        match summary {
-            Summary::Ok => Self::Ok,
-            Summary::Updating => Self::Updating,
-            Summary::NotConfigured | Summary::Attention => Self::Attention,
-            Summary::Paused => Self::Paused,
-            Summary::Offline => Self::Offline,
-        }
+    fn watcher_offline(&self, reason: ksni::OfflineReason) -> bool {
+        tracing::warn!(
+            ?reason,
+            "no tray host (StatusNotifierWatcher) shows the tray icon"
+        );
+        self.tray_hint.send_replace(Some(self.hint.clone()));
+        // Keep serving: the icon shows as soon as a host appears.
+        true
     }
 }
 
 /// The control-API side of the tray process.
 struct TrayHost {
     info: AppInfo,
+    /// How to get a tray icon, while no tray host shows it.
+    tray_hint: watch::Receiver<Option<String>>,
     engine: EngineHandle,
     events: broadcast::Sender<Event>,
     ui: Sender<UiMsg>,
@@ -118,8 +385,11 @@ impl ControlHandler for TrayHost {
             return result;
         }
         match request {
-            Request::AppInfo => serde_json::to_value(&self.info)
-                .map_err(|e| ControlError::new(ErrorCode::Failed, e.to_string())),
+            Request::AppInfo => serde_json::to_value(AppInfo {
+                tray_hint: self.tray_hint.borrow().clone(),
+                ..self.info.clone()
+            })
+            .map_err(|e| ControlError::new(ErrorCode::Failed, e.to_string())),
             Request::OpenSettings => self.to_ui(UiMsg::OpenSettings),
             Request::Quit => self.to_ui(UiMsg::Quit),
             other => Err(ControlError::new(
@@ -237,7 +507,9 @@ pub(crate) fn run() -> ExitCode {
             }
         });
     }
+    let (hint_tx, hint_rx) = watch::channel(None::<String>);
     let host = Arc::new(TrayHost {
+        tray_hint: hint_rx.clone(),
         info: AppInfo {
             version: dyntray_engine::VERSION.into(),
             host: "dyntray".into(),
@@ -245,6 +517,7 @@ pub(crate) fn run() -> ExitCode {
             config_path,
             log_dir: log.dir.clone(),
             socket_path: socket.clone(),
+            tray_hint: None,
         },
         engine: engine.clone(),
         events: events.clone(),
@@ -272,46 +545,47 @@ pub(crate) fn run() -> ExitCode {
         });
     }
 
-    let menu = TrayMenu::new();
-    let tray = match TrayIconBuilder::new()
-        .with_id("dyntray")
-        .with_title("Dyntray")
-        .with_tooltip("Dyntray")
-        .with_menu(Box::new(menu.menu.clone()))
-        .with_icon_option(TrayState::Attention.icon())
-        .build()
-    {
+    let desktop = std::env::var("XDG_CURRENT_DESKTOP").ok();
+    let symbolic = tray_icons::wants_symbolic(
+        std::env::var("DYNTRAY_TRAY_ICONS").ok().as_deref(),
+        desktop.as_deref(),
+    );
+    // Hosts that look icons up by name find every size (and the symbolic variant) here;
+    // without the folder they still get the pixmaps.
+    let theme_path = paths::control_socket()
+        .parent()
+        .map(|dir| dir.join("icons"))
+        .filter(|dir| match tray_icons::install_theme(dir) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot write the tray icons");
+                false
+            }
+        });
+    let status = engine.status();
+    let view = TrayView::new(&status, None);
+    let sni = SniTray {
+        ui: ui_tx.clone(),
+        pixmaps: view.state.pixmaps(),
+        view,
+        theme_path,
+        symbolic,
+        hint: tray_icons::tray_hint(desktop.as_deref()),
+        tray_hint: hint_tx,
+    };
+    // A missing tray host is not an error: the item waits for one (ksni calls
+    // watcher_offline now and watcher_online when a host appears).
+    let tray = match sni.assume_sni_available(true).spawn() {
         Ok(tray) => tray,
         Err(e) => {
             eprintln!("dyntray: cannot create the tray icon (is a D-Bus session running?): {e}");
             return ExitCode::FAILURE;
         }
     };
-    {
-        let ui = ui_tx.clone();
-        MenuEvent::set_event_handler(Some(move |event: MenuEvent| {
-            let _ = ui.send(UiMsg::Menu(event.id));
-        }));
-    }
-    {
-        let ui = ui_tx.clone();
-        TrayIconEvent::set_event_handler(Some(move |event: TrayIconEvent| {
-            if let TrayIconEvent::Click {
-                button: MouseButton::Left,
-                button_state: MouseButtonState::Up,
-                ..
-            } = event
-            {
-                let _ = ui.send(UiMsg::OpenSettings);
-            }
-        }));
-    }
     tracing::info!(socket = %socket.display(), pid = std::process::id(), "tray running");
 
-    let status = engine.status();
     let mut app = TrayApp {
         tray,
-        menu,
         settings: SettingsProcess::new(socket, ui_tx.clone()),
         events,
         engine: engine.clone(),
@@ -319,9 +593,16 @@ pub(crate) fn run() -> ExitCode {
         ui: ui_tx,
         status,
         notice: None,
+        clipboard: None,
         crashed: None,
     };
     app.render();
+    // Without a tray host there is no icon to click: the first launch opens Settings,
+    // which says how to get one (app_info's tray_hint); the engine runs on either way.
+    if hint_rx.borrow().is_some() {
+        tracing::info!("no tray host: opening Settings");
+        app.settings.open(&app.events);
+    }
     while let Ok(msg) = ui_rx.recv() {
         if !app.handle(msg) {
             break;
@@ -342,6 +623,7 @@ pub(crate) fn run() -> ExitCode {
     // The "Quit" click arrived as a D-Bus call that the tray thread answers just after
     // handing it to us: give that reply a moment to leave before the connection closes.
     std::thread::sleep(Duration::from_millis(100));
+    app.tray.shutdown().wait();
     drop(app);
     // "Offline on quit": publish the offline addresses first (bounded: quitting must not
     // hang on a slow provider).
@@ -388,130 +670,20 @@ fn hand_off(runtime: &tokio::runtime::Runtime, socket: &Path) -> ExitCode {
     }
 }
 
-trait TrayIconBuilderExt {
-    fn with_icon_option(self, icon: Option<Icon>) -> Self;
-}
-
-impl TrayIconBuilderExt for TrayIconBuilder {
-    fn with_icon_option(self, icon: Option<Icon>) -> Self {
-        match icon {
-            Some(icon) => self.with_icon(icon),
-            None => self,
-        }
-    }
-}
-
-/// The menu items the tray updates.
-struct TrayMenu {
-    menu: Menu,
-    status: MenuItem,
-    /// One disabled line per record, after the status line.
-    records: Vec<MenuItem>,
-    /// "Check now": checks the address and updates what changed. Forcing an unchanged
-    /// update lives only in the window, behind its question (an unchanged update counts
-    /// against the account at the provider).
-    check_now: MenuItem,
-    pause: CheckMenuItem,
-    offline: MenuItem,
-    offline_shown: bool,
-    settings: MenuItem,
-    quit: MenuItem,
-}
-
-impl TrayMenu {
-    fn new() -> Self {
-        let status = MenuItem::with_id("status", "Dyntray: starting…", false, None);
-        let check_now = MenuItem::with_id("check-now", "Check now", false, None);
-        let pause = CheckMenuItem::with_id("pause", "Pause updates", true, false, None);
-        let offline = MenuItem::with_id("offline", "Go offline", true, None);
-        let settings = MenuItem::with_id("settings", "Settings…", true, None);
-        let quit = MenuItem::with_id("quit", "Quit", true, None);
-        let menu = Menu::new();
-        let appended = menu.append_items(&[
-            &status,
-            &PredefinedMenuItem::separator(),
-            &check_now,
-            &pause,
-            &PredefinedMenuItem::separator(),
-            &settings,
-            &quit,
-        ]);
-        if let Err(e) = appended {
-            tracing::error!(error = %e, "building the tray menu failed");
-        }
-        Self {
-            menu,
-            status,
-            records: Vec::new(),
-            check_now,
-            pause,
-            offline,
-            offline_shown: false,
-            settings,
-            quit,
-        }
-    }
-
-    /// Position of the "Check now" item: after the status line, the record lines and a
-    /// separator.
-    fn actions_start(&self) -> usize {
-        2 + self.records.len()
-    }
-
-    /// Makes the record lines match `lines` (texts), adding or removing items as needed.
-    fn set_record_lines(&mut self, lines: &[String]) {
-        while self.records.len() > lines.len() {
-            if let Some(item) = self.records.pop()
-                && let Err(e) = self.menu.remove(&item)
-            {
-                tracing::warn!(error = %e, "cannot remove a tray menu line");
-            }
-        }
-        for (i, text) in lines.iter().enumerate() {
-            match self.records.get(i) {
-                Some(item) => item.set_text(text),
-                None => {
-                    let item = MenuItem::with_id(format!("record-{i}"), text, false, None);
-                    if let Err(e) = self.menu.insert(&item, 1 + i) {
-                        tracing::warn!(error = %e, "cannot add a tray menu line");
-                    }
-                    self.records.push(item);
-                }
-            }
-        }
-    }
-
-    /// Shows "Go offline" / "Back online" only when a record has an offline option.
-    fn set_offline_item(&mut self, shown: bool, offline: bool) {
-        self.offline
-            .set_text(if offline { "Back online" } else { "Go offline" });
-        if shown == self.offline_shown {
-            return;
-        }
-        let result = if shown {
-            self.menu.insert(&self.offline, self.actions_start() + 2)
-        } else {
-            self.menu.remove(&self.offline)
-        };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "cannot change the offline menu item");
-        }
-        self.offline_shown = shown;
-    }
-}
-
 struct TrayApp {
-    tray: TrayIcon,
-    menu: TrayMenu,
+    tray: ksni::blocking::Handle<SniTray>,
     settings: SettingsProcess,
     events: broadcast::Sender<Event>,
     engine: EngineHandle,
     runtime: tokio::runtime::Handle,
     ui: Sender<UiMsg>,
     status: Status,
-    /// A short message for the status line (why going offline failed), until the next
-    /// menu action.
+    /// A short note about the last action (why it failed), until the next action or the
+    /// next change of status: a note never outlives what it was about.
     notice: Option<String>,
+    /// Owns the clipboard while it holds an address the user copied (on X11 the owner
+    /// serves the text to whoever pastes it).
+    clipboard: Option<arboard::Clipboard>,
     /// Why the engine stopped by itself, once it has.
     crashed: Option<String>,
 }
@@ -531,97 +703,79 @@ impl TrayApp {
             UiMsg::SettingsExited(pid) => self.settings.exited(pid),
             UiMsg::Status(status) => {
                 self.status = *status;
+                self.notice = None;
                 self.render();
             }
             UiMsg::Notice(text) => {
                 self.notice = Some(text);
                 self.render();
             }
-            UiMsg::Menu(id) => {
+            UiMsg::Action(action) => {
                 // A note is about the last action: the next one clears it.
                 if self.notice.take().is_some() {
                     self.render();
                 }
-                if id == *self.menu.quit.id() {
-                    return false;
-                } else if id == *self.menu.settings.id() {
-                    self.settings.open(&self.events);
-                } else if id == *self.menu.pause.id() {
-                    let paused = self.menu.pause.is_checked();
-                    let engine = self.engine.clone();
-                    self.runtime.spawn(async move {
-                        let _ = engine.pause(paused).await;
-                    });
-                } else if id == *self.menu.offline.id() {
-                    let offline = !self.status.offline;
-                    let (engine, ui) = (self.engine.clone(), self.ui.clone());
-                    self.runtime.spawn(async move {
-                        if let Err(e) = engine.set_offline(offline).await {
-                            let _ = ui.send(UiMsg::Notice(e.to_string()));
-                        }
-                    });
-                } else if id == *self.menu.check_now.id() {
-                    let (engine, ui) = (self.engine.clone(), self.ui.clone());
-                    self.runtime.spawn(async move {
-                        // What the check finds shows in the record lines; only a check that
-                        // could not run is worth a word.
-                        if let Err(e) = engine.check_now().await {
-                            let _ = ui.send(UiMsg::Notice(e.to_string()));
-                        }
-                    });
+                return self.act(action);
+            }
+        }
+        true
+    }
+
+    fn act(&mut self, action: Action) -> bool {
+        match action {
+            Action::Quit => return false,
+            Action::Settings => self.settings.open(&self.events),
+            Action::Pause(paused) => {
+                let engine = self.engine.clone();
+                self.runtime.spawn(async move {
+                    let _ = engine.pause(paused).await;
+                });
+            }
+            Action::Offline => {
+                let offline = !self.status.offline;
+                let (engine, ui) = (self.engine.clone(), self.ui.clone());
+                self.runtime.spawn(async move {
+                    if let Err(e) = engine.set_offline(offline).await {
+                        let _ = ui.send(UiMsg::Notice(e.to_string()));
+                    }
+                });
+            }
+            Action::CheckNow => {
+                let (engine, ui) = (self.engine.clone(), self.ui.clone());
+                self.runtime.spawn(async move {
+                    // What the check finds shows in the record lines; only a check that
+                    // could not run is worth a word.
+                    if let Err(e) = engine.check_now().await {
+                        let _ = ui.send(UiMsg::Notice(e.to_string()));
+                    }
+                });
+            }
+            Action::Copy(address) => {
+                if let Err(e) = self.copy(&address.to_string()) {
+                    tracing::warn!(error = %e, "cannot put the address on the clipboard");
+                    self.notice = Some("cannot copy".into());
+                    self.render();
                 }
             }
         }
         true
     }
 
+    fn copy(&mut self, text: &str) -> Result<(), arboard::Error> {
+        let clipboard = match &mut self.clipboard {
+            Some(clipboard) => clipboard,
+            None => self.clipboard.insert(arboard::Clipboard::new()?),
+        };
+        clipboard.set_text(text)?;
+        tracing::info!(address = text, "address copied to the clipboard");
+        Ok(())
+    }
+
     /// Shows the engine's status in the icon, tooltip and menu.
     fn render(&mut self) {
-        let status = &self.status;
-        let state = TrayState::from(status.summary);
-        let headline = match status.summary {
-            Summary::NotConfigured => "Not configured: open Settings to add a name".to_owned(),
-            Summary::Paused => "Updates paused".to_owned(),
-            Summary::Updating => "Updating…".to_owned(),
-            Summary::Offline => "Offline".to_owned(),
-            Summary::Ok => "Up to date".to_owned(),
-            Summary::Attention if status.config_error.is_some() => {
-                "The config file has problems: open Settings".to_owned()
-            }
-            Summary::Attention => "Needs your attention".to_owned(),
-        };
-        let headline = match &self.notice {
-            Some(notice) => format!("{headline} ({notice})"),
-            None => headline,
-        };
-        self.menu.status.set_text(format!("Dyntray: {headline}"));
-        let lines: Vec<String> = status.records.iter().map(record_line).collect();
-        self.menu.set_record_lines(&lines);
-        self.menu
-            .check_now
-            .set_enabled(!status.records.is_empty() && status.config_error.is_none());
-        self.menu.pause.set_checked(status.paused);
-        let has_offline = status.records.iter().any(|r| r.has_offline);
-        self.menu.set_offline_item(has_offline, status.offline);
-
-        if let Err(e) = self.tray.set_icon(state.icon()) {
-            tracing::warn!(error = %e, "cannot set the tray icon");
-        }
-        let addresses: Vec<String> = status.addresses.iter().map(address_line).collect();
-        let last = status
-            .records
-            .iter()
-            .filter_map(|r| r.last_update_at)
-            .max()
-            .map(|t| format!("\nLast update: {}", dyntray_engine::time::format_local(t)))
-            .unwrap_or_default();
-        let tooltip = if addresses.is_empty() {
-            format!("Dyntray: {headline}{last}")
-        } else {
-            format!("Dyntray: {}\n{headline}{last}", addresses.join(", "))
-        };
-        if let Err(e) = self.tray.set_tooltip(Some(tooltip)) {
-            tracing::warn!(error = %e, "cannot set the tray tooltip");
+        let view = TrayView::new(&self.status, self.notice.as_deref());
+        if self.tray.update(move |tray| tray.set_view(view)).is_none() {
+            tracing::warn!("the tray icon service has stopped");
         }
     }
 }
@@ -638,29 +792,32 @@ fn address_line(address: &dyntray_engine::engine::AddressStatus) -> String {
     }
 }
 
-/// One record's menu line: "home.example.org — 81.2.69.160 ✓", "… — refused: badauth".
-fn record_line(record: &dyntray_engine::engine::RecordStatus) -> String {
-    let family = if record.family == "AAAA" {
-        " (IPv6)"
+/// One record's menu line: a symbol, the name, a few words ("✓ home.example.org — up to
+/// date", "⚠ home.example.org — refused (badauth)"). The details are in Settings.
+fn record_line(record: &RecordStatus, paused: bool, offline: bool) -> String {
+    let name = if record.family == "AAAA" {
+        format!("{} (IPv6)", record.name)
     } else {
-        ""
+        record.name.clone()
     };
-    let what = match record.phase {
-        Phase::Ok => match record.address {
-            Some(address) => format!("{address} ✓"),
-            None => "offline ✓".to_owned(),
-        },
-        Phase::Pending => "waiting for the first update".to_owned(),
-        Phase::Updating => "updating…".to_owned(),
-        Phase::BackingOff => "provider busy, retrying later".to_owned(),
+    let (symbol, what) = match record.phase {
         Phase::Disabled => match &record.disabled {
-            Some(disabled) => format!("refused: {}", disabled.code),
-            None => "refused".to_owned(),
+            Some(disabled) => ("⚠", format!("refused ({})", shorten(&disabled.code, 20))),
+            None => ("⚠", "refused".to_owned()),
         },
-        Phase::Off => "off".to_owned(),
-        Phase::Error => record.note.clone().unwrap_or_else(|| "error".to_owned()),
+        Phase::Error => (
+            "⚠",
+            shorten(record.note.as_deref().unwrap_or("needs your attention"), 40),
+        ),
+        Phase::Off => ("○", "off".to_owned()),
+        _ if paused => ("⏸", "paused".to_owned()),
+        Phase::Ok if offline && record.has_offline => ("○", "offline".to_owned()),
+        Phase::Ok => ("✓", "up to date".to_owned()),
+        Phase::Pending => ("…", "waiting for its first update".to_owned()),
+        Phase::Updating => ("⟳", "updating".to_owned()),
+        Phase::BackingOff => ("⟳", "provider busy, retrying later".to_owned()),
     };
-    format!("{}{family} — {what}", record.name)
+    format!("{symbol} {name} — {what}")
 }
 
 /// Starts, focuses and stops the settings process.
@@ -752,20 +909,179 @@ fn reap(mut child: Child, ui: &Sender<UiMsg>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dyntray_engine::engine::AddressStatus;
+
+    fn record(name: &str, phase: Phase) -> RecordStatus {
+        RecordStatus {
+            key: format!("home/{name}/A"),
+            name: name.into(),
+            account: "home".into(),
+            provider: "dyndns".into(),
+            provider_name: "DynDNS".into(),
+            family: "A".into(),
+            phase,
+            address: Some("81.2.69.160".parse().unwrap()),
+            last_update_at: None,
+            last_attempt_at: None,
+            last_answer: None,
+            disabled: None,
+            next_attempt_at: None,
+            note: None,
+            has_offline: false,
+            cure: None,
+        }
+    }
+
+    fn address(ip: &str) -> AddressStatus {
+        AddressStatus {
+            family: "A".into(),
+            address: Some(ip.parse().unwrap()),
+            checked_at: None,
+            error: None,
+            agreed: vec!["echo".into()],
+            needed: 1,
+            sources: Vec::new(),
+            trigger: None,
+        }
+    }
+
+    fn labels(view: TrayView) -> Vec<(String, bool)> {
+        let tray = SniTray {
+            ui: mpsc::channel().0,
+            pixmaps: Vec::new(),
+            view,
+            theme_path: None,
+            symbolic: false,
+            hint: String::new(),
+            tray_hint: watch::channel(None).0,
+        };
+        ksni::Tray::menu(&tray)
+            .into_iter()
+            .filter_map(|item| match item {
+                ksni::MenuItem::Standard(i) => Some((i.label, i.enabled)),
+                ksni::MenuItem::Checkmark(i) => Some((i.label, i.enabled)),
+                _ => None,
+            })
+            .collect()
+    }
 
     #[test]
-    fn every_state_icon_decodes_to_square_rgba() {
-        for state in [
-            TrayState::Ok,
-            TrayState::Updating,
-            TrayState::Attention,
-            TrayState::Paused,
-            TrayState::Offline,
-        ] {
-            let (rgba, width, height) = decode_png(state.png()).unwrap();
-            assert_eq!((width, height), (32, 32), "{state:?}");
-            assert_eq!(rgba.len(), 32 * 32 * 4, "{state:?}");
-            assert!(state.icon().is_some(), "{state:?}");
-        }
+    fn a_fresh_start_is_neutral_not_trouble() {
+        let status = Status::default();
+        let view = TrayView::new(&status, None);
+        assert_eq!(view.state, TrayState::Idle);
+        assert_eq!(view.headline, "Dyntray: No names yet");
+        // Names configured, nothing sent yet, no address yet: still neutral.
+        let status = Status {
+            summary: Summary::Ok,
+            records: vec![record("home.example.org", Phase::Pending)],
+            ..Status::default()
+        };
+        let view = TrayView::new(&status, None);
+        assert_eq!(view.state, TrayState::Idle);
+        assert_eq!(view.headline, "Dyntray: Not updated yet");
+        let status = Status {
+            summary: Summary::Attention,
+            records: vec![record("home.example.org", Phase::Pending)],
+            ..Status::default()
+        };
+        assert_eq!(TrayView::new(&status, None).state, TrayState::Idle);
+    }
+
+    #[test]
+    fn attention_only_when_the_user_must_act() {
+        let mut refused = record("home.example.org", Phase::Disabled);
+        refused.disabled = Some(dyntray_engine::state::Disabled {
+            code: "badauth".into(),
+            answer: "badauth".into(),
+            advice: "Check the password.".into(),
+            at: 0,
+        });
+        let status = Status {
+            summary: Summary::Attention,
+            records: vec![refused, record("b.example.org", Phase::Ok)],
+            ..Status::default()
+        };
+        let view = TrayView::new(&status, None);
+        assert_eq!(view.state, TrayState::Attention);
+        assert_eq!(
+            view.records,
+            [
+                "⚠ home.example.org — refused (badauth)",
+                "✓ b.example.org — up to date"
+            ]
+        );
+        let config = Status {
+            summary: Summary::Attention,
+            config_error: Some("line 3: bad key".into()),
+            ..Status::default()
+        };
+        assert_eq!(TrayView::new(&config, None).state, TrayState::Attention);
+    }
+
+    #[test]
+    fn no_address_yet_is_not_the_users_to_fix() {
+        let mut waiting = record("home.example.org", Phase::Error);
+        waiting.note = Some("no IPv4 address: every source failed".into());
+        let mut no_v4 = address("81.2.69.160");
+        no_v4.address = None;
+        no_v4.error = Some("every source failed".into());
+        let status = Status {
+            summary: Summary::Attention,
+            addresses: vec![no_v4],
+            records: vec![waiting.clone()],
+            ..Status::default()
+        };
+        let view = TrayView::new(&status, None);
+        assert_eq!(view.state, TrayState::Idle);
+        assert_eq!(view.headline, "Dyntray: No public address");
+        // With an address, the same note is the user's (a missing secret, say).
+        let status = Status {
+            summary: Summary::Attention,
+            addresses: vec![address("81.2.69.160")],
+            records: vec![waiting],
+            ..Status::default()
+        };
+        let view = TrayView::new(&status, None);
+        assert_eq!(view.state, TrayState::Attention);
+        assert_eq!(view.headline, "Dyntray: Needs your attention");
+    }
+
+    #[test]
+    fn record_lines_are_readable_and_the_address_can_be_copied() {
+        let status = Status {
+            summary: Summary::Ok,
+            addresses: vec![address("81.2.69.160")],
+            records: vec![record("my_host.example.org", Phase::Ok)],
+            ..Status::default()
+        };
+        let labels = labels(TrayView::new(&status, None));
+        assert_eq!(
+            labels,
+            [
+                ("Dyntray: Up to date".to_owned(), false),
+                ("✓ my__host.example.org — up to date".to_owned(), true),
+                ("Public address 81.2.69.160 — Copy".to_owned(), true),
+                ("Check now".to_owned(), true),
+                ("Pause updates".to_owned(), true),
+                ("Settings…".to_owned(), true),
+                ("Quit".to_owned(), true),
+            ]
+        );
+    }
+
+    #[test]
+    fn paused_records_say_so_and_notes_stay_short() {
+        let status = Status {
+            summary: Summary::Paused,
+            paused: true,
+            records: vec![record("home.example.org", Phase::Ok)],
+            ..Status::default()
+        };
+        let view = TrayView::new(&status, Some(&"x".repeat(200)));
+        assert_eq!(view.records, ["⏸ home.example.org — paused"]);
+        assert_eq!(view.state, TrayState::Paused);
+        assert!(view.headline.chars().count() < 80, "{}", view.headline);
+        assert!(view.headline.ends_with('…'));
     }
 }

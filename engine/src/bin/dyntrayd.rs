@@ -725,6 +725,7 @@ async fn run(paths: &Paths) -> Result<ExitCode> {
             config_path: paths.config.clone(),
             log_dir: None,
             socket_path: paths.socket.clone(),
+            tray_hint: None,
         },
         engine: engine.clone(),
         events,

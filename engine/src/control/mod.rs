@@ -224,6 +224,10 @@ pub struct AppInfo {
     pub log_dir: Option<PathBuf>,
     /// The control socket this instance serves.
     pub socket_path: PathBuf,
+    /// How to get a tray icon, in a user's words, while no tray host shows Dyntray's
+    /// (`None` when the icon shows, and for `dyntrayd`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tray_hint: Option<String>,
 }
 
 /// Why a request failed: the one error type that crosses the control API.

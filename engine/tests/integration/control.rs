@@ -47,6 +47,7 @@ fn host_info(socket: &std::path::Path) -> AppInfo {
         config_path: "/nowhere/config.toml".into(),
         log_dir: None,
         socket_path: socket.to_path_buf(),
+        tray_hint: None,
     }
 }
 

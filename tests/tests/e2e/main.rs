@@ -14,8 +14,10 @@ mod providers;
 mod rig;
 mod smoke;
 mod sources;
+mod tray;
 mod walkthrough;
 mod webdriver;
+mod window;
 
 use std::sync::{Mutex, MutexGuard};
 

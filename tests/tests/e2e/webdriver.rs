@@ -79,6 +79,13 @@ impl WebDriver {
                 .ok()?;
             reply["value"]["sessionId"].as_str().map(str::to_owned)
         });
+        // The window shows once its page is drawn (or after its grace period); a user
+        // clicks nothing before, and WebKit delivers no clicks to a hidden page.
+        wait_for(
+            "the settings window to show",
+            Duration::from_secs(20),
+            || (!crate::rig::windows_titled("Dyntray Settings").is_empty()).then_some(()),
+        );
         Self {
             base,
             session,
@@ -108,6 +115,12 @@ impl WebDriver {
             .send()
             .and_then(|r| r.json())
             .unwrap_or_else(|e| panic!("WebDriver GET {path}: {e}"))
+    }
+
+    /// Runs `script` in the page as an async WebDriver script (its last argument is the
+    /// callback) and returns what it passed back.
+    pub fn execute_async(&self, script: &str) -> Value {
+        self.post("/execute/async", json!({"script": script, "args": []}))["value"].clone()
     }
 
     /// Sets the window's size (its content, as the window manager allows).
