@@ -74,8 +74,9 @@ async function load() {
     showAbout(info);
     trayHint(info.tray_hint);
     show(first);
-    // The names are drawn: the window may show now; the forms fill in behind.
-    requestAnimationFrame(() => void windowDrawn());
+    // The names are in the page: the window may show now, and the forms fill in behind.
+    // Not from requestAnimationFrame: WebKitGTK runs no frames for a hidden window.
+    setTimeout(() => void windowDrawn(), 0);
     await loadEditor();
     await loadGeneral();
     firstRun(first);

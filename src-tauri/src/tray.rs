@@ -700,7 +700,7 @@ impl TrayApp {
                 return false;
             }
             UiMsg::OpenSettings => self.settings.open(&self.events),
-            UiMsg::SettingsExited(pid) => self.settings.exited(pid),
+            UiMsg::SettingsExited(pid) => self.settings.exited(pid, &self.events),
             UiMsg::Status(status) => {
                 self.status = *status;
                 self.notice = None;
@@ -826,6 +826,10 @@ struct SettingsProcess {
     socket: PathBuf,
     ui: Sender<UiMsg>,
     running: Option<u32>,
+    /// When Settings was last asked for while a window was running. A window that was
+    /// closing at that moment never shows again, so when it ends just after, a new one
+    /// is started: the click is not lost.
+    asked_at: Option<std::time::Instant>,
 }
 
 impl SettingsProcess {
@@ -840,11 +844,13 @@ impl SettingsProcess {
             socket,
             ui,
             running: None,
+            asked_at: None,
         }
     }
 
     fn open(&mut self, events: &broadcast::Sender<Event>) {
         if self.running.is_some() {
+            self.asked_at = Some(std::time::Instant::now());
             // The window exists: it listens for this and comes to the front.
             let _ = events.send(Event::ShowSettings);
             return;
@@ -857,6 +863,7 @@ impl SettingsProcess {
                 let pid = child.id();
                 tracing::info!(pid, "settings window started");
                 self.running = Some(pid);
+                self.asked_at = None;
                 let ui = self.ui.clone();
                 let reaper = std::thread::Builder::new()
                     .name("settings-reaper".into())
@@ -871,9 +878,16 @@ impl SettingsProcess {
         }
     }
 
-    fn exited(&mut self, pid: u32) {
+    fn exited(&mut self, pid: u32, events: &broadcast::Sender<Event>) {
         if self.running == Some(pid) {
             self.running = None;
+            let closing = self
+                .asked_at
+                .take()
+                .is_some_and(|at| at.elapsed() < Duration::from_secs(2));
+            if closing {
+                self.open(events);
+            }
         }
     }
 

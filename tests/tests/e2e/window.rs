@@ -25,11 +25,10 @@ fn open_settings(user: &User) -> String {
         c.call::<()>(Request::OpenSettings).await
     })
     .expect("open Settings over the control API");
-    settings_window_maps("the settings window");
-    windows_titled(SETTINGS_TITLE)
-        .into_iter()
-        .next()
-        .expect("the settings window")
+    // One search that finds it: a search may miss a window while others come and go.
+    wait_for("the settings window", Duration::from_secs(20), || {
+        windows_titled(SETTINGS_TITLE).into_iter().next()
+    })
 }
 
 #[test]
