@@ -4,9 +4,9 @@
 #   - time from starting dyntray to its tray item being on the session bus;
 #   - time from the "Settings…" click (over dbusmenu, as a panel sends it) to the settings
 #     window being visible (mapped, found by xdotool --onlyvisible). The window stays
-#     hidden until the page says its first view is drawn (window_drawn) or, failing that,
-#     for 3 s after the window is built; so this is click to first drawn view once ui/
-#     invokes window_drawn, and includes the 3 s wait until then. First open, and warm
+#     hidden until the page says its first view (the names) is drawn (window_drawn; a
+#     page that never says so is shown after 3 s), so this is click to first drawn view.
+#     First open, and warm
 #     opens (the median of 5);
 #   - memory (RSS and PSS from /proc, all of the app's processes) with the tray only, with
 #     the settings window open, and after it was closed again;
@@ -164,8 +164,7 @@ printf '%-44s %8s\n' "start to tray item registered" "$registered ms"
 echo
 printf '%-44s %8s\n' "Settings… click to window visible, first" "$first_visible ms"
 printf '%-44s %8s\n' "Settings… click to window visible, warm" "$warm_visible ms"
-echo "  (warm: median of ${visible_warm[*]} ms; until ui/ invokes window_drawn this"
-echo "  includes the 3 s the hidden window waits for it)"
+echo "  (warm: median of ${visible_warm[*]} ms)"
 echo
 printf '%-30s %10s %10s %10s\n' "memory, all app processes" "RSS MiB" "PSS MiB" "processes"
 for row in "tray only, at start:$rss_tray:$pss_tray:$n_tray" \
