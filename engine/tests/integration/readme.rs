@@ -1,4 +1,5 @@
-//! The README tells the truth about the registry and the config format.
+//! The README tells the truth about the registry and the config format, and the manual
+//! page about `dyntrayd`'s commands and options.
 
 const README: &str = include_str!("../../../README.md");
 
@@ -40,4 +41,54 @@ fn the_config_example_in_the_readme_is_valid() {
         !config.detect.ipv4.is_empty(),
         "the example shows an address source"
     );
+}
+
+/// `dyntrayd --help`'s commands and options, each in the manual page.
+#[test]
+fn the_manual_page_has_every_command_and_option() {
+    const MAN: &str = include_str!("../../../docs/dyntrayd.1");
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_dyntrayd"))
+        .arg("--help")
+        .output()
+        .expect("dyntrayd --help runs");
+    let help = String::from_utf8(help.stdout).expect("utf-8 help");
+    let commands = between(&help, "COMMANDS:", "OPTIONS:");
+    // The list ends at its first blank line; a command's line starts at the indent (the
+    // first one trimmed), its description's continuations deeper.
+    let names: Vec<&str> = commands
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .filter(|l| l.len() - l.trim_start().len() <= 4)
+        .filter_map(|l| l.split("  ").map(str::trim).find(|w| !w.is_empty()))
+        .map(|usage| usage.split(['[', '|']).next().unwrap_or(usage).trim())
+        .map(|usage| {
+            // "secret set ACCOUNT" is named by its lower-case words.
+            let words: Vec<&str> = usage
+                .split(' ')
+                .take_while(|w| w.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+                .collect();
+            &usage[..words.join(" ").len()]
+        })
+        .filter(|name| !name.is_empty())
+        .collect();
+    assert!(names.len() >= 12, "{names:?}");
+    for name in names {
+        let found = MAN.lines().zip(MAN.lines().skip(1)).any(|(tp, line)| {
+            tp == ".TP"
+                && line.starts_with(".B")
+                && line
+                    .split_once(' ')
+                    .is_some_and(|(_, rest)| rest.trim_start_matches('"').starts_with(name))
+        });
+        assert!(found, "the manual page has no entry for `{name}`");
+    }
+    let options = between(&help, "OPTIONS:", "Logs go to");
+    for option in options.split_whitespace().filter(|w| w.starts_with("--")) {
+        let option = option.trim_end_matches(',');
+        assert!(
+            MAN.contains(&option.replace('-', "\\-")),
+            "the manual page lacks {option}"
+        );
+    }
+    assert!(MAN.contains(".SH EXIT STATUS"), "exit codes are documented");
 }
