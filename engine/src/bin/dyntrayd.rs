@@ -22,7 +22,7 @@ use dyntray_engine::provider::{IpFamily, REGISTRY};
 use dyntray_engine::secrets::{KeychainStore, Secret, SecretSource, SecretStore};
 use dyntray_engine::state::{HistoryEntry, StateLock, StateStore};
 use dyntray_engine::text::visible;
-use dyntray_engine::{logging, paths, time};
+use dyntray_engine::{import, logging, paths, time};
 use tokio::sync::{Notify, broadcast};
 
 const HELP: &str = "\
@@ -46,6 +46,17 @@ COMMANDS:
     enable RECORD|--all     Send a record the provider refused again, once you have fixed
                             what it said (a name, or its key such as home/a.example.org/A)
     info                    Version and file locations of the running instance
+    import ddclient [FILE]  Move over from ddclient (FILE default /etc/ddclient.conf): add
+                            its hosts as accounts and records, its passwords to the
+                            keychain, and the addresses in its cache as last accepted, so
+                            an unchanged address is not sent again. Stop dyntrayd first.
+                              --dry-run      print the TOML and what mapped to what; change
+                                             nothing
+                              --cache FILE   ddclient's cache (default
+                                             /var/cache/ddclient/ddclient.cache)
+                              --no-secrets   store no password; set each with `secret set`
+                              --replace      replace accounts of the same id (refused
+                                             otherwise)
     stop                    Ask the running instance to exit
 
 status, history and enable ask the running instance when there is one, else use the
@@ -97,10 +108,20 @@ enum Command {
     SecretSet(String),
     SecretDelete(String),
     Enable(Option<String>),
+    Import(ImportArgs),
     Info,
     Stop,
     Help,
     Version,
+}
+
+/// `dyntrayd import ddclient [FILE] [--cache FILE] [--dry-run] [--no-secrets] [--replace]`.
+struct ImportArgs {
+    file: Option<PathBuf>,
+    cache: Option<PathBuf>,
+    dry_run: bool,
+    no_secrets: bool,
+    replace: bool,
 }
 
 fn parse_args() -> Result<Args, lexopt::Error> {
@@ -125,6 +146,13 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Short('V') | Long("version") => flag_command = Some(Command::Version),
             Long("markdown") => words.push("--markdown".into()),
             Long("all") => words.push("--all".into()),
+            Long("dry-run") => words.push("--dry-run".into()),
+            Long("no-secrets") => words.push("--no-secrets".into()),
+            Long("replace") => words.push("--replace".into()),
+            Long("cache") => {
+                words.push("--cache".into());
+                words.push(parser.value()?.string()?);
+            }
             Short('4') => words.push("-4".into()),
             Short('6') => words.push("-6".into()),
             Value(word) => words.push(word.string()?),
@@ -158,6 +186,36 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         }
         (None, ["enable", ..]) => {
             return Err(bad("usage: dyntrayd enable RECORD|--all".into()));
+        }
+        (None, ["import", "ddclient", rest @ ..]) => {
+            let mut import = ImportArgs {
+                file: None,
+                cache: None,
+                dry_run: false,
+                no_secrets: false,
+                replace: false,
+            };
+            let mut rest = rest.iter();
+            while let Some(word) = rest.next() {
+                match *word {
+                    "--dry-run" => import.dry_run = true,
+                    "--no-secrets" => import.no_secrets = true,
+                    "--replace" => import.replace = true,
+                    "--cache" => import.cache = rest.next().map(PathBuf::from),
+                    file if import.file.is_none() && !file.starts_with('-') => {
+                        import.file = Some(file.into());
+                    }
+                    other => return Err(bad(format!("import: unexpected `{other}`"))),
+                }
+            }
+            Command::Import(import)
+        }
+        (None, ["import", ..]) => {
+            return Err(bad(
+                "usage: dyntrayd import ddclient [FILE] [--cache FILE] [--dry-run] \
+                 [--no-secrets] [--replace]"
+                    .into(),
+            ));
         }
         (None, ["info"]) => Command::Info,
         (None, ["stop"]) => Command::Stop,
@@ -279,6 +337,7 @@ async fn dispatch(args: Args) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Enable(record) => enable(&paths, record.as_deref()).await,
+        Command::Import(import) => import_ddclient(&paths, &import),
         Command::History(record) => {
             let entries: Vec<HistoryEntry> = match running(&paths.socket).await? {
                 Some(client) => {
@@ -551,6 +610,97 @@ fn account_source(config: &Path, account: &str) -> Result<SecretSource> {
         dyntray_engine::config::SecretRef::File(p) => SecretSource::File(p.clone()),
         dyntray_engine::config::SecretRef::Env(v) => SecretSource::Env(v.clone()),
     })
+}
+
+/// Reads a file another client wrote, bounded in size.
+fn read_foreign(path: &Path) -> Result<String> {
+    let bytes = dyntray_engine::files::read_regular(path, import::MAX_FILE_BYTES)
+        .with_context(|| format!("reading {}", path.display()))?;
+    String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", path.display()))
+}
+
+fn import_ddclient(paths: &Paths, args: &ImportArgs) -> Result<ExitCode> {
+    let file = args
+        .file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(import::ddclient::DEFAULT_CONFIG));
+    let config_text = read_foreign(&file)?;
+    let cache_path = args
+        .cache
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(import::ddclient::DEFAULT_CACHE));
+    let cache_text = match read_foreign(&cache_path) {
+        Ok(text) => Some(text),
+        // An explicit cache must be there; the default one may not be.
+        Err(e) if args.cache.is_some() => return Err(e),
+        Err(_) => {
+            println!(
+                "no ddclient cache at {}: every record sends its first update",
+                cache_path.display()
+            );
+            None
+        }
+    };
+    let result = import::ddclient::import(&config_text, cache_text.as_deref(), time::now());
+    let current = match dyntray_engine::files::read_regular(
+        &paths.config,
+        dyntray_engine::files::MAX_CONFIG_BYTES,
+    ) {
+        Ok(bytes) => String::from_utf8(bytes).context("the Dyntray config is not UTF-8")?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).context(format!("reading {}", paths.config.display())),
+    };
+    if args.dry_run {
+        print!("{}", result.table());
+        println!(
+            "\n# The accounts and records that would be added to {}:",
+            paths.config.display()
+        );
+        print!("{}", result.to_toml()?);
+        // Refusals (a taken id, an invalid result) show in a dry run too.
+        result.merge_into(&current, args.replace)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if result.accounts.is_empty() {
+        print!("{}", result.table());
+        bail!("nothing to import from {}", file.display());
+    }
+    let merged = result.merge_into(&current, args.replace)?;
+    // A running engine owns the state and would send before the cache is imported.
+    let _lock = StateLock::acquire(&paths.state_dir)
+        .context("stop the running dyntrayd first (dyntrayd stop): it owns the state")?;
+    let mut to_set = Vec::new();
+    let keychain = KeychainStore::new(KEYCHAIN_SERVICE);
+    for account in &result.accounts {
+        let id = &account.account.id;
+        match (&account.secret, &account.secret_note) {
+            (Some(secret), _) if !args.no_secrets => {
+                dyntray_engine::secrets::store(&keychain, id, &SecretSource::Keychain, secret)
+                    .with_context(|| format!("storing the password of `{id}` in the keychain"))?;
+            }
+            (_, Some(note)) => to_set.push(format!("{id}: {note}")),
+            _ => to_set.push(id.clone()),
+        }
+    }
+    let mut store = StateStore::open(&paths.state_dir)?;
+    let written = result.write_state(&mut store, "ddclient")?;
+    import::write_config(&paths.config, &merged)?;
+    print!("{}", result.table());
+    println!(
+        "added {} account(s) and {} record(s) to {}; {} last address(es) from ddclient's cache",
+        result.accounts.len(),
+        result.records.len(),
+        paths.config.display(),
+        written.len()
+    );
+    if !to_set.is_empty() {
+        println!("set these secrets with `dyntrayd secret set ID` (read from stdin):");
+        for line in &to_set {
+            println!("  {line}");
+        }
+    }
+    println!("stop ddclient (systemctl disable --now ddclient) before starting dyntrayd");
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn secret_set(paths: &Paths, account: &str) -> Result<ExitCode> {
