@@ -172,21 +172,26 @@ const NO_COUNTERPART: &[(&str, &str)] = &[
     ("status-ipv6", "cache data, not config"),
 ];
 
+/// The option under which another client's importer keeps what the mapping table shows
+/// as the origin of an account (not a ddclient option: it has a character ddclient's
+/// names cannot).
+pub(super) const FROM: &str = "@from";
+
 /// A value and the line it was set on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Value {
-    text: String,
-    line: usize,
+pub(super) struct Value {
+    pub(super) text: String,
+    pub(super) line: usize,
 }
 
-type Vars = BTreeMap<String, Value>;
+pub(super) type Vars = BTreeMap<String, Value>;
 
 /// One host as ddclient sees it: its name and every option in force for it.
 #[derive(Debug, Clone)]
-struct HostEntry {
-    host: String,
-    line: usize,
-    vars: Vars,
+pub(super) struct HostEntry {
+    pub(super) host: String,
+    pub(super) line: usize,
+    pub(super) vars: Vars,
 }
 
 /// What reading a ddclient file found.
@@ -796,8 +801,8 @@ fn target(entry: &HostEntry) -> Result<Target, Unmapped> {
             t.username = String::new();
             t.per_host = true;
             t.secret_note = Some(
-                "FreeDNS in Dyntray takes the record's v2 update token, not ddclient's \
-                 login and password: copy the token from freedns.afraid.org/dynamic/v2/"
+                "FreeDNS in Dyntray takes the record's v2 update token, not a login and \
+                 password: copy the token from freedns.afraid.org/dynamic/v2/"
                     .into(),
             );
             Ok(t)
@@ -976,7 +981,7 @@ struct AccountKey {
 }
 
 /// Maps every host entry; returns, per imported record index, ddclient's host name.
-fn map_hosts(hosts: &[HostEntry], out: &mut Import) -> Vec<String> {
+pub(super) fn map_hosts(hosts: &[HostEntry], out: &mut Import) -> Vec<String> {
     let mut accounts: BTreeMap<AccountKey, usize> = BTreeMap::new();
     let mut ids: BTreeSet<String> = BTreeSet::new();
     let mut originals = Vec::new();
@@ -992,7 +997,7 @@ fn map_hosts(hosts: &[HostEntry], out: &mut Import) -> Vec<String> {
             });
             continue;
         }
-        let target = match target(entry) {
+        let mut target = match target(entry) {
             Ok(t) => t,
             Err(mut problem) => {
                 problem.reason = format!("{} (host {})", problem.reason, entry.host);
@@ -1000,6 +1005,10 @@ fn map_hosts(hosts: &[HostEntry], out: &mut Import) -> Vec<String> {
                 continue;
             }
         };
+        // Another client's importer says in its own words what the entry was.
+        if let Some(from) = entry.vars.get(FROM) {
+            target.describe = from.text.clone();
+        }
         let Some(provider) = provider::lookup(target.provider) else {
             continue;
         };
@@ -1013,7 +1022,7 @@ fn map_hosts(hosts: &[HostEntry], out: &mut Import) -> Vec<String> {
                 file: "config",
                 line: entry.line,
                 reason: format!(
-                    "host {}: {} needs a login and ddclient has none for it; not imported",
+                    "host {}: {} needs a login and the config has none for it; not imported",
                     entry.host, descriptor.name
                 ),
             });
@@ -1035,7 +1044,7 @@ fn map_hosts(hosts: &[HostEntry], out: &mut Import) -> Vec<String> {
                     file: "config",
                     line: entry.line,
                     reason: format!(
-                        "host {}: {} does not update the address family ddclient did",
+                        "host {}: {} does not update the address family the config asked for",
                         entry.host, descriptor.name
                     ),
                 });
@@ -1088,7 +1097,7 @@ fn map_hosts(hosts: &[HostEntry], out: &mut Import) -> Vec<String> {
                 let (secret, secret_note) = match (&target.secret_note, password) {
                     (Some(note), _) => (None, Some(note.clone())),
                     (None, Some(p)) => (Some(Secret::new(p)), None),
-                    (None, None) => (None, Some("ddclient had no password for it".to_owned())),
+                    (None, None) => (None, Some("the config has no password for it".to_owned())),
                 };
                 let line = line_of(&entry.vars, "protocol", entry.line);
                 let mut to = format!("account {id} (provider {})", target.provider);

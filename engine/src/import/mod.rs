@@ -2,12 +2,13 @@
 //! records, and what it last sent becomes the address last accepted for each record, so
 //! that the first pass after the switch sends nothing when the address did not change.
 //!
-//! One module per client ([`ddclient`]). A parser never guesses: what it cannot map is
+//! One module per client ([`ddclient`], [`inadyn`]). A parser never guesses: what it cannot map is
 //! listed with its line number and the reason ([`Import::problems`]), and what it did map
 //! is listed line by line ([`Import::mappings`]). Passwords never go into the config: each
 //! imported account keeps its password here, for the caller to put in the keychain.
 
 pub mod ddclient;
+pub mod inadyn;
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -261,14 +262,12 @@ impl Import {
             let _ = writeln!(out, "Imported:");
         }
         for m in &self.mappings {
-            let _ = writeln!(
-                out,
-                "  line {:>4}  {:<width$}  ->  {}",
-                m.line,
-                m.from,
-                m.to,
-                width = width
-            );
+            let line = if m.line == 0 {
+                " ".repeat(9)
+            } else {
+                format!("line {:>4}", m.line)
+            };
+            let _ = writeln!(out, "  {line}  {:<width$}  ->  {}", m.from, m.to);
         }
         if !self.problems.is_empty() {
             let _ = writeln!(out, "Not imported:");

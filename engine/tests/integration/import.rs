@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use dyntray_engine::config::{Config, Family};
-use dyntray_engine::import::{Import, ImportError, ddclient};
+use dyntray_engine::import::{Import, ImportError, ddclient, inadyn};
 use dyntray_engine::secrets::{Secret, SecretSource};
 use dyntray_engine::state::StateStore;
 use dyntray_tests::fake_provider::{Reply, basic_auth};
@@ -293,4 +293,88 @@ async fn an_imported_cache_with_another_address_sends_exactly_once() {
     assert_eq!(engine.run_once().await.unwrap().requests, 1);
     assert_eq!(rig.provider.count(), 1);
     assert_eq!(engine.run_once().await.unwrap().requests, 0);
+}
+
+fn inadyn_fixture(name: &str) -> Import {
+    inadyn::import(&fixture(name), &|_| None, NOW)
+}
+
+#[test]
+fn debians_inadyn_examples_import_as_asserted() {
+    // The main example has every provider commented out.
+    let import = inadyn_fixture("inadyn-inadyn.conf");
+    assert!(import.accounts.is_empty(), "{:?}", import.accounts);
+    assert!(import.problems.is_empty(), "{:?}", import.problems);
+
+    let import = inadyn_fixture("inadyn-dyndns.conf");
+    assert_eq!(import.accounts.len(), 1);
+    let account = &import.accounts[0];
+    assert_eq!(
+        (
+            account.account.provider.as_str(),
+            account.account.username.as_str(),
+            account.secret.as_ref().map(Secret::expose)
+        ),
+        ("dyndns", "user", Some("secret"))
+    );
+    assert_eq!(import.records[0].name, "example.dyndns.org");
+    let lines = problem_lines(&import);
+    assert!(
+        lines.iter().any(|(l, r)| *l == 2 && r.contains("`period`")),
+        "{lines:?}"
+    );
+
+    // DuckDNS: inadyn's username is the token.
+    let import = inadyn_fixture("inadyn-duckdns.conf");
+    assert_eq!(import.accounts[0].account.provider, "duckdns");
+    assert_eq!(
+        import.accounts[0].secret.as_ref().map(Secret::expose),
+        Some("YOUR_TOKEN")
+    );
+    assert_eq!(import.records[0].name, "YOUR_DOMAIN.duckdns.org");
+
+    // FreeDNS: Dyntray needs the record's token, so no password is taken.
+    let import = inadyn_fixture("inadyn-freedns.conf");
+    assert_eq!(import.accounts[0].account.provider, "freedns");
+    assert!(import.accounts[0].secret.is_none());
+    assert!(import.accounts[0].secret_note.is_some());
+    assert_eq!(import.records[0].name, "coffee.example.org");
+
+    // A custom provider that is not dyndns2 (Namecheap's own URL) is not approximated.
+    let import = inadyn_fixture("inadyn-custom.conf");
+    assert!(import.accounts.is_empty());
+    let lines = problem_lines(&import);
+    assert!(
+        lines
+            .iter()
+            .any(|(l, r)| *l == 12 && r.contains("not a dyndns2 update")),
+        "{lines:?}"
+    );
+
+    // Cloudflare over two sections: one account (zone + token), one record; the second
+    // section's copy of the name, its different address source and its settings are listed.
+    let import = inadyn_fixture("inadyn-cloudflare-ipv4-ipv6.conf");
+    assert_eq!(import.accounts.len(), 1);
+    assert_eq!(import.accounts[0].account.provider, "cloudflare");
+    assert_eq!(
+        import.accounts[0].secret.as_ref().map(Secret::expose),
+        Some("api_token")
+    );
+    assert_eq!(import.records.len(), 1);
+    assert_eq!(import.records[0].name, "hostname.zone.name");
+    assert_eq!(import.ipv4_sources, None);
+    let lines = problem_lines(&import);
+    for (line, what) in [
+        (1, "`allow-ipv6`"),
+        (10, "`ttl`"),
+        (11, "`proxied`"),
+        (15, "listed twice"),
+        (16, "different ipv4"),
+    ] {
+        assert!(
+            lines.iter().any(|(l, r)| *l == line && r.contains(what)),
+            "{what} at {line}: {lines:?}"
+        );
+    }
+    Config::parse(&import.to_toml().unwrap()).unwrap();
 }
