@@ -46,14 +46,17 @@ COMMANDS:
     enable RECORD|--all     Send a record the provider refused again, once you have fixed
                             what it said (a name, or its key such as home/a.example.org/A)
     info                    Version and file locations of the running instance
-    import ddclient [FILE]  Move over from ddclient (FILE default /etc/ddclient.conf): add
-                            its hosts as accounts and records, its passwords to the
-                            keychain, and the addresses in its cache as last accepted, so
-                            an unchanged address is not sent again. Stop dyntrayd first.
+    import ddclient|inadyn [FILE]
+                            Move over from ddclient (FILE default /etc/ddclient.conf) or
+                            inadyn (/etc/inadyn.conf): add its hosts as accounts and
+                            records, its passwords to the keychain, and the addresses in
+                            its cache as last accepted, so an unchanged address is not
+                            sent again. Stop dyntrayd first.
                               --dry-run      print the TOML and what mapped to what; change
                                              nothing
-                              --cache FILE   ddclient's cache (default
-                                             /var/cache/ddclient/ddclient.cache)
+                              --cache PATH   ddclient's cache file (default
+                                             /var/cache/ddclient/ddclient.cache) or
+                                             inadyn's cache directory (/var/cache/inadyn)
                               --no-secrets   store no password; set each with `secret set`
                               --replace      replace accounts of the same id (refused
                                              otherwise)
@@ -115,8 +118,17 @@ enum Command {
     Version,
 }
 
-/// `dyntrayd import ddclient [FILE] [--cache FILE] [--dry-run] [--no-secrets] [--replace]`.
+/// The clients `dyntrayd import` reads.
+#[derive(Clone, Copy)]
+enum Client {
+    Ddclient,
+    Inadyn,
+}
+
+/// `dyntrayd import ddclient|inadyn [FILE] [--cache PATH] [--dry-run] [--no-secrets]
+/// [--replace]`.
 struct ImportArgs {
+    client: Client,
     file: Option<PathBuf>,
     cache: Option<PathBuf>,
     dry_run: bool,
@@ -187,8 +199,13 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         (None, ["enable", ..]) => {
             return Err(bad("usage: dyntrayd enable RECORD|--all".into()));
         }
-        (None, ["import", "ddclient", rest @ ..]) => {
+        (None, ["import", client @ ("ddclient" | "inadyn"), rest @ ..]) => {
             let mut import = ImportArgs {
+                client: if *client == "ddclient" {
+                    Client::Ddclient
+                } else {
+                    Client::Inadyn
+                },
                 file: None,
                 cache: None,
                 dry_run: false,
@@ -212,7 +229,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         }
         (None, ["import", ..]) => {
             return Err(bad(
-                "usage: dyntrayd import ddclient [FILE] [--cache FILE] [--dry-run] \
+                "usage: dyntrayd import ddclient|inadyn [FILE] [--cache PATH] [--dry-run] \
                  [--no-secrets] [--replace]"
                     .into(),
             ));
@@ -337,7 +354,7 @@ async fn dispatch(args: Args) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Enable(record) => enable(&paths, record.as_deref()).await,
-        Command::Import(import) => import_ddclient(&paths, &import),
+        Command::Import(import) => import_from(&paths, &import),
         Command::History(record) => {
             let entries: Vec<HistoryEntry> = match running(&paths.socket).await? {
                 Some(client) => {
@@ -619,29 +636,75 @@ fn read_foreign(path: &Path) -> Result<String> {
     String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", path.display()))
 }
 
-fn import_ddclient(paths: &Paths, args: &ImportArgs) -> Result<ExitCode> {
+/// inadyn's cache file of `host` in `dir`: the address and when it was written.
+fn inadyn_cache(dir: &Path, host: &str) -> Option<(String, i64)> {
+    // A host name never holds a path separator; one that does is not looked up.
+    if host.contains(['/', '\\']) || host.starts_with('.') {
+        return None;
+    }
+    let path = dir.join(format!("{host}.cache"));
+    let (file, meta) = dyntray_engine::files::open_regular(&path).ok()?;
+    drop(file);
+    if meta.len() > 1024 {
+        return None;
+    }
+    let text = read_foreign(&path).ok()?;
+    let at = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    Some((text, i64::try_from(at).ok()?))
+}
+
+fn import_from(paths: &Paths, args: &ImportArgs) -> Result<ExitCode> {
+    let (name, default_config, default_cache) = match args.client {
+        Client::Ddclient => (
+            "ddclient",
+            import::ddclient::DEFAULT_CONFIG,
+            import::ddclient::DEFAULT_CACHE,
+        ),
+        Client::Inadyn => (
+            "inadyn",
+            import::inadyn::DEFAULT_CONFIG,
+            import::inadyn::DEFAULT_CACHE_DIR,
+        ),
+    };
     let file = args
         .file
         .clone()
-        .unwrap_or_else(|| PathBuf::from(import::ddclient::DEFAULT_CONFIG));
+        .unwrap_or_else(|| PathBuf::from(default_config));
     let config_text = read_foreign(&file)?;
     let cache_path = args
         .cache
         .clone()
-        .unwrap_or_else(|| PathBuf::from(import::ddclient::DEFAULT_CACHE));
-    let cache_text = match read_foreign(&cache_path) {
-        Ok(text) => Some(text),
+        .unwrap_or_else(|| PathBuf::from(default_cache));
+    if !cache_path.exists() {
         // An explicit cache must be there; the default one may not be.
-        Err(e) if args.cache.is_some() => return Err(e),
-        Err(_) => {
-            println!(
-                "no ddclient cache at {}: every record sends its first update",
-                cache_path.display()
-            );
-            None
+        if args.cache.is_some() {
+            bail!("no such cache: {}", cache_path.display());
         }
+        println!(
+            "no {name} cache at {}: every record sends its first update",
+            cache_path.display()
+        );
+    }
+    let result = match args.client {
+        Client::Ddclient => {
+            let cache_text = if cache_path.exists() {
+                Some(read_foreign(&cache_path)?)
+            } else {
+                None
+            };
+            import::ddclient::import(&config_text, cache_text.as_deref(), time::now())
+        }
+        Client::Inadyn => import::inadyn::import(
+            &config_text,
+            &|host| inadyn_cache(&cache_path, host),
+            time::now(),
+        ),
     };
-    let result = import::ddclient::import(&config_text, cache_text.as_deref(), time::now());
     let current = match dyntray_engine::files::read_regular(
         &paths.config,
         dyntray_engine::files::MAX_CONFIG_BYTES,
@@ -683,11 +746,11 @@ fn import_ddclient(paths: &Paths, args: &ImportArgs) -> Result<ExitCode> {
         }
     }
     let mut store = StateStore::open(&paths.state_dir)?;
-    let written = result.write_state(&mut store, "ddclient")?;
+    let written = result.write_state(&mut store, name)?;
     import::write_config(&paths.config, &merged)?;
     print!("{}", result.table());
     println!(
-        "added {} account(s) and {} record(s) to {}; {} last address(es) from ddclient's cache",
+        "added {} account(s) and {} record(s) to {}; {} last address(es) from {name}'s cache",
         result.accounts.len(),
         result.records.len(),
         paths.config.display(),
@@ -699,7 +762,7 @@ fn import_ddclient(paths: &Paths, args: &ImportArgs) -> Result<ExitCode> {
             println!("  {line}");
         }
     }
-    println!("stop ddclient (systemctl disable --now ddclient) before starting dyntrayd");
+    println!("stop {name} (systemctl disable --now {name}) before starting dyntrayd");
     Ok(ExitCode::SUCCESS)
 }
 
