@@ -378,3 +378,57 @@ fn debians_inadyn_examples_import_as_asserted() {
     }
     Config::parse(&import.to_toml().unwrap()).unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_imported_inadyn_cache_sends_nothing_until_the_address_changes() {
+    let rig = Rig::new().await;
+    let server = rig.provider.url();
+    let server = server.strip_prefix("http://").unwrap_or(&server);
+    let config = format!(
+        "period = 300\n\
+         custom local {{\n\
+             username = alice\n\
+             password = \"pw #1\"\n\
+             ssl = false\n\
+             ddns-server = {server}\n\
+             ddns-path = \"/nic/update?hostname=%h\"\n\
+             hostname = {{ \"a.example.org\", \"b.example.org\" }}\n\
+         }}\n"
+    );
+    let cache = |host: &str| {
+        ["a.example.org", "b.example.org"]
+            .contains(&host)
+            .then(|| (format!("{V4}\n"), NOW - 600))
+    };
+    let import = inadyn::import(&config, &cache, NOW);
+    assert_eq!(import.accounts.len(), 1, "{:?}", import.problems);
+    assert_eq!(
+        import.accounts[0].account.server.as_deref(),
+        Some(rig.provider.url().trim_end_matches('/'))
+    );
+    std::fs::write(rig.config_path(), import.merge_into("", false).unwrap()).unwrap();
+    let account = &import.accounts[0];
+    dyntray_engine::secrets::store(
+        &*rig.secrets,
+        &account.account.id,
+        &SecretSource::Keychain,
+        account.secret.as_ref().unwrap(),
+    )
+    .unwrap();
+    let mut store = StateStore::open(&rig.dir.path().join("state")).unwrap();
+    assert_eq!(import.write_state(&mut store, "inadyn").unwrap().len(), 2);
+    drop(store);
+
+    let engine = rig.engine_at(false, NOW);
+    assert_eq!(engine.run_once().await.unwrap().requests, 0);
+    assert_eq!(rig.provider.count(), 0);
+
+    rig.source.set(V4_NEW);
+    rig.provider
+        .script([Reply::ok(&format!("good {V4_NEW}\ngood {V4_NEW}\n"))]);
+    assert_eq!(engine.run_once().await.unwrap().requests, 1);
+    assert_eq!(
+        basic_auth(&rig.provider.seen()[0]),
+        Some(("alice".into(), "pw #1".into()))
+    );
+}
