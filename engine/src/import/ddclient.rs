@@ -244,6 +244,17 @@ fn parse(text: &str, file: &'static str) -> Parsed {
             break;
         }
         let raw = raw.trim_end_matches('\r');
+        // Bounded before anything scans it: the password search looks back along the line.
+        if raw.len() > MAX_LINE_CHARS {
+            parsed.problems.push(Unmapped {
+                file,
+                line: lineno,
+                reason: format!("a line longer than {MAX_LINE_CHARS} characters; not read"),
+            });
+            pending.clear();
+            passwords.clear();
+            continue;
+        }
         let line = match take_password(raw) {
             Some((rewritten, key, value)) => {
                 passwords.insert(
@@ -1601,6 +1612,12 @@ protocol=freedns, login=f, password=fp f1.example.org,f2.example.org
         assert!(
             got.iter()
                 .any(|(l, r)| *l == 1 && r.contains("unterminated")),
+            "{got:?}"
+        );
+        let many = "password".repeat(MAX_LINE_CHARS);
+        let got = problems(&super::import(&many, None, NOW));
+        assert!(
+            got.iter().any(|(_, r)| r.contains("longer than")),
             "{got:?}"
         );
         let huge = "a".repeat(MAX_LINE_CHARS + 1);
