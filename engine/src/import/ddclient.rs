@@ -217,6 +217,7 @@ pub fn import(config: &str, cache: Option<&str>, now: Timestamp) -> Import {
     if let Some(cache) = cache {
         read_cache(cache, &originals, now, &mut out);
     }
+    out.drop_invalid();
     out.problems.sort_by_key(|p| (p.file, p.line));
     out.problems.dedup();
     out
@@ -1591,6 +1592,29 @@ protocol=freedns, login=f, password=fp f1.example.org,f2.example.org
             freedns
                 .iter()
                 .all(|a| a.secret.is_none() && a.secret_note.is_some())
+        );
+    }
+
+    #[test]
+    fn an_account_dyntray_refuses_is_listed_and_the_rest_imported() {
+        let conf = "\
+protocol=noip, login=a, password=p a.example.org
+protocol=dyndns2, server=bad%host.example.net, login=b, password=p b.example.org
+";
+        let import = super::import(conf, None, NOW);
+        let ids: Vec<_> = import
+            .accounts
+            .iter()
+            .map(|a| a.account.id.as_str())
+            .collect();
+        assert_eq!(ids, ["noip"]);
+        assert_eq!(import.records.len(), 1);
+        assert!(!import.mappings.iter().any(|m| m.to.contains("dyndns2")));
+        let got = problems(&import);
+        assert!(
+            got.iter()
+                .any(|(l, r)| *l == 2 && r.contains("account dyndns2 not imported")),
+            "{got:?}"
         );
     }
 

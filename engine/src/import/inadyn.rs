@@ -413,6 +413,7 @@ pub fn import(
     }
     let originals = map_hosts(&hosts, &mut out);
     read_cache(cache, &originals, now, &mut out);
+    out.drop_invalid();
     out.problems.sort_by_key(|p| (p.file, p.line));
     out.problems.dedup();
     out

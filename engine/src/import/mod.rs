@@ -218,6 +218,57 @@ impl Import {
         Ok(text)
     }
 
+    /// Moves every account (with its records and cached addresses) that Dyntray's own
+    /// checks refuse into [`Import::problems`], with the checks' words, so that one odd
+    /// value does not stop the rest from being imported.
+    pub fn drop_invalid(&mut self) {
+        let mut index = 0;
+        while index < self.accounts.len() {
+            let id = self.accounts[index].account.id.clone();
+            let alone = Import {
+                accounts: vec![self.accounts[index].clone()],
+                records: self
+                    .records
+                    .iter()
+                    .filter(|r| r.account == id)
+                    .cloned()
+                    .collect(),
+                ..Import::default()
+            };
+            match alone.to_toml() {
+                Ok(_) => index += 1,
+                Err(e) => {
+                    let line = self.accounts[index].line;
+                    // Lines of the generated text mean nothing to the user: left out.
+                    let why = match &e {
+                        ImportError::Invalid(problems) => problems
+                            .iter()
+                            .map(|p| match p.split_once(": ") {
+                                Some((head, rest)) if head.starts_with("line ") => rest,
+                                _ => p.as_str(),
+                            })
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                        other => other.to_string(),
+                    };
+                    self.problems.push(Unmapped {
+                        file: "config",
+                        line,
+                        reason: format!("account {id} not imported, Dyntray refuses it: {why}"),
+                    });
+                    self.accounts.remove(index);
+                    self.records.retain(|r| r.account != id);
+                    let of = format!(" of {id}");
+                    let account = format!("account {id} ");
+                    self.mappings
+                        .retain(|m| !m.to.starts_with(&account) && !m.to.contains(&of));
+                    let prefix = format!("{id}/");
+                    self.cached.retain(|c| !c.key.starts_with(&prefix));
+                }
+            }
+        }
+    }
+
     /// Records each cached address as the one last accepted for its record, with a history
     /// entry classified `imported`. A record the store already knows (it has an accepted
     /// address or any attempt) is left alone. Returns the keys written.
