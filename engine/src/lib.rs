@@ -13,6 +13,7 @@ pub mod departure;
 pub mod detect;
 pub mod engine;
 pub mod files;
+pub mod import;
 pub mod logging;
 pub mod netwatch;
 pub mod paths;

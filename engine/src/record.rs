@@ -294,6 +294,15 @@ impl RecordState {
     pub fn reminded(&mut self, now: Timestamp) {
         self.last_reminded_at = Some(now);
     }
+
+    /// Another client (ddclient, on moving over) had `address` accepted at `at`: the
+    /// provider shows it, so an unchanged address sends nothing. Only for a record the
+    /// engine has never sent; the keep-alive counts from `at`.
+    pub fn imported(&mut self, address: IpAddr, at: Timestamp) {
+        self.last_address = Some(address);
+        self.last_success_at = Some(at);
+        self.offline_active = false;
+    }
 }
 
 #[cfg(test)]
@@ -334,6 +343,20 @@ mod tests {
         assert!(!state.shows(None));
         assert_eq!(state.last_answer(), Some("good"));
         assert_eq!(state.last_success_at(), Some(10));
+    }
+
+    #[test]
+    fn an_imported_address_is_accepted_and_survives_the_first_settings() {
+        let mut state = RecordState::default();
+        state.imported(V4.parse().unwrap(), 100);
+        assert_eq!(state.standing(200), Standing::Accepted);
+        assert!(state.shows(Some(V4.parse().unwrap())));
+        assert_eq!(state.last_success_at(), Some(100));
+        assert_eq!(state.last_attempt_at(), None);
+        // The engine fingerprints a record's settings when it first sees it: that must
+        // not wipe what was imported.
+        assert_eq!(state.settings("fp"), Settings::First);
+        assert!(state.shows(Some(V4.parse().unwrap())));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use dyntray_engine::provider::{IpFamily, REGISTRY};
 use dyntray_engine::secrets::{KeychainStore, Secret, SecretSource, SecretStore};
 use dyntray_engine::state::{HistoryEntry, StateLock, StateStore};
 use dyntray_engine::text::visible;
-use dyntray_engine::{logging, paths, time};
+use dyntray_engine::{import, logging, paths, time};
 use tokio::sync::{Notify, broadcast};
 
 const HELP: &str = "\
@@ -46,6 +46,20 @@ COMMANDS:
     enable RECORD|--all     Send a record the provider refused again, once you have fixed
                             what it said (a name, or its key such as home/a.example.org/A)
     info                    Version and file locations of the running instance
+    import ddclient|inadyn [FILE]
+                            Move over from ddclient (FILE default /etc/ddclient.conf) or
+                            inadyn (/etc/inadyn.conf): add its hosts as accounts and
+                            records, its passwords to the keychain, and the addresses in
+                            its cache as last accepted, so an unchanged address is not
+                            sent again. Stop dyntrayd first.
+                              --dry-run      print the TOML and what mapped to what; change
+                                             nothing
+                              --cache PATH   ddclient's cache file (default
+                                             /var/cache/ddclient/ddclient.cache) or
+                                             inadyn's cache directory (/var/cache/inadyn)
+                              --no-secrets   store no password; set each with `secret set`
+                              --replace      replace accounts of the same id (refused
+                                             otherwise)
     stop                    Ask the running instance to exit
 
 status, history and enable ask the running instance when there is one, else use the
@@ -97,10 +111,29 @@ enum Command {
     SecretSet(String),
     SecretDelete(String),
     Enable(Option<String>),
+    Import(ImportArgs),
     Info,
     Stop,
     Help,
     Version,
+}
+
+/// The clients `dyntrayd import` reads.
+#[derive(Clone, Copy)]
+enum Client {
+    Ddclient,
+    Inadyn,
+}
+
+/// `dyntrayd import ddclient|inadyn [FILE] [--cache PATH] [--dry-run] [--no-secrets]
+/// [--replace]`.
+struct ImportArgs {
+    client: Client,
+    file: Option<PathBuf>,
+    cache: Option<PathBuf>,
+    dry_run: bool,
+    no_secrets: bool,
+    replace: bool,
 }
 
 fn parse_args() -> Result<Args, lexopt::Error> {
@@ -125,6 +158,13 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Short('V') | Long("version") => flag_command = Some(Command::Version),
             Long("markdown") => words.push("--markdown".into()),
             Long("all") => words.push("--all".into()),
+            Long("dry-run") => words.push("--dry-run".into()),
+            Long("no-secrets") => words.push("--no-secrets".into()),
+            Long("replace") => words.push("--replace".into()),
+            Long("cache") => {
+                words.push("--cache".into());
+                words.push(parser.value()?.string()?);
+            }
             Short('4') => words.push("-4".into()),
             Short('6') => words.push("-6".into()),
             Value(word) => words.push(word.string()?),
@@ -158,6 +198,41 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         }
         (None, ["enable", ..]) => {
             return Err(bad("usage: dyntrayd enable RECORD|--all".into()));
+        }
+        (None, ["import", client @ ("ddclient" | "inadyn"), rest @ ..]) => {
+            let mut import = ImportArgs {
+                client: if *client == "ddclient" {
+                    Client::Ddclient
+                } else {
+                    Client::Inadyn
+                },
+                file: None,
+                cache: None,
+                dry_run: false,
+                no_secrets: false,
+                replace: false,
+            };
+            let mut rest = rest.iter();
+            while let Some(word) = rest.next() {
+                match *word {
+                    "--dry-run" => import.dry_run = true,
+                    "--no-secrets" => import.no_secrets = true,
+                    "--replace" => import.replace = true,
+                    "--cache" => import.cache = rest.next().map(PathBuf::from),
+                    file if import.file.is_none() && !file.starts_with('-') => {
+                        import.file = Some(file.into());
+                    }
+                    other => return Err(bad(format!("import: unexpected `{other}`"))),
+                }
+            }
+            Command::Import(import)
+        }
+        (None, ["import", ..]) => {
+            return Err(bad(
+                "usage: dyntrayd import ddclient|inadyn [FILE] [--cache PATH] [--dry-run] \
+                 [--no-secrets] [--replace]"
+                    .into(),
+            ));
         }
         (None, ["info"]) => Command::Info,
         (None, ["stop"]) => Command::Stop,
@@ -279,6 +354,7 @@ async fn dispatch(args: Args) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Enable(record) => enable(&paths, record.as_deref()).await,
+        Command::Import(import) => import_from(&paths, &import),
         Command::History(record) => {
             let entries: Vec<HistoryEntry> = match running(&paths.socket).await? {
                 Some(client) => {
@@ -551,6 +627,143 @@ fn account_source(config: &Path, account: &str) -> Result<SecretSource> {
         dyntray_engine::config::SecretRef::File(p) => SecretSource::File(p.clone()),
         dyntray_engine::config::SecretRef::Env(v) => SecretSource::Env(v.clone()),
     })
+}
+
+/// Reads a file another client wrote, bounded in size.
+fn read_foreign(path: &Path) -> Result<String> {
+    let bytes = dyntray_engine::files::read_regular(path, import::MAX_FILE_BYTES)
+        .with_context(|| format!("reading {}", path.display()))?;
+    String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", path.display()))
+}
+
+/// inadyn's cache file of `host` in `dir`: the address and when it was written.
+fn inadyn_cache(dir: &Path, host: &str) -> Option<(String, i64)> {
+    // A host name never holds a path separator; one that does is not looked up.
+    if host.contains(['/', '\\']) || host.starts_with('.') {
+        return None;
+    }
+    let path = dir.join(format!("{host}.cache"));
+    let (file, meta) = dyntray_engine::files::open_regular(&path).ok()?;
+    drop(file);
+    if meta.len() > 1024 {
+        return None;
+    }
+    let text = read_foreign(&path).ok()?;
+    let at = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    Some((text, i64::try_from(at).ok()?))
+}
+
+fn import_from(paths: &Paths, args: &ImportArgs) -> Result<ExitCode> {
+    let (name, default_config, default_cache) = match args.client {
+        Client::Ddclient => (
+            "ddclient",
+            import::ddclient::DEFAULT_CONFIG,
+            import::ddclient::DEFAULT_CACHE,
+        ),
+        Client::Inadyn => (
+            "inadyn",
+            import::inadyn::DEFAULT_CONFIG,
+            import::inadyn::DEFAULT_CACHE_DIR,
+        ),
+    };
+    let file = args
+        .file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(default_config));
+    let config_text = read_foreign(&file)?;
+    let cache_path = args
+        .cache
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(default_cache));
+    if !cache_path.exists() {
+        // An explicit cache must be there; the default one may not be.
+        if args.cache.is_some() {
+            bail!("no such cache: {}", cache_path.display());
+        }
+        println!(
+            "no {name} cache at {}: every record sends its first update",
+            cache_path.display()
+        );
+    }
+    let result = match args.client {
+        Client::Ddclient => {
+            let cache_text = if cache_path.exists() {
+                Some(read_foreign(&cache_path)?)
+            } else {
+                None
+            };
+            import::ddclient::import(&config_text, cache_text.as_deref(), time::now())
+        }
+        Client::Inadyn => import::inadyn::import(
+            &config_text,
+            &|host| inadyn_cache(&cache_path, host),
+            time::now(),
+        ),
+    };
+    let current = match dyntray_engine::files::read_regular(
+        &paths.config,
+        dyntray_engine::files::MAX_CONFIG_BYTES,
+    ) {
+        Ok(bytes) => String::from_utf8(bytes).context("the Dyntray config is not UTF-8")?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).context(format!("reading {}", paths.config.display())),
+    };
+    if args.dry_run {
+        print!("{}", result.table());
+        println!(
+            "\n# The accounts and records that would be added to {}:",
+            paths.config.display()
+        );
+        print!("{}", result.to_toml()?);
+        // Refusals (a taken id, an invalid result) show in a dry run too.
+        result.merge_into(&current, args.replace)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if result.accounts.is_empty() {
+        print!("{}", result.table());
+        bail!("nothing to import from {}", file.display());
+    }
+    let merged = result.merge_into(&current, args.replace)?;
+    // A running engine owns the state and would send before the cache is imported.
+    let _lock = StateLock::acquire(&paths.state_dir)
+        .context("stop the running dyntrayd first (dyntrayd stop): it owns the state")?;
+    let mut to_set = Vec::new();
+    let keychain = KeychainStore::new(KEYCHAIN_SERVICE);
+    for account in &result.accounts {
+        let id = &account.account.id;
+        match (&account.secret, &account.secret_note) {
+            (Some(secret), _) if !args.no_secrets => {
+                dyntray_engine::secrets::store(&keychain, id, &SecretSource::Keychain, secret)
+                    .with_context(|| format!("storing the password of `{id}` in the keychain"))?;
+            }
+            (_, Some(note)) => to_set.push(format!("{id}: {note}")),
+            _ => to_set.push(id.clone()),
+        }
+    }
+    let mut store = StateStore::open(&paths.state_dir)?;
+    let written = result.write_state(&mut store, name)?;
+    import::write_config(&paths.config, &merged)?;
+    print!("{}", result.table());
+    println!(
+        "added {} account(s) and {} record(s) to {}; {} last address(es) from {name}'s cache",
+        result.accounts.len(),
+        result.records.len(),
+        paths.config.display(),
+        written.len()
+    );
+    if !to_set.is_empty() {
+        println!("set these secrets with `dyntrayd secret set ID` (read from stdin):");
+        for line in &to_set {
+            println!("  {line}");
+        }
+    }
+    println!("stop {name} (systemctl disable --now {name}) before starting dyntrayd");
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn secret_set(paths: &Paths, account: &str) -> Result<ExitCode> {

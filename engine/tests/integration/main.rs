@@ -9,6 +9,7 @@ mod control;
 mod detect;
 mod engine;
 mod gnudip;
+mod import;
 mod netns;
 mod readme;
 mod rfc2136;
