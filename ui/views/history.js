@@ -20,6 +20,7 @@ const RESULTS = /** @type {Record<string, [string, string, string]>} */ ({
   unconfirmed: ["?", "Not confirmed", "warning"],
   interrupted: ["⟳", "Interrupted, sent again", "warning"],
   "not-sent": ["–", "Interrupted before sending", "quiet"],
+  imported: ["↧", "Taken over from the previous client", "quiet"],
 });
 
 /** Names by record key, from the last status. */
