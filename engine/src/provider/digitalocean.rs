@@ -16,7 +16,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::http::{self, Answer, Api, Class, Failure};
+use super::http::{self, Answer, Api, Class, Failure, Stop};
 use super::{
     AccountInput, BoxFuture, CREATE, CheckResult, Cure, Descriptor, FieldKind, FieldProblem,
     FieldSpec, IpFamily, OFFLINE_ADDRESS, Outcome, Prepared, Provider, Refusal, SERVER, UpdateItem,
@@ -276,24 +276,6 @@ struct OneRecord {
     domain_record: DomainRecord,
 }
 
-/// How a step failed.
-#[derive(Debug, PartialEq, Eq)]
-struct Stop {
-    class: Class,
-    code: String,
-    answer: String,
-}
-
-impl Stop {
-    fn new(class: Class, code: &str, answer: impl Into<String>) -> Self {
-        Self {
-            class,
-            code: code.to_owned(),
-            answer: answer.into(),
-        }
-    }
-}
-
 /// Reads an answer: its JSON when it succeeded, else how it failed (body first, status
 /// second).
 fn read(answer: &Answer) -> Result<Value, Stop> {
@@ -332,25 +314,11 @@ fn read(answer: &Answer) -> Result<Value, Stop> {
 }
 
 fn stop(item: &UpdateItem, stop: &Stop) -> Outcome {
-    http::outcome(
-        &DESCRIPTOR,
-        item,
-        stop.class,
-        &stop.code,
-        &stop.answer,
-        None,
-    )
+    stop.outcome(&DESCRIPTOR, item)
 }
 
 fn failed(item: &UpdateItem, failure: &Failure) -> Outcome {
-    http::failed(&DESCRIPTOR, std::slice::from_ref(item), failure)
-        .pop()
-        .unwrap_or_else(|| {
-            stop(
-                item,
-                &Stop::new(Class::Protocol, "protocol", "no outcome for the request"),
-            )
-        })
+    http::failed_one(&DESCRIPTOR, item, failure)
 }
 
 async fn update(api: Api<'_>) -> Vec<Outcome> {

@@ -17,7 +17,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::http::{self, Answer, Api, Class, Failure};
+use super::http::{self, Answer, Api, Class, Failure, Stop};
 use super::{
     AccountInput, BoxFuture, CREATE, CheckResult, Cure, Descriptor, FieldKind, FieldProblem,
     FieldSpec, IpFamily, OFFLINE_ADDRESS, Outcome, Prepared, Provider, Refusal, SERVER, UpdateItem,
@@ -222,24 +222,6 @@ struct Rrset {
     rrset_values: Vec<String>,
 }
 
-/// How a step failed.
-#[derive(Debug, PartialEq, Eq)]
-struct Stop {
-    class: Class,
-    code: String,
-    answer: String,
-}
-
-impl Stop {
-    fn new(class: Class, code: &str, answer: impl Into<String>) -> Self {
-        Self {
-            class,
-            code: code.to_owned(),
-            answer: answer.into(),
-        }
-    }
-}
-
 /// Whether an answer is a 404 from the API itself (not a page from something in front).
 fn not_found(answer: &Answer) -> bool {
     answer.status == 404 && !answer.is_html()
@@ -274,25 +256,11 @@ fn read(answer: &Answer) -> Result<(), Stop> {
 }
 
 fn stop(item: &UpdateItem, stop: &Stop) -> Outcome {
-    http::outcome(
-        &DESCRIPTOR,
-        item,
-        stop.class,
-        &stop.code,
-        &stop.answer,
-        None,
-    )
+    stop.outcome(&DESCRIPTOR, item)
 }
 
 fn failed(item: &UpdateItem, failure: &Failure) -> Outcome {
-    http::failed(&DESCRIPTOR, std::slice::from_ref(item), failure)
-        .pop()
-        .unwrap_or_else(|| {
-            stop(
-                item,
-                &Stop::new(Class::Protocol, "protocol", "no outcome for the request"),
-            )
-        })
+    http::failed_one(&DESCRIPTOR, item, failure)
 }
 
 /// The values of the set of `kind` in a read answer. The body is one set object

@@ -22,7 +22,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::http::{self, Answer, Api, Class, Failure};
+use super::http::{self, Answer, Api, Class, Failure, Stop};
 use super::{
     AccountInput, BoxFuture, CREATE, CheckResult, Cure, Descriptor, FieldKind, FieldProblem,
     FieldSpec, IpFamily, OFFLINE_ADDRESS, Outcome, Prepared, Provider, Refusal, SERVER, UpdateItem,
@@ -370,24 +370,6 @@ struct Action {
     error: Option<ApiError>,
 }
 
-/// How a step failed.
-#[derive(Debug, PartialEq, Eq)]
-struct Stop {
-    class: Class,
-    code: String,
-    answer: String,
-}
-
-impl Stop {
-    fn new(class: Class, code: &str, answer: impl Into<String>) -> Self {
-        Self {
-            class,
-            code: code.to_owned(),
-            answer: answer.into(),
-        }
-    }
-}
-
 /// The class of one of Hetzner's error codes, when it is one known here.
 fn class_of(code: &str, retry_after: Option<Duration>) -> Option<Class> {
     Some(match code {
@@ -443,14 +425,7 @@ fn id_text(id: &Value) -> Option<String> {
 }
 
 fn stop(item: &UpdateItem, stop: &Stop) -> Outcome {
-    http::outcome(
-        &DESCRIPTOR,
-        item,
-        stop.class,
-        &stop.code,
-        &stop.answer,
-        None,
-    )
+    stop.outcome(&DESCRIPTOR, item)
 }
 
 fn protocol(item: &UpdateItem, answer: &Answer) -> Outcome {
@@ -461,14 +436,7 @@ fn protocol(item: &UpdateItem, answer: &Answer) -> Outcome {
 }
 
 fn failed(item: &UpdateItem, failure: &Failure) -> Outcome {
-    http::failed(&DESCRIPTOR, std::slice::from_ref(item), failure)
-        .pop()
-        .unwrap_or_else(|| {
-            stop(
-                item,
-                &Stop::new(Class::Protocol, "protocol", "no outcome for the request"),
-            )
-        })
+    http::failed_one(&DESCRIPTOR, item, failure)
 }
 
 async fn update(api: Api<'_>) -> Vec<Outcome> {

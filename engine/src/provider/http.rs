@@ -445,6 +445,44 @@ pub fn outcome(
     }
 }
 
+/// How one step of an API conversation failed: the class the engine acts on, the code
+/// stored, and the provider's words.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Stop {
+    /// What the engine does about it.
+    pub class: Class,
+    /// The code stored and shown.
+    pub code: String,
+    /// The provider's words (or ours, when it said nothing usable).
+    pub answer: String,
+}
+
+impl Stop {
+    /// A stop of `class` with `code` and `answer`.
+    pub fn new(class: Class, code: &str, answer: impl Into<String>) -> Self {
+        Self {
+            class,
+            code: code.to_owned(),
+            answer: answer.into(),
+        }
+    }
+
+    /// The outcome this stop means for one item.
+    pub fn outcome(&self, descriptor: &Descriptor, item: &UpdateItem) -> Outcome {
+        outcome(descriptor, item, self.class, &self.code, &self.answer, None)
+    }
+}
+
+/// The outcome of a request that got no answer, for one item.
+pub fn failed_one(descriptor: &Descriptor, item: &UpdateItem, failure: &Failure) -> Outcome {
+    failed(descriptor, std::slice::from_ref(item), failure)
+        .pop()
+        .unwrap_or_else(|| {
+            Stop::new(Class::Protocol, "protocol", "no outcome for the request")
+                .outcome(descriptor, item)
+        })
+}
+
 /// The same outcome for every item.
 pub fn for_all(
     descriptor: &Descriptor,

@@ -22,7 +22,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::http::{self, Answer, Api, Class, Failure};
+use super::http::{self, Answer, Api, Class, Failure, Stop};
 use super::{
     AccountInput, BoxFuture, CREATE, CheckResult, Cure, Descriptor, FieldKind, FieldProblem,
     FieldSpec, IpFamily, OFFLINE_ADDRESS, Outcome, Prepared, Provider, Refusal, SERVER, UpdateItem,
@@ -256,24 +256,6 @@ struct Record {
     notes: Option<Value>,
 }
 
-/// How a step failed.
-#[derive(Debug, PartialEq, Eq)]
-struct Stop {
-    class: Class,
-    code: String,
-    answer: String,
-}
-
-impl Stop {
-    fn new(class: Class, code: &str, answer: impl Into<String>) -> Self {
-        Self {
-            class,
-            code: code.to_owned(),
-            answer: answer.into(),
-        }
-    }
-}
-
 /// A message without its trailing reference number: `Invalid API key.` for
 /// `Invalid API key. (002)`.
 fn message_words(message: &str) -> &str {
@@ -326,25 +308,11 @@ fn read(answer: &Answer) -> Result<Envelope, Stop> {
 }
 
 fn stop(item: &UpdateItem, stop: &Stop) -> Outcome {
-    http::outcome(
-        &DESCRIPTOR,
-        item,
-        stop.class,
-        &stop.code,
-        &stop.answer,
-        None,
-    )
+    stop.outcome(&DESCRIPTOR, item)
 }
 
 fn failed(item: &UpdateItem, failure: &Failure) -> Outcome {
-    http::failed(&DESCRIPTOR, std::slice::from_ref(item), failure)
-        .pop()
-        .unwrap_or_else(|| {
-            stop(
-                item,
-                &Stop::new(Class::Protocol, "protocol", "no outcome for the request"),
-            )
-        })
+    http::failed_one(&DESCRIPTOR, item, failure)
 }
 
 async fn update(api: Api<'_>) -> Vec<Outcome> {
