@@ -24,6 +24,7 @@ import {
   loaded,
   refreshEditor,
   secretInput,
+  secretLabel,
   value,
 } from "./editor.js";
 
@@ -371,8 +372,7 @@ function signInStep() {
         $("setup-error").textContent = e.message;
       });
     });
-    const secret = d.account_fields.find((f) => f.kind === "secret")?.label ?? "password";
-    where.append(`Where to find your ${secret.toLowerCase()}: `, link, " (opens in your browser)");
+    where.append(`Where to find your ${secretLabel(d.id)}: `, link, " (opens in your browser)");
     out.push(where);
   }
   const main = [];
@@ -505,7 +505,7 @@ function signInReady() {
       const slot = $("setup-body").querySelector(`.field[data-key="${key}"] .problem`);
       if (slot) {
         slot.textContent = spec.kind === "secret"
-          ? `Type or paste the ${spec.label.toLowerCase()}. It is kept in the system keychain.`
+          ? `Type or paste the ${secretLabel(d.id)}. It is kept in the system keychain.`
           : "This is needed.";
       }
       ready = false;

@@ -134,6 +134,7 @@ fn a_cloudflare_name_is_set_up_from_the_window_with_a_token_alone() {
         driver.text("#setup-body .provider-link"),
         "dash.cloudflare.com/profile/api-tokens"
     );
+    assert!(help.contains("Where to find your API token:"), "{help}");
     driver.type_into("#setup-body input[name=secret]", TOKEN);
     driver.screenshot(&artifacts_dir().join("settings-cloudflare-account.png"));
     // The fake API stands where api.cloudflare.com would.
