@@ -99,16 +99,14 @@ impl Clients {
                 .connect_timeout(SOURCE_TIMEOUT)
                 .no_proxy()
         };
-        let made = |builder: reqwest::ClientBuilder| {
-            builder.build().unwrap_or_else(|e| {
-                tracing::error!(error = %e, "HTTP client set-up failed; using defaults");
-                fallback.clone()
-            })
+        let made = |local: Option<IpAddr>| {
+            crate::engine::build_client(|| base().local_address(local))
+                .unwrap_or_else(|_| fallback.clone())
         };
         Self {
-            v4: made(base().local_address(IpAddr::V4(Ipv4Addr::UNSPECIFIED))),
-            v6: made(base().local_address(IpAddr::V6(Ipv6Addr::UNSPECIFIED))),
-            lan: made(base()),
+            v4: made(Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED))),
+            v6: made(Some(IpAddr::V6(Ipv6Addr::UNSPECIFIED))),
+            lan: made(None),
         }
     }
 

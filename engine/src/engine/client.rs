@@ -2,29 +2,54 @@
 
 use super::*;
 
+/// Builds the client `make` describes. On a system without CA certificates (a minimal
+/// install without the `ca-certificates` package) the platform's certificate verifier
+/// cannot start, and building fails; the client is then built trusting no certificate:
+/// plain HTTP to loopback still works, every HTTPS request fails with a certificate
+/// error, and the log says why. The process carries on either way; only a TLS library
+/// that cannot start at all is an error.
+pub fn build_client(
+    make: impl Fn() -> reqwest::ClientBuilder,
+) -> Result<reqwest::Client, EngineError> {
+    make().build().or_else(|e| {
+        tracing::error!(
+            error = %e,
+            "the system's CA certificates cannot be loaded (is ca-certificates installed?): \
+             every HTTPS request will fail"
+        );
+        make()
+            .tls_certs_only(Vec::new())
+            .build()
+            .map_err(|e| EngineError::Unsupported(format!("the HTTP client cannot start: {e}")))
+    })
+}
+
 /// The client every provider's update goes through: no redirects, a connect time-out,
 /// a proxy only for HTTPS to a remote server (see [`update_proxy`]), one connection per
 /// request, and `departure` fired when that connection is open.
-pub fn update_client(departure: &Departure) -> reqwest::Client {
+pub fn update_client(departure: &Departure) -> Result<reqwest::Client, EngineError> {
     update_client_with(departure, &ProxyEnv::from_env())
 }
 
 /// [`update_client`] with the proxy settings given (tests cannot set variables safely).
-pub fn update_client_with(departure: &Departure, proxy_env: &ProxyEnv) -> reqwest::Client {
-    let mut builder = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(10))
-        // A pooled connection would carry a request without a new connection, so the
-        // departure would not fire: updates are rare, each gets its own connection.
-        .pool_max_idle_per_host(0)
-        .connector_layer(departure.layer())
-        .no_proxy();
-    if let Some(proxy) = update_proxy(proxy_env) {
-        builder = builder.proxy(proxy);
-    }
-    builder.build().unwrap_or_else(|e| {
-        tracing::error!(error = %e, "HTTP client set-up failed; using defaults");
-        reqwest::Client::new()
+pub fn update_client_with(
+    departure: &Departure,
+    proxy_env: &ProxyEnv,
+) -> Result<reqwest::Client, EngineError> {
+    let proxy = update_proxy(proxy_env);
+    build_client(|| {
+        let builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(10))
+            // A pooled connection would carry a request without a new connection, so the
+            // departure would not fire: updates are rare, each gets its own connection.
+            .pool_max_idle_per_host(0)
+            .connector_layer(departure.layer())
+            .no_proxy();
+        match &proxy {
+            Some(proxy) => builder.proxy(proxy.clone()),
+            None => builder,
+        }
     })
 }
 
@@ -76,15 +101,10 @@ pub fn update_proxy(env: &ProxyEnv) -> Option<reqwest::Proxy> {
 }
 
 /// A plain client (no redirects, a connect time-out), for the address sources' fallback.
-pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(10))
-        .build()
-        .unwrap_or_else(|e| {
-            // Building fails only when the TLS backend cannot initialise; a default
-            // client still serves loopback tests and reports TLS errors per request.
-            tracing::error!(error = %e, "HTTP client set-up failed; using defaults");
-            reqwest::Client::new()
-        })
+pub fn http_client() -> Result<reqwest::Client, EngineError> {
+    build_client(|| {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(10))
+    })
 }

@@ -38,7 +38,9 @@ mod records;
 pub(crate) mod setup;
 mod status;
 
-pub use client::{ProxyEnv, http_client, update_client, update_client_with, update_proxy};
+pub use client::{
+    ProxyEnv, build_client, http_client, update_client, update_client_with, update_proxy,
+};
 use clock::{Clock, EventBudget, Rng, secs, sleep_until_opt};
 use pass::last_check_key;
 pub use records::credentials_changed;
@@ -383,7 +385,7 @@ pub fn spawn(options: EngineOptions) -> Result<EngineHandle, EngineError> {
     let store = StateStore::open(&options.state_dir)?;
     let marker = Arc::new(store.sent_marker()?);
     let departure = Departure::default();
-    let http = update_client(&departure);
+    let http = update_client(&departure)?;
     let (commands, rx) = mpsc::channel(32);
     let (events, _) = broadcast::channel(64);
     let clock = Clock::new(options.clock_start);

@@ -67,7 +67,8 @@ impl Echoes {
 
     /// A detector over echo paths, `agree` of them needed.
     fn detector(&self, paths: &[&str], agree: usize) -> Detector {
-        let clients = dyntray_engine::detect::Clients::new(&engine::http_client());
+        let clients =
+            dyntray_engine::detect::Clients::new(&engine::http_client().expect("an HTTP client"));
         let sources = paths
             .iter()
             .map(|p| dyntray_engine::detect::build(&self.spec(p), &clients).unwrap())
@@ -382,7 +383,8 @@ async fn an_echo_service_is_asked_over_the_family_it_is_listed_for() {
             }
         });
     }
-    let clients = dyntray_engine::detect::Clients::new(&engine::http_client());
+    let clients =
+        dyntray_engine::detect::Clients::new(&engine::http_client().expect("an HTTP client"));
     let source = |host: &str| {
         let spec: SourceSpec = format!("http://{host}:{port}/").parse().unwrap();
         dyntray_engine::detect::build(&spec, &clients).unwrap()

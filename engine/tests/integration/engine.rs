@@ -498,7 +498,7 @@ async fn updates_use_the_https_proxy_only_for_remote_https() {
         https: Some(format!("http://{}", proxy.local_addr().unwrap())),
         no_proxy: None,
     };
-    let client = engine::update_client_with(&Departure::default(), &env);
+    let client = engine::update_client_with(&Departure::default(), &env).expect("a client");
     let wait = Duration::from_secs(5);
 
     // HTTPS to a remote server: through the proxy, as a tunnel it cannot look into.

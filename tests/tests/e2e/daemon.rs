@@ -140,6 +140,38 @@ async fn once_updates_a_batch_then_sends_nothing() {
     assert!(!config.contains("w0rd"), "no secret in the config file");
 }
 
+/// A minimal system without CA certificates (found by the package's install test in a
+/// debootstrapped Debian): dyntrayd panicked building its HTTP client. It now runs, says
+/// why HTTPS will fail, and still updates over plain HTTP on loopback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_runs_without_ca_certificates() {
+    let daemon = Daemon::new("e2e-no-ca").await;
+    daemon
+        .provider
+        .script([Reply::ok(&format!("good {V4}\n").repeat(3))]);
+    let empty = tempfile::tempdir().unwrap();
+    // rustls-native-certs reads only these when they are set: no certificate at all.
+    let output = output_within(
+        {
+            let mut command = daemon.user.command("dyntrayd");
+            command
+                .arg("once")
+                .env("SSL_CERT_FILE", empty.path().join("none.pem"))
+                .env("SSL_CERT_DIR", empty.path());
+            command
+        },
+        Duration::from_secs(60),
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(!text(&output).contains("panicked"), "{}", text(&output));
+    assert!(
+        text(&output).contains("ca-certificates"),
+        "the log says why HTTPS will fail: {}",
+        text(&output)
+    );
+    assert_eq!(daemon.requests(), 1, "the update went out over loopback");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn badauth_disables_until_secret_set() {
     let daemon = Daemon::new("e2e-badauth").await;
