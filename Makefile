@@ -6,8 +6,8 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 CARGO ?= cargo
 
-# To build and run: a C toolchain and WebKitGTK (for the settings window only).
-BUILD_PACKAGES := build-essential pkg-config libwebkit2gtk-4.1-dev
+# To build and run: a C toolchain, WebKitGTK (for the settings window only) and SQLite.
+BUILD_PACKAGES := build-essential pkg-config libwebkit2gtk-4.1-dev libsqlite3-dev
 # To test headless: X server, window manager, D-Bus, keyring, notifications, WebDriver,
 # a panel that hosts tray icons, screenshots, and the DNS server for RFC 2136 tests.
 TEST_PACKAGES := xvfb xauth openbox wmctrl xdotool x11-utils xclip imagemagick \
