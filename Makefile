@@ -1,6 +1,9 @@
 # Dyntray: two commands for a fresh Debian 12 / Ubuntu machine with Rust installed.
 #   make run    installs missing system packages, builds (release), starts the tray app
-#   make test   installs the test tools, then runs fmt, clippy and every test headless
+#   make test   installs the test tools, then runs fmt, clippy and every test headless,
+#               then builds the Debian package and tests it in a clean Debian 12 (as root,
+#               or through sudo)
+# Also: make package (target/package/dyntray_*.deb), make test-package (its install test).
 SHELL := /bin/bash
 .ONESHELL:
 .SHELLFLAGS := -eu -o pipefail -c
@@ -13,9 +16,12 @@ BUILD_PACKAGES := build-essential pkg-config libwebkit2gtk-4.1-dev libsqlite3-de
 TEST_PACKAGES := xvfb xauth openbox wmctrl xdotool x11-utils xclip imagemagick \
 	dbus dbus-x11 systemd gnome-keyring libsecret-tools dunst \
 	webkit2gtk-driver xfce4-panel bind9 bind9-utils bind9-dnsutils
+# To build and check the Debian package, and to test it in a debootstrapped Debian 12.
+PACKAGE_PACKAGES := dpkg-dev lintian appstream python3 debootstrap debian-archive-keyring
 TAURI_DRIVER_VERSION := ^2
 
-.PHONY: run test deps test-deps toolchain build release tauri-driver clean
+.PHONY: run test deps test-deps package-deps toolchain build release package test-package \
+	tauri-driver clean
 
 run: deps release
 	exec ./target/release/dyntray
@@ -26,17 +32,32 @@ release:
 build:
 	$(CARGO) build --workspace --bins
 
-test: deps test-deps toolchain tauri-driver
+test: deps test-deps package-deps toolchain tauri-driver
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) build --workspace --bins
 	scripts/headless-session.sh $(CARGO) test --workspace --no-fail-fast
+	scripts/package-deb.sh
+	scripts/headless-session.sh scripts/test-package.sh
+
+# The package: three binaries built with the dist profile, checked by lintian and
+# appstreamcli.
+package: deps package-deps
+	scripts/package-deb.sh
+
+# The package installed into a clean Debian 12, run there, then purged.
+test-package: package test-deps
+	$(CARGO) build -p dyntray-tests --bin fake-provider
+	scripts/headless-session.sh scripts/test-package.sh
 
 deps:
 	scripts/apt-install.sh $(BUILD_PACKAGES)
 
 test-deps:
 	scripts/apt-install.sh $(TEST_PACKAGES)
+
+package-deps:
+	scripts/apt-install.sh $(PACKAGE_PACKAGES)
 
 toolchain:
 	if command -v rustup >/dev/null; then rustup component add rustfmt clippy >/dev/null 2>&1 || true; fi
