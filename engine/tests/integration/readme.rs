@@ -1,5 +1,5 @@
-//! The README tells the truth about the registry and the config format, and the manual
-//! page about `dyntrayd`'s commands and options.
+//! The README tells the truth about the registry, the config format and the systemd unit
+//! the package ships, and the manual page about `dyntrayd`'s commands and options.
 
 const README: &str = include_str!("../../../README.md");
 
@@ -40,6 +40,26 @@ fn the_config_example_in_the_readme_is_valid() {
     assert!(
         !config.detect.ipv4.is_empty(),
         "the example shows an address source"
+    );
+}
+
+/// The unit shown in the README is the one the package installs, word for word.
+#[test]
+fn the_readme_shows_the_systemd_unit_as_shipped() {
+    const UNIT: &str = include_str!("../../../packaging/dyntrayd.service");
+    let shown = between(README, "<!-- unit:start -->", "<!-- unit:end -->");
+    let shown = shown
+        .strip_prefix("```ini")
+        .and_then(|s| s.strip_suffix("```"))
+        .expect("the unit sits in an ini code block");
+    assert_eq!(
+        shown.trim(),
+        UNIT.trim(),
+        "copy packaging/dyntrayd.service into the README"
+    );
+    assert!(
+        UNIT.lines().any(|l| l == "ExecStart=/usr/bin/dyntrayd run"),
+        "the unit runs the packaged dyntrayd"
     );
 }
 
