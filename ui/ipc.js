@@ -204,6 +204,43 @@ export function checkAccount(account) {
 }
 
 /**
+ * @typedef {{ line: number, from: string, to: string }} ImportMapping
+ * @typedef {{ file: string, line: number, reason: string }} ImportProblem
+ * @typedef {{ id: string, provider: string, provider_name: string, username: string,
+ *             secret: boolean, secret_note?: string }} ImportAccount
+ * @typedef {{ name: string, account: string, family: string, address?: string }} ImportRecord
+ * @typedef {{ accounts: ImportAccount[], records: ImportRecord[], mappings: ImportMapping[],
+ *             problems: ImportProblem[], refusal?: string }} ImportPreview
+ * @typedef {{ client: "ddclient" | "inadyn", config: string, cache: string, readable: boolean,
+ *             note?: string, command?: string, cache_read: boolean,
+ *             preview?: ImportPreview }} ImportOffer
+ * @typedef {{ client: string, accounts: string[], names: string[], addresses: string[],
+ *             set_by_hand: {account: string, provider_name: string, note: string}[],
+ *             revision: string, stop_hint: string }} ImportReport
+ */
+
+/**
+ * Other dynamic DNS clients' configs on this machine (ddclient, inadyn): each with a
+ * preview of what an import brings, or why it cannot be read and what to run instead.
+ * @returns {Promise<ImportOffer[]>}
+ */
+export function findImports() {
+  return call("find_imports");
+}
+
+/**
+ * Imports another client's config into Dyntray, based on the config revision this window
+ * last read (a change made since makes it fail with code `stale`, importing nothing).
+ * @param {"ddclient" | "inadyn"} client
+ * @returns {Promise<ImportReport>}
+ */
+export async function applyImport(client) {
+  const report = /** @type {ImportReport} */ (await call("apply_import", { client, revision }));
+  revision = report.revision;
+  return report;
+}
+
+/**
  * Whether Dyntray starts at login.
  * @returns {Promise<boolean>}
  */

@@ -175,6 +175,7 @@ async fn run(case: &Case) {
         watch_config: false,
         scheduled: false,
         clock_start: None,
+        import_sources: Default::default(),
     })
     .expect("the engine starts");
 

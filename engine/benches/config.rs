@@ -86,6 +86,7 @@ fn main() {
             watch_network: false,
             watch_config: false,
             clock_start: None,
+            import_sources: Default::default(),
         })
         .expect("the engine starts");
         let status = engine.status();

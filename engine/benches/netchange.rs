@@ -242,6 +242,7 @@ async fn start_engine(
         watch_network: true,
         watch_config: false,
         clock_start: None,
+        import_sources: Default::default(),
     })
     .expect("the engine starts");
     if let Some(error) = engine.status().config_error {

@@ -173,6 +173,7 @@ async fn bench() {
         watch_network: false,
         watch_config: false,
         clock_start: None,
+        import_sources: Default::default(),
     })
     .expect("the engine starts");
     if let Some(error) = engine.status().config_error {

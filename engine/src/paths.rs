@@ -14,6 +14,19 @@ pub const SOCKET_ENV: &str = "DYNTRAY_SOCKET";
 /// Environment variable that overrides the config file path.
 pub const CONFIG_ENV: &str = "DYNTRAY_CONFIG";
 
+/// Environment variable naming a directory under which other clients' files are looked
+/// for instead of `/` (`$DYNTRAY_IMPORT_ROOT/etc/ddclient.conf`, ...): for tests.
+pub const IMPORT_ROOT_ENV: &str = "DYNTRAY_IMPORT_ROOT";
+
+/// Where other clients' configs are looked for, to offer moving over from them:
+/// their own default paths, under `DYNTRAY_IMPORT_ROOT` when it is set.
+pub fn import_sources() -> crate::import::Sources {
+    match std::env::var_os(IMPORT_ROOT_ENV) {
+        Some(root) if !root.is_empty() => crate::import::Sources::under(root),
+        _ => crate::import::Sources::system(),
+    }
+}
+
 /// Errors finding a usable directory.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -182,6 +182,37 @@ async fn check_account(
         .await
 }
 
+/// Other clients' configs on this machine (ddclient, inadyn), each with a preview of
+/// what an import brings, or with why it cannot be read and the command line to use.
+#[tauri::command]
+#[tracing::instrument(skip_all)]
+async fn find_imports(control: State<'_, Control>) -> Result<serde_json::Value, ControlError> {
+    control.client().await?.call(Request::FindImports).await
+}
+
+/// Imports another client's config into the running engine, based on the config revision
+/// the window last read (a stale one is refused); answers what was imported.
+#[tauri::command]
+#[tracing::instrument(skip(control))]
+async fn apply_import(
+    control: State<'_, Control>,
+    client: dyntray_engine::import::Client,
+    revision: String,
+) -> Result<serde_json::Value, ControlError> {
+    control
+        .client()
+        .await?
+        .call(Request::ApplyImport(dyntray_engine::engine::ImportAsk {
+            client,
+            revision,
+            file: None,
+            cache: None,
+            replace: false,
+            no_secrets: false,
+        }))
+        .await
+}
+
 /// Whether Dyntray starts at login.
 #[tauri::command]
 #[tracing::instrument]
@@ -345,6 +376,8 @@ pub(crate) fn build<R: Runtime>(builder: tauri::Builder<R>, socket: PathBuf) -> 
             edit_config,
             set_secret,
             check_account,
+            find_imports,
+            apply_import,
             autostart,
             set_autostart,
             window_drawn,

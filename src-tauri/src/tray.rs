@@ -476,6 +476,7 @@ pub(crate) fn run() -> ExitCode {
             watch_network: true,
             watch_config: true,
             clock_start: None,
+            import_sources: paths::import_sources(),
         })
     };
     let engine = match engine {

@@ -10,9 +10,11 @@
  * @typedef {import("../ipc.js").FieldSpec} FieldSpec
  * @typedef {import("../ipc.js").Status} Status
  * @typedef {import("../ipc.js").RecordStatus} RecordStatus
+ * @typedef {import("../ipc.js").ImportOffer} ImportOffer
+ * @typedef {import("../ipc.js").ImportReport} ImportReport
  */
 import { ask } from "../ask.js";
-import { editConfig, openLink, setAutostart, setSecret } from "../ipc.js";
+import { applyImport, editConfig, findImports, openLink, setAutostart, setSecret } from "../ipc.js";
 import {
   accountLabel,
   control,
@@ -32,6 +34,8 @@ import {
 const POPULAR = ["duckdns", "desec", "dynv6", "freedns", "noip", "cloudflare", "dynu", "he"];
 
 const STEPS = ["Provider", "Sign in", "Names", "Test", "Finish"];
+/** The steps when moving over from another client instead. */
+const IMPORT_STEPS = ["Provider", "What comes over", "Done"];
 
 /** @param {string} id */
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -42,7 +46,8 @@ const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
  *   typed: Record<string, string>, secrets: Record<string, string>, names: string[],
  *   family: string, recordTyped: Record<string, string>, savedAccount: string | null,
  *   saved: {account: string, name: string}[], dirty: boolean, search: string,
- *   autostart: boolean | null }} Flow
+ *   autostart: boolean | null, offers: ImportOffer[],
+ *   importing: {offer: ImportOffer, report: ImportReport | null} | null }} Flow
  */
 
 /** @type {Flow | null} */
@@ -92,9 +97,10 @@ function heading(text) {
 
 /**
  * Opens the setup (first run, or "Add a name").
+ * @param {ImportOffer[]} [offers] other clients' configs found (first run only)
  * @returns {Promise<void>}
  */
-export async function openSetup() {
+export async function openSetup(offers = []) {
   ({ registry, config } = await loaded());
   flow = {
     step: 0,
@@ -110,6 +116,8 @@ export async function openSetup() {
     dirty: false,
     search: "",
     autostart: null,
+    offers,
+    importing: null,
   };
   $("setup").hidden = false;
   $("setup").scrollIntoView({ block: "nearest" });
@@ -160,12 +168,15 @@ function render() {
   if (!flow) {
     return;
   }
-  const steps = STEPS.map((label, i) => {
+  const importing = flow.importing;
+  // Moving over: the provider step, then the preview, then what came over.
+  const at = importing ? (importing.report ? 2 : 1) : flow.step;
+  const steps = (importing ? IMPORT_STEPS : STEPS).map((label, i) => {
     const li = document.createElement("li");
     li.textContent = label;
-    if (i === flow?.step) {
+    if (i === at) {
       li.setAttribute("aria-current", "step");
-    } else if (i < (flow?.step ?? 0)) {
+    } else if (i < at) {
       li.dataset.done = "yes";
     }
     return li;
@@ -174,9 +185,18 @@ function render() {
   $("setup-error").textContent = "";
   const back = /** @type {HTMLButtonElement} */ ($("setup-back"));
   const next = /** @type {HTMLButtonElement} */ ($("setup-next"));
-  back.hidden = flow.step === 0;
-  next.hidden = flow.step === 0;
+  back.hidden = at === 0 || Boolean(importing?.report);
+  // Once imported there is nothing left to cancel.
+  $("setup-cancel").hidden = Boolean(importing?.report);
+  next.hidden = at === 0;
   next.disabled = false;
+  if (importing) {
+    next.textContent = importing.report ? "Done" : "Import";
+    next.disabled = !importing.report && Boolean(importing.offer.preview?.refusal);
+    $("setup-body").replaceChildren(...(importing.report ? importedStep(importing.report) : importStep(importing.offer)));
+    /** @type {HTMLElement | null} */ ($("setup-body").querySelector(".step-title"))?.focus();
+    return;
+  }
   next.textContent = ["Next", "Next", "Save and test", "Next", "Finish"][flow.step];
   const views = [providerStep, signInStep, namesStep, testStep, finishStep];
   $("setup-body").replaceChildren(...views[flow.step]());
@@ -218,7 +238,10 @@ function providerChoice(d) {
 function providerStep() {
   const out = [heading("Where is your name hosted?")];
   const accounts = config?.account ?? [];
-  if (accounts.length > 0) {
+  const moves = importChoices();
+  if (moves.length > 0) {
+    out.push(...moves);
+  } else if (accounts.length > 0) {
     out.push(para("Use an account you already set up:"));
     const list = document.createElement("ul");
     list.className = "choices";
@@ -295,6 +318,238 @@ function providerStep() {
   fill();
   out.push(search, list);
   return out;
+}
+
+/**
+ * What the first step says about other clients found on this machine: a choice to move
+ * over from each one whose config could be read, and for one that could not, why and the
+ * command line that does it instead. Empty when none was found.
+ * @returns {HTMLElement[]}
+ */
+function importChoices() {
+  const offers = flow?.offers ?? [];
+  const movable = offers.filter((o) => o.readable && (o.preview?.accounts.length ?? 0) > 0);
+  const out = [];
+  if (movable.length > 0) {
+    const list = document.createElement("ul");
+    list.className = "choices";
+    list.setAttribute("aria-label", "Move over");
+    for (const offer of movable) {
+      const names = offer.preview?.records.length ?? 0;
+      const li = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "choice";
+      button.dataset.import = offer.client;
+      const title = document.createElement("strong");
+      title.textContent = `Move over from ${offer.client}`;
+      const note = document.createElement("span");
+      note.className = "muted";
+      note.textContent = `${names === 1 ? "1 name" : `${names} names`}, with the passwords and the addresses ${offer.client} last sent.`;
+      button.append(title, note);
+      button.addEventListener("click", () => chooseImport(offer));
+      li.append(button);
+      list.append(li);
+    }
+    out.push(para(`${movable.map((o) => o.client).join(" and ")} ${movable.length === 1 ? "is" : "are"} set up on this machine. Bring its names over, or start fresh below.`), list);
+  }
+  for (const offer of offers.filter((o) => !o.readable && o.command)) {
+    const box = document.createElement("div");
+    box.className = "import-note";
+    const code = document.createElement("code");
+    code.className = "command";
+    code.textContent = offer.command ?? "";
+    box.append(para(offer.note ?? ""), code);
+    out.push(box);
+  }
+  if (out.length > 0) {
+    out.push(para("Or start fresh: choose the service that hosts your DNS name."));
+  }
+  return out;
+}
+
+/**
+ * "Move over from …" was chosen: on to what would come over.
+ * @param {ImportOffer} offer
+ */
+function chooseImport(offer) {
+  if (!flow) {
+    return;
+  }
+  flow.importing = { offer, report: null };
+  render();
+}
+
+/**
+ * A small heading inside a step.
+ * @param {string} text
+ * @returns {HTMLHeadingElement}
+ */
+function subheading(text) {
+  const h = document.createElement("h4");
+  h.className = "sub-title";
+  h.textContent = text;
+  return h;
+}
+
+/**
+ * A list of plain lines.
+ * @param {string} label the list's accessible name
+ * @param {(string | Node)[][]} items each line's parts
+ * @param {string} [id]
+ * @returns {HTMLUListElement}
+ */
+function lines(label, items, id = "") {
+  const list = document.createElement("ul");
+  list.className = "import-lines";
+  list.setAttribute("aria-label", label);
+  if (id) {
+    list.id = id;
+  }
+  for (const parts of items) {
+    const li = document.createElement("li");
+    li.append(...parts);
+    list.append(li);
+  }
+  return list;
+}
+
+/**
+ * "Line 12" for a line number, or the file as a whole for 0.
+ * @param {string} file `config` or `cache`
+ * @param {number} line
+ * @param {string} client
+ * @returns {HTMLElement}
+ */
+function lineRef(file, line, client) {
+  const span = document.createElement("span");
+  span.className = "line-ref";
+  const what = file === "cache" ? `${client}'s cache` : "";
+  span.textContent = line === 0 ? (what || "The file") : `${what ? `${what}, line` : "Line"} ${line}`;
+  return span;
+}
+
+/**
+ * Moving over, step 2: what comes over and what does not, line by line.
+ * @param {ImportOffer} offer
+ * @returns {HTMLElement[]}
+ */
+function importStep(offer) {
+  const preview = offer.preview;
+  const client = offer.client;
+  const out = [heading(`Move over from ${client}`)];
+  if (!preview) {
+    return out;
+  }
+  out.push(para(`From ${offer.config}. Nothing changes at your provider now: where ${client} already sent this machine's address, Dyntray sends it only when it changes.`));
+  if (!offer.cache_read) {
+    out.push(para(offer.note ?? `${client}'s record of what it last sent is not there, so each name is sent once after the move.`, "warning-text"));
+  }
+  out.push(subheading("Names"));
+  out.push(lines("Names", preview.records.map((r) => {
+    const account = preview.accounts.find((a) => a.id === r.account);
+    const name = document.createElement("strong");
+    name.textContent = r.name;
+    const where = ` at ${account?.provider_name ?? r.account}`;
+    const address = document.createElement("span");
+    address.className = "muted";
+    address.textContent = r.address ? ` — ${client} last sent ${r.address}` : ` — ${client} sent nothing yet: sent once`;
+    return [name, where, address];
+  }), "import-names"));
+  out.push(subheading("Accounts"));
+  out.push(lines("Accounts", preview.accounts.map((a) => {
+    const name = document.createElement("strong");
+    name.textContent = a.provider_name;
+    const who = a.username ? ` (${a.username})` : "";
+    const secret = document.createElement("span");
+    secret.className = a.secret ? "muted" : "warning-text";
+    secret.textContent = a.secret
+      ? " — the password comes along, into the system keychain"
+      : ` — enter it yourself afterwards: ${a.secret_note ?? "the password does not come along"}`;
+    return [name, who, secret];
+  })));
+  if (preview.problems.length > 0) {
+    const details = document.createElement("details");
+    details.className = "more";
+    details.open = preview.problems.length <= 6;
+    const summary = document.createElement("summary");
+    summary.textContent = `Not brought over (${preview.problems.length})`;
+    details.append(summary, lines("Not brought over", preview.problems.map((p) => [lineRef(p.file, p.line, client), `: ${p.reason}`]), "import-problems"));
+    out.push(details);
+  }
+  if (preview.mappings.length > 0) {
+    const details = document.createElement("details");
+    details.className = "more";
+    const summary = document.createElement("summary");
+    summary.textContent = `What each line became (${preview.mappings.length})`;
+    details.append(summary, lines("What each line became", preview.mappings.map((m) => {
+      const from = document.createElement("code");
+      from.textContent = m.from;
+      return [lineRef("config", m.line, client), ": ", from, ` → ${m.to}`];
+    }), "import-mappings"));
+    out.push(details);
+  }
+  if (preview.refusal) {
+    out.push(para(forPeople(preview.refusal), "error-text"));
+  }
+  return out;
+}
+
+/**
+ * Moving over, step 3: what came over, and what is left for the user to do.
+ * @param {ImportReport} report
+ * @returns {HTMLElement[]}
+ */
+function importedStep(report) {
+  const out = [heading(`Moved over from ${report.client}`)];
+  out.push(para(`Dyntray now keeps ${report.names.join(", ")} pointing at this machine.`));
+  if (report.addresses.length > 0) {
+    out.push(para(`${report.addresses.length === 1 ? "One name keeps" : `${report.addresses.length} names keep`} the address ${report.client} last sent: nothing is sent for it until the address changes.`));
+  }
+  if (report.set_by_hand.length > 0) {
+    out.push(subheading("Still to do"));
+    out.push(lines("Passwords to enter", report.set_by_hand.map((s) => {
+      const name = document.createElement("strong");
+      name.textContent = `${s.provider_name} (${s.account})`;
+      return [name, `: ${s.note}. Open it under Accounts below and enter it there.`];
+    }), "import-to-do"));
+  }
+  const hint = report.stop_hint.split(": ");
+  const stop = para(`${hint[0]}:`);
+  const code = document.createElement("code");
+  code.className = "command";
+  code.textContent = hint.slice(1).join(": ");
+  out.push(stop, code);
+  return out;
+}
+
+/**
+ * Imports the chosen offer; on success shows what came over.
+ * @returns {Promise<void>}
+ */
+async function importChosen() {
+  const importing = flow?.importing;
+  if (!flow || !importing) {
+    return;
+  }
+  const button = /** @type {HTMLButtonElement} */ ($("setup-next"));
+  button.disabled = true;
+  $("setup-error").textContent = "Importing…";
+  try {
+    importing.report = await applyImport(importing.offer.client);
+  } catch (error) {
+    const e = /** @type {{code: string, message: string}} */ (error);
+    button.disabled = false;
+    if (e.code === "stale") {
+      await refreshEditor();
+      ({ config } = await loaded());
+    }
+    $("setup-error").textContent = forPeople(e.message);
+    return;
+  }
+  await refreshEditor();
+  ({ config } = await loaded());
+  render();
 }
 
 /**
@@ -718,6 +973,14 @@ async function next() {
   if (!flow) {
     return;
   }
+  if (flow.importing) {
+    if (flow.importing.report) {
+      close();
+    } else {
+      await importChosen();
+    }
+    return;
+  }
   keep();
   clearProblems();
   const button = /** @type {HTMLButtonElement} */ ($("setup-next"));
@@ -758,6 +1021,11 @@ async function next() {
 
 /** "Back": one step back, keeping what was typed. */
 function back() {
+  if (flow?.importing && !flow.importing.report) {
+    flow.importing = null;
+    render();
+    return;
+  }
   if (!flow || flow.step === 0) {
     return;
   }
@@ -808,15 +1076,21 @@ export function setupSawStatus(status) {
 
 /**
  * Opens the setup by itself on a first run: no names, no accounts, no config problem.
+ * When ddclient or inadyn is set up on this machine, the setup offers to move over.
  * @param {Status} status
  */
 export function firstRun(status) {
   if (flow || status.records.length > 0 || status.config_error) {
     return;
   }
-  void loaded().then(({ config: read }) => {
-    if (!flow && (read?.account ?? []).length === 0) {
-      void openSetup();
+  void loaded().then(async ({ config: read }) => {
+    if (flow || (read?.account ?? []).length > 0) {
+      return;
+    }
+    // An engine without the request, or a failure looking, is a setup without the offer.
+    const offers = await findImports().catch(() => []);
+    if (!flow) {
+      void openSetup(offers);
     }
   });
 }

@@ -15,8 +15,8 @@ use dyntray_engine::control::{
 };
 use dyntray_engine::detect;
 use dyntray_engine::engine::{
-    self, AddressStatus, EngineError, EngineExit, EngineHandle, EngineOptions, KEYCHAIN_SERVICE,
-    PassReport, RecordStatus, Status,
+    self, AddressStatus, ConfigRead, EngineError, EngineExit, EngineHandle, EngineOptions,
+    KEYCHAIN_SERVICE, PassReport, RecordStatus, Status,
 };
 use dyntray_engine::provider::{IpFamily, REGISTRY};
 use dyntray_engine::secrets::{KeychainStore, Secret, SecretSource, SecretStore};
@@ -51,7 +51,8 @@ COMMANDS:
                             inadyn (/etc/inadyn.conf): add its hosts as accounts and
                             records, its passwords to the keychain, and the addresses in
                             its cache as last accepted, so an unchanged address is not
-                            sent again. Stop dyntrayd first.
+                            sent again. A running Dyntray does the import itself. Run
+                            it as yourself: copy root-only files first, never sudo.
                               --dry-run      print the TOML and what mapped to what; change
                                              nothing
                               --cache PATH   ddclient's cache file (default
@@ -354,7 +355,7 @@ async fn dispatch(args: Args) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Enable(record) => enable(&paths, record.as_deref()).await,
-        Command::Import(import) => import_from(&paths, &import),
+        Command::Import(import) => import_from(&paths, &import).await,
         Command::History(record) => {
             let entries: Vec<HistoryEntry> = match running(&paths.socket).await? {
                 Some(client) => {
@@ -630,81 +631,41 @@ fn account_source(config: &Path, account: &str) -> Result<SecretSource> {
 }
 
 /// Reads a file another client wrote, bounded in size.
-fn read_foreign(path: &Path) -> Result<String> {
-    let bytes = dyntray_engine::files::read_regular(path, import::MAX_FILE_BYTES)
-        .with_context(|| format!("reading {}", path.display()))?;
-    String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", path.display()))
-}
-
-/// inadyn's cache file of `host` in `dir`: the address and when it was written.
-fn inadyn_cache(dir: &Path, host: &str) -> Option<(String, i64)> {
-    // A host name never holds a path separator; one that does is not looked up.
-    if host.contains(['/', '\\']) || host.starts_with('.') {
-        return None;
-    }
-    let path = dir.join(format!("{host}.cache"));
-    let (file, meta) = dyntray_engine::files::open_regular(&path).ok()?;
-    drop(file);
-    if meta.len() > 1024 {
-        return None;
-    }
-    let text = read_foreign(&path).ok()?;
-    let at = meta
-        .modified()
-        .ok()?
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_secs();
-    Some((text, i64::try_from(at).ok()?))
-}
-
-fn import_from(paths: &Paths, args: &ImportArgs) -> Result<ExitCode> {
-    let (name, default_config, default_cache) = match args.client {
-        Client::Ddclient => (
-            "ddclient",
-            import::ddclient::DEFAULT_CONFIG,
-            import::ddclient::DEFAULT_CACHE,
-        ),
-        Client::Inadyn => (
-            "inadyn",
-            import::inadyn::DEFAULT_CONFIG,
-            import::inadyn::DEFAULT_CACHE_DIR,
-        ),
+async fn import_from(paths: &Paths, args: &ImportArgs) -> Result<ExitCode> {
+    let client = match args.client {
+        Client::Ddclient => import::Client::Ddclient,
+        Client::Inadyn => import::Client::Inadyn,
     };
+    let name = client.name();
     let file = args
         .file
         .clone()
-        .unwrap_or_else(|| PathBuf::from(default_config));
-    let config_text = read_foreign(&file)?;
+        .unwrap_or_else(|| PathBuf::from(client.default_config()));
     let cache_path = args
         .cache
         .clone()
-        .unwrap_or_else(|| PathBuf::from(default_cache));
-    if !cache_path.exists() {
-        // An explicit cache must be there; the default one may not be.
-        if args.cache.is_some() {
-            bail!("no such cache: {}", cache_path.display());
-        }
+        .unwrap_or_else(|| PathBuf::from(client.default_cache()));
+    // An explicit cache must be there; the default one may not be.
+    let loaded = import::load(
+        client,
+        &file,
+        &cache_path,
+        args.cache.is_some(),
+        time::now(),
+    )?;
+    if let Some(problem) = &loaded.cache_problem {
+        bail!(
+            "{problem}: without {name}'s cache every record sends its first update; \
+             copy it where you can read it and pass --cache"
+        );
+    }
+    if !loaded.cache_read {
         println!(
             "no {name} cache at {}: every record sends its first update",
             cache_path.display()
         );
     }
-    let result = match args.client {
-        Client::Ddclient => {
-            let cache_text = if cache_path.exists() {
-                Some(read_foreign(&cache_path)?)
-            } else {
-                None
-            };
-            import::ddclient::import(&config_text, cache_text.as_deref(), time::now())
-        }
-        Client::Inadyn => import::inadyn::import(
-            &config_text,
-            &|host| inadyn_cache(&cache_path, host),
-            time::now(),
-        ),
-    };
+    let result = loaded.import;
     let current = match dyntray_engine::files::read_regular(
         &paths.config,
         dyntray_engine::files::MAX_CONFIG_BYTES,
@@ -729,9 +690,42 @@ fn import_from(paths: &Paths, args: &ImportArgs) -> Result<ExitCode> {
         bail!("nothing to import from {}", file.display());
     }
     let merged = result.merge_into(&current, args.replace)?;
-    // A running engine owns the state and would send before the cache is imported.
+    // A running engine owns the config and the state: it imports, so that the cached
+    // addresses are the accepted ones before its next pass.
+    if let Some(running) = running(&paths.socket).await? {
+        let read: ConfigRead = running.call(Request::ReadConfig).await?;
+        let absolute = |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        let report: import::ImportReport = running
+            .call(Request::ApplyImport(engine::ImportAsk {
+                client,
+                revision: read.revision,
+                file: Some(absolute(&file)),
+                // The cache the CLI looked at, there or not: never another one.
+                cache: Some(absolute(&cache_path)),
+                replace: args.replace,
+                no_secrets: args.no_secrets,
+            }))
+            .await?;
+        print!("{}", result.table());
+        println!(
+            "added {} account(s) and {} record(s) to {} (through the running Dyntray); \
+             {} last address(es) from {name}'s cache",
+            report.accounts.len(),
+            report.names.len(),
+            paths.config.display(),
+            report.addresses.len()
+        );
+        if !report.set_by_hand.is_empty() {
+            println!("set these secrets with `dyntrayd secret set ID` (read from stdin):");
+            for account in &report.set_by_hand {
+                println!("  {}: {}", account.account, account.note);
+            }
+        }
+        println!("stop {name} (sudo systemctl disable --now {name})");
+        return Ok(ExitCode::SUCCESS);
+    }
     let _lock = StateLock::acquire(&paths.state_dir)
-        .context("stop the running dyntrayd first (dyntrayd stop): it owns the state")?;
+        .context("another Dyntray owns the state and does not answer on its control socket")?;
     let mut to_set = Vec::new();
     let keychain = KeychainStore::new(KEYCHAIN_SERVICE);
     for account in &result.accounts {
@@ -817,6 +811,7 @@ fn start_engine(paths: &Paths, scheduled: bool) -> Result<EngineHandle> {
         watch_network: scheduled,
         watch_config: scheduled,
         clock_start: None,
+        import_sources: paths::import_sources(),
     })?)
 }
 

@@ -67,6 +67,16 @@ pub async fn engine_request(
             .await
             .map_err(engine_error)
             .and_then(|r| to_value(&r)),
+        Request::FindImports => engine
+            .find_imports()
+            .await
+            .map_err(engine_error)
+            .and_then(|r| to_value(&r)),
+        Request::ApplyImport(ask) => engine
+            .apply_import(ask)
+            .await
+            .map_err(engine_error)
+            .and_then(|r| to_value(&r)),
         Request::AppInfo | Request::OpenSettings | Request::Quit | Request::Subscribe => {
             return None;
         }

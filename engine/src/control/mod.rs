@@ -128,6 +128,15 @@ pub enum Request {
         #[serde(default)]
         family: Option<crate::provider::IpFamily>,
     },
+    /// Other dynamic DNS clients' configs on this machine (ddclient, inadyn): each
+    /// readable with a preview of what an import brings, or with why not and the command
+    /// line to use instead. Answers a list of [`crate::import::Offer`].
+    FindImports,
+    /// Imports another client's config into the running engine: its cached addresses
+    /// become the accepted ones, its passwords go into the keychain, the config is edited
+    /// in place. Refused with `stale` as [`Request::EditConfig`] is. Answers a
+    /// [`crate::import::ImportReport`].
+    ApplyImport(crate::engine::ImportAsk),
 }
 
 impl Request {
@@ -151,6 +160,8 @@ impl Request {
         "set_secret",
         "check_account",
         "ask_sources",
+        "find_imports",
+        "apply_import",
     ];
 
     /// Builds a request from a method name and its parameters.
@@ -336,6 +347,7 @@ mod tests {
             "re_enable" => serde_json::json!({"record": "a"}),
             "set_secret" => serde_json::json!({"account": "a", "secret": "s3cret"}),
             "check_account" => serde_json::json!({"account": "a"}),
+            "apply_import" => serde_json::json!({"client": "ddclient", "revision": "none"}),
             "edit_config" => serde_json::json!({
                 "revision": "none",
                 "edit": {"op": "remove_account", "id": "a"}
@@ -385,6 +397,15 @@ mod tests {
             Request::CheckAccount {
                 account: "a".into(),
             },
+            Request::FindImports,
+            Request::ApplyImport(crate::engine::ImportAsk {
+                client: crate::import::Client::Inadyn,
+                revision: "none".into(),
+                file: None,
+                cache: None,
+                replace: false,
+                no_secrets: false,
+            }),
         ];
         // A new variant stops this match from compiling until it is in `all` above.
         for request in &all {
@@ -406,7 +427,9 @@ mod tests {
                 | Request::EditConfig { .. }
                 | Request::SetSecret { .. }
                 | Request::AskSources { .. }
-                | Request::CheckAccount { .. } => {}
+                | Request::CheckAccount { .. }
+                | Request::FindImports
+                | Request::ApplyImport(_) => {}
             }
         }
         let mut named: Vec<String> = all

@@ -33,6 +33,7 @@ use crate::state::{
 
 mod client;
 mod clock;
+mod imports;
 mod pass;
 mod records;
 pub(crate) mod setup;
@@ -131,6 +132,31 @@ pub struct EngineOptions {
     pub watch_config: bool,
     /// The wall-clock time the engine's clock starts at (tests); `None` = now.
     pub clock_start: Option<Timestamp>,
+    /// Where other clients' configs are looked for, to offer moving over from them
+    /// ([`crate::paths::import_sources`] in the hosts).
+    pub import_sources: crate::import::Sources,
+}
+
+/// An import asked for over the control API: which client, and the config revision it
+/// is based on (a stale one is refused, as any edit is).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportAsk {
+    /// The other client.
+    pub client: crate::import::Client,
+    /// The revision of the Dyntray config the import is based on.
+    pub revision: String,
+    /// The other client's config file; its default place when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+    /// Its cache; its default place when absent (and then it may be missing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<PathBuf>,
+    /// Replace accounts with the same ids instead of refusing.
+    #[serde(default)]
+    pub replace: bool,
+    /// Leave the passwords out of the keychain (the user sets them by hand).
+    #[serde(default)]
+    pub no_secrets: bool,
 }
 
 enum Command {
@@ -166,6 +192,11 @@ enum Command {
     AskSources(
         Option<IpFamily>,
         oneshot::Sender<Result<Vec<AddressStatus>, EngineError>>,
+    ),
+    FindImports(oneshot::Sender<Result<Vec<crate::import::Offer>, EngineError>>),
+    ApplyImport(
+        Box<ImportAsk>,
+        oneshot::Sender<Result<crate::import::ImportReport, EngineError>>,
     ),
     Shutdown(oneshot::Sender<()>),
 }
@@ -371,6 +402,22 @@ impl EngineHandle {
         }
     }
 
+    /// The other clients' configs found on this machine, each readable or with why not
+    /// and the command line to use instead, with a preview of what an import brings.
+    pub async fn find_imports(&self) -> Result<Vec<crate::import::Offer>, EngineError> {
+        self.ask(Command::FindImports).await
+    }
+
+    /// Imports another client's config: its cached addresses become the accepted ones,
+    /// its passwords go into the secret store, and the config is edited in place, before
+    /// any pass can send. Refused when `ask.revision` is not the config's any more.
+    pub async fn apply_import(
+        &self,
+        ask: ImportAsk,
+    ) -> Result<crate::import::ImportReport, EngineError> {
+        self.ask(|tx| Command::ApplyImport(Box::new(ask), tx)).await
+    }
+
     /// Stops the engine after the request in flight, if any.
     pub async fn shutdown(&self) {
         let (tx, rx) = oneshot::channel();
@@ -395,6 +442,7 @@ pub fn spawn(options: EngineOptions) -> Result<EngineHandle, EngineError> {
         .collect();
     let mut engine = Engine {
         config_path: options.config_path,
+        import_sources: options.import_sources,
         secrets: options.secrets,
         fixed_sources: options.sources,
         detector: None,
@@ -539,6 +587,8 @@ enum Reason {
 
 struct Engine {
     config_path: PathBuf,
+    /// Where other clients' configs are looked for.
+    import_sources: crate::import::Sources,
     secrets: Arc<dyn SecretStore>,
     fixed_sources: Option<Vec<Arc<dyn Source>>>,
     detector: Option<Detector>,
@@ -734,6 +784,19 @@ impl Engine {
                 let result = self.set_secret(&account, &secret);
                 self.publish_status();
                 if result.is_ok() {
+                    self.pass_logged().await;
+                }
+                let _ = reply.send(result);
+            }
+            Command::FindImports(reply) => {
+                let _ = reply.send(self.find_imports());
+            }
+            Command::ApplyImport(ask, reply) => {
+                let result = self.apply_import(&ask);
+                self.publish_status();
+                if result.is_ok() {
+                    // The imported addresses are the accepted ones already: this pass
+                    // sends only for a name whose address changed.
                     self.pass_logged().await;
                 }
                 let _ = reply.send(result);

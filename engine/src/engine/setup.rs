@@ -148,7 +148,7 @@ impl Engine {
     }
 
     /// The config from the file at `revision` is the one in force.
-    fn use_config(&mut self, revision: String, config: Config) {
+    pub(super) fn use_config(&mut self, revision: String, config: Config) {
         self.applied_revision = Some(revision);
         self.config_error = None;
         self.config_warning = None;

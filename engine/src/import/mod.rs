@@ -9,6 +9,12 @@
 
 pub mod ddclient;
 pub mod inadyn;
+mod offer;
+
+pub use offer::{
+    Client, ImportReport, LoadError, Loaded, Offer, Preview, PreviewAccount, PreviewRecord,
+    SetByHand, Sources, command, load, read_foreign, stop_hint,
+};
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -53,7 +59,7 @@ pub struct CachedAddress {
 }
 
 /// One line of the other client's config and what it became.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Mapping {
     /// The line (1-based).
     pub line: usize,
@@ -64,7 +70,7 @@ pub struct Mapping {
 }
 
 /// A line that was not imported, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Unmapped {
     /// Which file (`config` or `cache`).
     pub file: &'static str,

@@ -112,6 +112,7 @@ impl Echoes {
             watch_network: false,
             watch_config: false,
             clock_start: Some(1_800_000_000),
+            import_sources: Default::default(),
         })
         .unwrap()
     }

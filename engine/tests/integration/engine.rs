@@ -120,6 +120,7 @@ impl Rig {
             watch_config: false,
             scheduled,
             clock_start: Some(clock_start),
+            import_sources: dyntray_engine::import::Sources::under(self.dir.path().join("import")),
         })
         .unwrap()
     }
@@ -381,6 +382,7 @@ async fn crash_engine(rig: &Rig, crash_when: impl Fn(&EngineHandle) -> bool + Se
                 watch_network: false,
                 watch_config: false,
                 clock_start: Some(1_800_000_000),
+                import_sources: Default::default(),
             })
             .unwrap();
             engine.check_now().await.unwrap();
@@ -927,6 +929,7 @@ async fn timeouts_huge_answers_and_refused_connections_back_off_with_their_reaso
         watch_network: false,
         watch_config: false,
         clock_start: Some(1_800_000_000),
+        import_sources: Default::default(),
     })
     .unwrap();
     engine.run_once().await.unwrap();
@@ -1229,6 +1232,7 @@ async fn hand_edits_reach_the_running_engine_and_a_bad_one_keeps_the_config() {
         watch_network: false,
         watch_config: true,
         clock_start: None,
+        import_sources: Default::default(),
     })
     .unwrap();
     let mut events = engine.subscribe();

@@ -436,3 +436,201 @@ async fn an_imported_inadyn_cache_sends_nothing_until_the_address_changes() {
         Some(("alice".into(), "pw #1".into()))
     );
 }
+
+/// The engine behind a real control socket, answering as both hosts do (`engine_request`).
+struct Served {
+    socket: PathBuf,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+struct EngineHost {
+    engine: dyntray_engine::engine::EngineHandle,
+    events: tokio::sync::broadcast::Sender<dyntray_engine::control::Event>,
+}
+
+impl dyntray_engine::control::ControlHandler for EngineHost {
+    async fn handle(
+        &self,
+        request: dyntray_engine::control::Request,
+    ) -> Result<serde_json::Value, dyntray_engine::control::ControlError> {
+        dyntray_engine::control::engine_request(&self.engine, request)
+            .await
+            .unwrap_or_else(|| {
+                Err(dyntray_engine::control::ControlError::new(
+                    dyntray_engine::control::ErrorCode::Unsupported,
+                    "not here",
+                ))
+            })
+    }
+
+    fn events(&self) -> tokio::sync::broadcast::Receiver<dyntray_engine::control::Event> {
+        self.events.subscribe()
+    }
+}
+
+fn serve(rig: &Rig, engine: &dyntray_engine::engine::EngineHandle) -> Served {
+    let socket = rig.dir.path().join("run/dyntray/control.sock");
+    let server = dyntray_engine::control::ControlServer::bind(&socket).unwrap();
+    let (events, _) = tokio::sync::broadcast::channel(8);
+    let host = std::sync::Arc::new(EngineHost {
+        engine: engine.clone(),
+        events,
+    });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server.serve(host, async move {
+        let _ = stopped.await;
+    }));
+    Served {
+        socket,
+        _stop: stop,
+    }
+}
+
+/// ddclient's files where the engine looks for them (`Sources::under(<rig>/import)`),
+/// and an empty Dyntray config whose address source is the rig's.
+fn place_ddclient(rig: &Rig, config: &str, cache: &str) {
+    let root = rig.dir.path().join("import");
+    let conf = root.join("etc/ddclient.conf");
+    let cached = root.join("var/cache/ddclient/ddclient.cache");
+    std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
+    std::fs::create_dir_all(cached.parent().unwrap()).unwrap();
+    std::fs::write(conf, config).unwrap();
+    std::fs::write(cached, cache).unwrap();
+    std::fs::write(rig.config_path(), "version = 1\n").unwrap();
+}
+
+/// Finds the offer, applies it through the control API, and returns the report.
+async fn import_over_the_socket(rig: &Rig, served: &Served) -> serde_json::Value {
+    use dyntray_engine::control::{ControlClient, Request};
+    let client = ControlClient::connect(&served.socket).await.unwrap();
+    let offers: serde_json::Value = client.call(Request::FindImports).await.unwrap();
+    let offers = offers.as_array().unwrap();
+    assert_eq!(offers.len(), 1, "only ddclient is there: {offers:#?}");
+    let offer = &offers[0];
+    assert_eq!(offer["client"], "ddclient");
+    assert_eq!(offer["readable"], true);
+    assert_eq!(offer["cache_read"], true);
+    let preview = &offer["preview"];
+    let names: Vec<&str> = preview["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a.example.org", "b.example.org"]);
+    assert_eq!(preview["records"][0]["address"], V4);
+    assert_eq!(preview["accounts"][0]["secret"], true);
+    // The mapping table and the problems with their lines, and never the password.
+    assert!(
+        preview["mappings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["line"] == 4 && m["from"].as_str().unwrap().contains("dyndns2")),
+        "{preview:#}"
+    );
+    assert!(
+        preview["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["line"] == 2 && p["reason"].as_str().unwrap().contains("`daemon`")),
+        "{preview:#}"
+    );
+    assert!(!offer.to_string().contains("pw #1"), "{offer:#}");
+
+    // A revision that is not the file's any more is refused, and nothing changes.
+    let stale = client
+        .call::<serde_json::Value>(Request::ApplyImport(dyntray_engine::engine::ImportAsk {
+            client: dyntray_engine::import::Client::Ddclient,
+            revision: "not-the-revision".into(),
+            file: None,
+            cache: None,
+            replace: false,
+            no_secrets: false,
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(stale.code, dyntray_engine::control::ErrorCode::Stale);
+    assert_eq!(
+        std::fs::read_to_string(rig.config_path()).unwrap(),
+        "version = 1\n"
+    );
+
+    let read: dyntray_engine::engine::ConfigRead = client.call(Request::ReadConfig).await.unwrap();
+    let report: serde_json::Value = client
+        .call(Request::ApplyImport(dyntray_engine::engine::ImportAsk {
+            client: dyntray_engine::import::Client::Ddclient,
+            revision: read.revision,
+            file: None,
+            cache: None,
+            replace: false,
+            no_secrets: false,
+        }))
+        .await
+        .unwrap();
+    assert!(!report.to_string().contains("pw #1"), "{report:#}");
+    report
+}
+
+#[tokio::test]
+async fn an_import_through_the_control_api_sends_nothing_for_an_unchanged_address() {
+    let rig = Rig::new().await;
+    let (config, cache) = ddclient_files(&rig);
+    place_ddclient(&rig, &config, &cache);
+    let engine = rig.engine_at(false, NOW);
+    let served = serve(&rig, &engine);
+
+    let report = import_over_the_socket(&rig, &served).await;
+    assert_eq!(report["accounts"], serde_json::json!(["dyndns2"]));
+    assert_eq!(
+        report["names"],
+        serde_json::json!(["a.example.org", "b.example.org"])
+    );
+    assert_eq!(report["addresses"].as_array().unwrap().len(), 2);
+    assert_eq!(report["set_by_hand"], serde_json::json!([]));
+    // The pass the import ran, and the next: nothing sent, the names up to date.
+    assert_eq!(engine.run_once().await.unwrap().requests, 0);
+    assert_eq!(rig.provider.count(), 0, "{:?}", rig.provider.seen());
+    let status = engine.status();
+    assert_eq!(status.records.len(), 2);
+    assert!(
+        status
+            .records
+            .iter()
+            .all(|r| r.address.map(|a| a.to_string()).as_deref() == Some(V4)),
+        "{status:#?}"
+    );
+    // The password is in the secret store, not in the config.
+    assert_eq!(
+        dyntray_engine::secrets::SecretStore::get(&*rig.secrets, "dyndns2")
+            .unwrap()
+            .expose(),
+        "pw #1"
+    );
+    let text = std::fs::read_to_string(rig.config_path()).unwrap();
+    assert!(!text.contains("pw #1"), "{text}");
+    assert!(text.contains("a.example.org"), "{text}");
+}
+
+#[tokio::test]
+async fn an_import_through_the_control_api_sends_once_for_a_changed_address() {
+    let rig = Rig::new().await;
+    let (config, cache) = ddclient_files(&rig);
+    place_ddclient(&rig, &config, &cache);
+    rig.source.set(V4_NEW);
+    rig.provider
+        .script([Reply::ok(&format!("good {V4_NEW}\ngood {V4_NEW}\n"))]);
+    let engine = rig.engine_at(false, NOW);
+    let served = serve(&rig, &engine);
+
+    import_over_the_socket(&rig, &served).await;
+    // The import's own pass sent the new address, once for both names.
+    assert_eq!(rig.provider.count(), 1, "{:?}", rig.provider.seen());
+    let seen = rig.provider.seen();
+    assert_eq!(seen[0].hostnames(), ["a.example.org", "b.example.org"]);
+    assert_eq!(seen[0].param("myip"), Some(V4_NEW));
+    assert_eq!(basic_auth(&seen[0]), Some(("alice".into(), "pw #1".into())));
+    assert_eq!(engine.run_once().await.unwrap().requests, 0);
+    assert_eq!(rig.provider.count(), 1);
+}

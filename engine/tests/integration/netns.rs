@@ -72,6 +72,7 @@ fn interface_changes_in_a_namespace_reach_the_provider() {
                 watch_network: true,
                 watch_config: false,
                 clock_start: None,
+                import_sources: Default::default(),
             })
             .unwrap();
 

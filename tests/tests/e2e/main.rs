@@ -8,6 +8,7 @@
 
 mod address;
 mod daemon;
+mod import_offer;
 mod looks;
 mod panel;
 mod providers;

@@ -116,6 +116,21 @@ impl User {
         }
     }
 
+    /// Starts a long-running binary with more environment variables (paths a test
+    /// overrides); it is killed if the test ends first.
+    pub fn spawn_with(&self, name: &str, env: &[(&str, &Path)]) -> Running {
+        let child = self
+            .command(name)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Running {
+            child: Some(child),
+            group: false,
+        }
+    }
+
     /// Runs a binary to completion.
     pub fn run(&self, name: &str, args: &[&str]) -> Output {
         self.command(name)
