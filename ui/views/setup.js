@@ -474,7 +474,7 @@ function importStep(offer) {
     details.open = preview.problems.length <= 6;
     const summary = document.createElement("summary");
     summary.textContent = `Not brought over (${preview.problems.length})`;
-    details.append(summary, lines("Not brought over", preview.problems.map((p) => [lineRef(p.file, p.line, client), `: ${p.reason}`]), "import-problems"));
+    details.append(summary, lines("Not brought over", preview.problems.map((p) => [lineRef(p.file, p.line, client), `: ${forPeople(p.reason)}`]), "import-problems"));
     out.push(details);
   }
   if (preview.mappings.length > 0) {
