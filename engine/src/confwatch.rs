@@ -8,12 +8,15 @@ use std::time::Duration;
 use crate::engine::EngineHandle;
 
 /// Changes closer together than this are one (an editor writes, renames, chmods).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 const SETTLE: Duration = Duration::from_millis(300);
 
 /// Watches `path` (through its directory, so that an editor's write-and-rename is seen)
 /// and the SIGHUP signal until the engine stops; each change asks the engine to read
 /// the file again.
 pub fn spawn(path: PathBuf, engine: EngineHandle) {
+    // Windows has no SIGHUP: `dyntrayd reload` asks over the control API instead.
+    #[cfg(unix)]
     {
         let engine = engine.clone();
         tokio::spawn(async move {

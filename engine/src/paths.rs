@@ -79,6 +79,19 @@ pub fn log_dir() -> Result<PathBuf, PathError> {
     })
 }
 
+/// What tells this user's fallback socket directory from another user's.
+#[cfg(unix)]
+fn user_tag() -> String {
+    rustix::process::getuid().as_raw().to_string()
+}
+
+/// What tells this user's fallback socket directory from another user's. Windows keeps
+/// the temp dir per user already; the name only has to be stable.
+#[cfg(not(unix))]
+fn user_tag() -> String {
+    std::env::var("USERNAME").unwrap_or_else(|_| "user".into())
+}
+
 /// The control socket: `DYNTRAY_SOCKET`, else `$XDG_RUNTIME_DIR/dyntray/control.sock`,
 /// else a per-user directory under the system temp dir.
 pub fn control_socket() -> PathBuf {
@@ -87,9 +100,6 @@ pub fn control_socket() -> PathBuf {
     }
     let base = dirs::runtime_dir()
         .map(|d| d.join(APP_DIR))
-        .unwrap_or_else(|| {
-            let uid = rustix::process::getuid().as_raw();
-            std::env::temp_dir().join(format!("{APP_DIR}-{uid}"))
-        });
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("{APP_DIR}-{}", user_tag())));
     base.join("control.sock")
 }

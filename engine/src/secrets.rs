@@ -19,7 +19,6 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;
 use std::io::Read;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -476,15 +475,15 @@ fn resolve_with_env(
     Ok(secret)
 }
 
-/// Reads and checks a secret file. Opens first and checks the opened file (no race between
-/// the check and the read); `O_NONBLOCK` keeps a FIFO from hanging the open.
-fn read_secret_file(account: &str, path: &Path) -> Result<Secret, SecretError> {
-    let io_err = |source| SecretError::Io {
-        account: account.to_owned(),
-        path: path.to_owned(),
-        source,
-    };
-    let (file, meta) = crate::files::open_regular(path).map_err(io_err)?;
+/// A secret file must be the user's own and readable by nobody else (mode 0600 or
+/// stricter).
+#[cfg(unix)]
+fn check_owner_only(
+    account: &str,
+    path: &Path,
+    meta: &std::fs::Metadata,
+) -> Result<(), SecretError> {
+    use std::os::unix::fs::MetadataExt;
     if meta.uid() != rustix::process::geteuid().as_raw() {
         return Err(SecretError::FileNotOwned {
             account: account.to_owned(),
@@ -499,6 +498,38 @@ fn read_secret_file(account: &str, path: &Path) -> Result<Secret, SecretError> {
             mode,
         });
     }
+    Ok(())
+}
+
+/// On Windows who may read a file is its access list, which is not checked yet: a secret
+/// file is refused rather than trusted unchecked.
+#[cfg(windows)]
+fn check_owner_only(
+    account: &str,
+    path: &Path,
+    _meta: &std::fs::Metadata,
+) -> Result<(), SecretError> {
+    Err(SecretError::Invalid {
+        account: account.to_owned(),
+        reason: format!(
+            "{} cannot be checked for other users' access on Windows yet; keep the secret \
+             in the keychain (Windows Credential Manager) or in an environment variable \
+             (secret = \"env:NAME\")",
+            path.display()
+        ),
+    })
+}
+
+/// Reads and checks a secret file. Opens first and checks the opened file (no race between
+/// the check and the read); `O_NONBLOCK` keeps a FIFO from hanging the open.
+fn read_secret_file(account: &str, path: &Path) -> Result<Secret, SecretError> {
+    let io_err = |source| SecretError::Io {
+        account: account.to_owned(),
+        path: path.to_owned(),
+        source,
+    };
+    let (file, meta) = crate::files::open_regular(path).map_err(io_err)?;
+    check_owner_only(account, path, &meta)?;
     if meta.len() > MAX_FILE_LEN {
         return Err(SecretError::Invalid {
             account: account.to_owned(),

@@ -612,13 +612,11 @@ impl StateLock {
             path: path.clone(),
             source,
         })?;
-        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        // flock on Unix, LockFileEx on Windows: released when the process ends.
+        match file.try_lock() {
             Ok(()) => Ok(Self { _file: file }),
-            Err(rustix::io::Errno::WOULDBLOCK) => Err(StateError::Busy(dir.to_path_buf())),
-            Err(e) => Err(StateError::Dir {
-                path,
-                source: e.into(),
-            }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StateError::Busy(dir.to_path_buf())),
+            Err(std::fs::TryLockError::Error(source)) => Err(StateError::Dir { path, source }),
         }
     }
 }

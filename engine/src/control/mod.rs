@@ -21,6 +21,7 @@
 mod bridge;
 mod client;
 mod server;
+#[cfg(unix)]
 mod trust;
 
 use std::path::PathBuf;

@@ -1,17 +1,31 @@
-//! The serving side of the control API.
+//! The serving side of the control API: a Unix domain socket. On Windows the named pipe
+//! is not built yet, so binding fails with a clear error and nothing serves unchecked.
+// The connection code below serves only the Unix socket until the named pipe lands.
+#![cfg_attr(windows, allow(dead_code, unused_imports))]
 
 use std::future::Future;
 use std::io;
+#[cfg(unix)]
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+#[cfg(unix)]
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc};
 
+#[cfg(unix)]
 use super::trust::{self, DirProblem};
+
+/// What accepts connections: a Unix listener. On Windows nothing yet (a server cannot
+/// be bound there, so none exists).
+#[cfg(unix)]
+type Listener = UnixListener;
+#[cfg(windows)]
+#[derive(Debug)]
+enum Listener {}
 
 use super::{
     ControlError, ErrorCode, Event, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, RawRequest, Reply, Request,
@@ -80,7 +94,7 @@ impl Default for Limits {
 /// A bound control socket, ready to serve. Dropping it removes the socket file.
 #[derive(Debug)]
 pub struct ControlServer {
-    listener: UnixListener,
+    listener: Listener,
     path: PathBuf,
     limits: Limits,
 }
@@ -91,6 +105,23 @@ impl ControlServer {
     /// A socket file left behind by a dead instance is detected (nothing accepts on it)
     /// and replaced; a live instance gives [`BindError::AlreadyRunning`], so the caller can
     /// hand off to it. Must be called within a Tokio runtime.
+    #[cfg(windows)]
+    pub fn bind(path: &Path) -> Result<Self, BindError> {
+        Err(BindError::Io {
+            path: path.to_path_buf(),
+            source: io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the control API over a named pipe is not built yet on Windows",
+            ),
+        })
+    }
+
+    /// Binds the socket at `path`, creating its directory (mode 0700) when missing.
+    ///
+    /// A socket file left behind by a dead instance is detected (nothing accepts on it)
+    /// and replaced; a live instance gives [`BindError::AlreadyRunning`], so the caller can
+    /// hand off to it. Must be called within a Tokio runtime.
+    #[cfg(unix)]
     pub fn bind(path: &Path) -> Result<Self, BindError> {
         let io_err = |source| BindError::Io {
             path: path.to_path_buf(),
@@ -132,7 +163,18 @@ impl ControlServer {
         &self.path
     }
 
+    /// Accepts connections until `shutdown` completes (no server exists on Windows yet).
+    #[cfg(windows)]
+    pub async fn serve<H: ControlHandler>(
+        self,
+        _handler: Arc<H>,
+        _shutdown: impl Future<Output = ()>,
+    ) {
+        match self.listener {}
+    }
+
     /// Accepts connections until `shutdown` completes, each served on its own task.
+    #[cfg(unix)]
     pub async fn serve<H: ControlHandler>(
         self,
         handler: Arc<H>,
@@ -175,6 +217,7 @@ impl Drop for ControlServer {
     }
 }
 
+#[cfg(unix)]
 fn prepare_private_dir(dir: &Path) -> Result<(), BindError> {
     let unsafe_dir = |why: String| BindError::UnsafeDirectory {
         path: dir.to_path_buf(),
@@ -198,6 +241,7 @@ fn prepare_private_dir(dir: &Path) -> Result<(), BindError> {
 /// Tells a connection over the limit why it is closed: its first request (read for a
 /// second, at most 4 KiB) gets the answer by id, so that the client's call fails with
 /// it rather than with a closed connection.
+#[cfg(unix)]
 async fn refuse_busy(stream: UnixStream, max: usize) {
     let (read, mut write) = stream.into_split();
     let mut first = Vec::new();
@@ -217,6 +261,7 @@ async fn refuse_busy(stream: UnixStream, max: usize) {
     let _ = tokio::time::timeout(Duration::from_secs(1), write.write_all(line.as_bytes())).await;
 }
 
+#[cfg(unix)]
 async fn serve_connection<H: ControlHandler>(
     stream: UnixStream,
     handler: Arc<H>,

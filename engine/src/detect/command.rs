@@ -14,6 +14,7 @@ use crate::provider::{BoxFuture, IpFamily};
 const MAX_OUTPUT: u64 = 4096;
 
 /// The environment a command keeps; everything else is cleared.
+#[cfg(unix)]
 const KEPT_ENV: &[&str] = &[
     "PATH",
     "HOME",
@@ -27,10 +28,60 @@ const KEPT_ENV: &[&str] = &[
     "XDG_RUNTIME_DIR",
 ];
 
+/// The environment a command keeps; everything else is cleared. Without `SystemRoot` a
+/// Windows program cannot even open a socket.
+#[cfg(windows)]
+const KEPT_ENV: &[&str] = &[
+    "PATH",
+    "PATHEXT",
+    "SystemRoot",
+    "SystemDrive",
+    "windir",
+    "ComSpec",
+    "TEMP",
+    "TMP",
+    "USERPROFILE",
+    "USERNAME",
+    "APPDATA",
+    "LOCALAPPDATA",
+];
+
+/// Whether the variable `key` is one a command keeps (names are case-insensitive on
+/// Windows, where `Path` is `PATH`).
+fn kept(key: &std::ffi::OsStr) -> bool {
+    let key = key.to_string_lossy();
+    KEPT_ENV.iter().any(|k| {
+        if cfg!(windows) {
+            key.eq_ignore_ascii_case(k)
+        } else {
+            key == *k
+        }
+    })
+}
+
 /// Kills a command's process group when dropped (a time-out, or the engine stopping in
 /// the middle of a check), unless the command finished.
+#[cfg(unix)]
 struct GroupGuard(Option<rustix::process::Pid>);
 
+#[cfg(unix)]
+impl GroupGuard {
+    fn of(child: &tokio::process::Child) -> Self {
+        Self(
+            child
+                .id()
+                .and_then(|id| i32::try_from(id).ok())
+                .and_then(rustix::process::Pid::from_raw),
+        )
+    }
+
+    /// The command finished: nothing of it to kill (its group id may be reused now).
+    fn finished(&mut self) {
+        self.0 = None;
+    }
+}
+
+#[cfg(unix)]
 impl Drop for GroupGuard {
     fn drop(&mut self) {
         if let Some(group) = self.0 {
@@ -39,7 +90,43 @@ impl Drop for GroupGuard {
     }
 }
 
-/// A command line run by `sh -c`, with `DYNTRAY_FAMILY` set to `4` or `6`.
+/// On Windows only the command itself is killed (`kill_on_drop`); what it started
+/// itself outlives a time-out until a job object holds them all (issue 15, next step).
+#[cfg(windows)]
+struct GroupGuard;
+
+#[cfg(windows)]
+impl GroupGuard {
+    fn of(_child: &tokio::process::Child) -> Self {
+        Self
+    }
+
+    fn finished(&mut self) {}
+}
+
+/// The shell that runs `line`: `sh -c` in a process group of its own, so that a time-out
+/// ends everything it started.
+#[cfg(unix)]
+fn shell(line: &str) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new("sh");
+    command.arg("-c").arg(line).process_group(0);
+    command
+}
+
+/// The shell that runs `line`: `cmd.exe /d /s /c "line"`, given raw because cmd parses
+/// its own command line (the quoting inside is the user's), with no console window.
+#[cfg(windows)]
+fn shell(line: &str) -> tokio::process::Command {
+    const CREATE_NO_WINDOW: u32 = 0x0800_0000;
+    let mut command = tokio::process::Command::new("cmd.exe");
+    command
+        .raw_arg(format!("/d /s /c \"{line}\""))
+        .creation_flags(CREATE_NO_WINDOW);
+    command
+}
+
+/// A command line run by the shell (`sh -c`; `cmd.exe /c` on Windows), with
+/// `DYNTRAY_FAMILY` set to `4` or `6`.
 pub struct Command {
     label: String,
     command: String,
@@ -57,17 +144,15 @@ impl Command {
     }
 
     async fn run(&self, family: IpFamily) -> Result<Vec<IpAddr>, SourceError> {
-        let mut command = tokio::process::Command::new("sh");
+        let mut command = shell(&self.command);
         // A clean environment: the engine's may hold account secrets (`secret = "env:…"`).
         command.env_clear();
         for (key, value) in std::env::vars_os() {
-            if KEPT_ENV.iter().any(|k| key == *k) {
+            if kept(&key) {
                 command.env(key, value);
             }
         }
         let mut child = command
-            .arg("-c")
-            .arg(&self.command)
             .env(
                 "DYNTRAY_FAMILY",
                 if family == IpFamily::V4 { "4" } else { "6" },
@@ -75,17 +160,10 @@ impl Command {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            // Its own process group, so a timeout ends everything it started.
-            .process_group(0)
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| SourceError::new(format!("cannot start `sh`: {e}")))?;
-        let mut group = GroupGuard(
-            child
-                .id()
-                .and_then(|id| i32::try_from(id).ok())
-                .and_then(rustix::process::Pid::from_raw),
-        );
+            .map_err(|e| SourceError::new(format!("cannot start the shell: {e}")))?;
+        let mut group = GroupGuard::of(&child);
         let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
             return Err(SourceError::new("the command's output could not be read"));
         };
@@ -110,8 +188,7 @@ impl Command {
                 )));
             }
         };
-        // It finished: nothing of it to kill (its group id may be reused from now on).
-        group.0 = None;
+        group.finished();
         if !status.success() {
             let said = String::from_utf8_lossy(&err);
             let said = said.lines().map(str::trim).find(|l| !l.is_empty());
