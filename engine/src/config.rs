@@ -2562,6 +2562,8 @@ mod tests {
         }
     }
 
+    // Unix absolute paths in `file:` references (a Windows path starts with a drive).
+    #[cfg(unix)]
     #[test]
     fn secret_references() {
         let secret = |value: &str| {
@@ -3249,6 +3251,8 @@ mod tests {
         }
     }
 
+    // Unix absolute paths in `file:` references (a Windows path starts with a drive).
+    #[cfg(unix)]
     #[test]
     fn to_toml_round_trips() {
         for config in [
@@ -3408,6 +3412,8 @@ mod tests {
         );
     }
 
+    // Unix paths and file modes.
+    #[cfg(unix)]
     #[test]
     fn save_creates_private_dir_and_file_atomically() {
         let dir = tempfile::tempdir().unwrap();

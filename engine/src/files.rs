@@ -124,7 +124,9 @@ pub fn make_private(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
+// File modes, FIFOs and devices: Unix file semantics (Windows has access lists).
 #[cfg(test)]
+#[cfg(unix)]
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;

@@ -1038,7 +1038,10 @@ impl<'de> serde::Deserialize<'de> for Secret {
     }
 }
 
+// Built on file modes, owners and `secret-tool`: Unix only, like the checks they test
+// (Windows refuses secret files until their access lists are checked).
 #[cfg(test)]
+#[cfg(unix)]
 mod tests {
     use super::*;
     use std::fs;

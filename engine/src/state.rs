@@ -782,6 +782,7 @@ mod tests {
         );
     }
 
+    #[cfg(unix)]
     #[test]
     fn files_are_owner_only_even_in_an_open_directory() {
         use std::os::unix::fs::PermissionsExt;

@@ -253,6 +253,8 @@ mod tests {
         );
     }
 
+    // `sh` syntax; cmd.exe's is another.
+    #[cfg(unix)]
     #[tokio::test]
     async fn failures_say_what_happened() {
         let err = |r: Result<Vec<IpAddr>, SourceError>| r.unwrap_err().0;

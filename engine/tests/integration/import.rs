@@ -437,17 +437,20 @@ async fn an_imported_inadyn_cache_sends_nothing_until_the_address_changes() {
     );
 }
 
+#[cfg(unix)]
 /// The engine behind a real control socket, answering as both hosts do (`engine_request`).
 struct Served {
     socket: PathBuf,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
+#[cfg(unix)]
 struct EngineHost {
     engine: dyntray_engine::engine::EngineHandle,
     events: tokio::sync::broadcast::Sender<dyntray_engine::control::Event>,
 }
 
+#[cfg(unix)]
 impl dyntray_engine::control::ControlHandler for EngineHost {
     async fn handle(
         &self,
@@ -468,6 +471,7 @@ impl dyntray_engine::control::ControlHandler for EngineHost {
     }
 }
 
+#[cfg(unix)]
 fn serve(rig: &Rig, engine: &dyntray_engine::engine::EngineHandle) -> Served {
     let socket = rig.dir.path().join("run/dyntray/control.sock");
     let server = dyntray_engine::control::ControlServer::bind(&socket).unwrap();
@@ -486,6 +490,7 @@ fn serve(rig: &Rig, engine: &dyntray_engine::engine::EngineHandle) -> Served {
     }
 }
 
+#[cfg(unix)]
 /// ddclient's files where the engine looks for them (`Sources::under(<rig>/import)`),
 /// and an empty Dyntray config whose address source is the rig's.
 fn place_ddclient(rig: &Rig, config: &str, cache: &str) {
@@ -499,6 +504,7 @@ fn place_ddclient(rig: &Rig, config: &str, cache: &str) {
     std::fs::write(rig.config_path(), "version = 1\n").unwrap();
 }
 
+#[cfg(unix)]
 /// Finds the offer, applies it through the control API, and returns the report.
 async fn import_over_the_socket(rig: &Rig, served: &Served) -> serde_json::Value {
     use dyntray_engine::control::{ControlClient, Request};
@@ -573,6 +579,8 @@ async fn import_over_the_socket(rig: &Rig, served: &Served) -> serde_json::Value
     report
 }
 
+// Through the control socket, which Windows does not serve yet.
+#[cfg(unix)]
 #[tokio::test]
 async fn an_import_through_the_control_api_sends_nothing_for_an_unchanged_address() {
     let rig = Rig::new().await;
@@ -613,6 +621,8 @@ async fn an_import_through_the_control_api_sends_nothing_for_an_unchanged_addres
     assert!(text.contains("a.example.org"), "{text}");
 }
 
+// Through the control socket, which Windows does not serve yet.
+#[cfg(unix)]
 #[tokio::test]
 async fn an_import_through_the_control_api_sends_once_for_a_changed_address() {
     let rig = Rig::new().await;

@@ -5,11 +5,16 @@
 
 mod api;
 mod contract;
+// The Unix socket's trust checks; the named pipe gets its own.
+#[cfg(unix)]
 mod control;
 mod detect;
 mod engine;
 mod gnudip;
 mod import;
+#[cfg(target_os = "linux")]
 mod netns;
 mod readme;
+// Runs BIND (named, tsig-keygen), which is Debian's.
+#[cfg(target_os = "linux")]
 mod rfc2136;
