@@ -1,8 +1,8 @@
 # Dyntray: two commands for a fresh Debian 12 / Ubuntu machine with Rust installed.
 #   make run    installs missing system packages, builds (release), starts the tray app
 #   make test   installs the test tools, then runs fmt, clippy and every test headless,
-#               then builds the Debian package and tests it in a clean Debian 12 (as root,
-#               or through sudo)
+#               the engine built for Windows and tested under Wine, then the Debian
+#               package built and tested in a clean Debian 12 (as root, or through sudo)
 # Also: make package (target/package/dyntray_*.deb), make test-package (its install test).
 SHELL := /bin/bash
 .ONESHELL:
@@ -18,10 +18,13 @@ TEST_PACKAGES := xvfb xauth openbox wmctrl xdotool x11-utils xclip imagemagick \
 	webkit2gtk-driver xfce4-panel bind9 bind9-utils bind9-dnsutils
 # To build and check the Debian package, and to test it in a debootstrapped Debian 12.
 PACKAGE_PACKAGES := dpkg-dev lintian appstream python3 debootstrap debian-archive-keyring
+# To build for Windows (x86_64-pc-windows-gnu) and run its tests under Wine.
+WINDOWS_PACKAGES := gcc-mingw-w64-x86-64-win32 binutils-mingw-w64-x86-64 mingw-w64-x86-64-dev wine64
+WINDOWS_TARGET := x86_64-pc-windows-gnu
 TAURI_DRIVER_VERSION := ^2
 
-.PHONY: run test deps test-deps package-deps toolchain build release package test-package \
-	tauri-driver clean
+.PHONY: run test deps test-deps package-deps windows-deps toolchain build release package \
+	test-package test-windows tauri-driver clean
 
 run: deps release
 	exec ./target/release/dyntray
@@ -32,11 +35,12 @@ release:
 build:
 	$(CARGO) build --workspace --bins
 
-test: deps test-deps package-deps toolchain tauri-driver
+test: deps test-deps package-deps windows-deps toolchain tauri-driver
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) build --workspace --bins
 	scripts/headless-session.sh $(CARGO) test --workspace --no-fail-fast
+	CARGO="$(CARGO)" scripts/test-windows.sh
 	scripts/package-deb.sh
 	scripts/headless-session.sh scripts/test-package.sh
 
@@ -59,8 +63,22 @@ test-deps:
 package-deps:
 	scripts/apt-install.sh $(PACKAGE_PACKAGES)
 
+windows-deps:
+	scripts/apt-install.sh $(WINDOWS_PACKAGES)
+
+# The engine for Windows: clippy, its tests under Wine, dyntrayd.exe end to end.
+test-windows: windows-deps toolchain
+	$(CARGO) build -p dyntray-tests --bin fake-provider
+	CARGO="$(CARGO)" scripts/test-windows.sh
+
 toolchain:
-	if command -v rustup >/dev/null; then rustup component add rustfmt clippy >/dev/null 2>&1 || true; fi
+	if command -v rustup >/dev/null; then
+		rustup component add rustfmt clippy >/dev/null 2>&1 || true
+		rustup target add $(WINDOWS_TARGET) >/dev/null
+	elif [ ! -d "$$(rustc --print target-libdir --target $(WINDOWS_TARGET) 2>/dev/null)" ]; then
+		echo "toolchain: the $(WINDOWS_TARGET) target is missing; install Rust with rustup" >&2
+		exit 1
+	fi
 
 tauri-driver:
 	if ! command -v tauri-driver >/dev/null || ! tauri-driver --help 2>&1 | grep -q native-driver; then
