@@ -47,7 +47,7 @@ use pass::last_check_key;
 pub use records::credentials_changed;
 use records::secret_fingerprint_key;
 use setup::source_identity;
-pub use setup::{check_against_registry, record_keys};
+pub use setup::{check_against_registry, record_key, record_keys};
 pub use status::{
     AddressStatus, ConfigRead, EngineEvent, PassReport, Phase, RecordStatus, Status, Summary,
     UpdateNowReport,

@@ -386,7 +386,8 @@ impl Engine {
     }
 }
 
-pub(super) fn record_key(account: &str, name: &str, family: IpFamily) -> String {
+/// The state key of one record: `account/name/A` (or `AAAA`).
+pub fn record_key(account: &str, name: &str, family: IpFamily) -> String {
     format!("{account}/{name}/{}", family.record_type())
 }
 

@@ -1331,12 +1331,7 @@ fn read_cache(text: &str, originals: &[String], now: Timestamp, out: &mut Import
                 });
                 continue;
             };
-            let key = format!(
-                "{}/{}/{}",
-                record.account,
-                record.name,
-                family.record_type()
-            );
+            let key = crate::engine::record_key(&record.account, &record.name, family);
             out.mappings.push(Mapping {
                 line: entry.line,
                 from: format!("cache: {host} ip={address}, status=good"),

@@ -584,12 +584,7 @@ fn read_cache(
         if !fits {
             continue;
         }
-        let key = format!(
-            "{}/{}/{}",
-            record.account,
-            record.name,
-            family.record_type()
-        );
+        let key = crate::engine::record_key(&record.account, &record.name, family);
         out.mappings.push(Mapping {
             line: 0,
             from: format!("cache: {host}.cache {address}"),
