@@ -15,25 +15,38 @@ import { loadGeneral } from "./views/general.js";
 import { showHistory } from "./views/history.js";
 import { showDetection } from "./views/detection.js";
 import { showStatus } from "./views/records.js";
-import { firstRun, setupHasChanges, setupSawStatus } from "./views/setup.js";
+import { firstRun, setupHasChanges, setupIsOpen, setupSawStatus } from "./views/setup.js";
+
+/** @type {import("./ipc.js").Status | null} */
+let latest = null;
 
 /**
- * Shows a status everywhere it appears.
+ * Shows a status everywhere it appears. When the file changed under the window, the
+ * views read it again, except where a form (the editor's or the setup's) is open: that
+ * keeps what the user sees until it is saved or closed; a save from it is refused as
+ * stale, and then shows the file.
  * @param {import("./ipc.js").Status} next
  */
 function show(next) {
+  latest = next;
   showStatus(next);
   showDetection(next);
   showHistory(next);
   setupSawStatus(next);
   const known = knownRevision();
-  if (known !== "" && next.config_revision && next.config_revision !== known) {
-    // The file changed under the window: show what is there now.
+  if (known !== "" && next.config_revision && next.config_revision !== known && !setupIsOpen()) {
     void reloadEditor()
       .then((reread) => (reread ? loadGeneral() : undefined))
       .catch(() => {});
   }
 }
+
+// What changed on disk while the setup was open is shown once it closes.
+document.addEventListener("setup-closed", () => {
+  if (latest) {
+    show(latest);
+  }
+});
 
 /**
  * Shows or hides the error banner.

@@ -901,8 +901,8 @@ byId("sources-agree").addEventListener("change", (event) => {
 
 /**
  * Shows the detected addresses, and reads the sources again when the config file
- * changed under the window (unless the user is changing them, or a form is open there:
- * their saves are refused as stale and read it again).
+ * changed under the window (unless the user is changing them, or a form or the setup is
+ * open: their saves are refused as stale and read it again).
  * @param {Status} status
  */
 export function showDetection(status) {
@@ -910,12 +910,14 @@ export function showDetection(status) {
   const body = byId("detection");
   card.hidden = status.addresses.length === 0 && saved === null;
   body.replaceChildren(...status.addresses.map(familyBlock));
-  const editorOpen = document.getElementById("editor")?.hidden === false;
+  const formOpen =
+    document.getElementById("editor")?.hidden === false ||
+    document.getElementById("setup")?.hidden === false;
   const revision = status.config_revision ?? "";
   const changedOnDisk =
     loadedRevision === null || (revision !== "" && revision !== loadedRevision);
   // A file that could not be read is tried again when it changes, not on every status.
-  if (!loading && changedOnDisk && revision !== failedRevision && !dirty() && !editorOpen) {
+  if (!loading && changedOnDisk && revision !== failedRevision && !dirty() && !formOpen) {
     void loadSources().then((ok) => {
       failedRevision = ok ? null : revision;
     });

@@ -132,11 +132,21 @@ export function setupHasChanges() {
   return flow !== null && flow.dirty;
 }
 
-/** Closes the setup. */
+/**
+ * Whether the setup is open: like an open form, it is not read again under the user when
+ * the file changes; a save from it is refused as stale instead, and shows what is there.
+ * @returns {boolean}
+ */
+export function setupIsOpen() {
+  return flow !== null;
+}
+
+/** Closes the setup, and says so: the window then catches up with the file. */
 function close() {
   flow = null;
   $("setup").hidden = true;
   $("setup-body").replaceChildren();
+  document.dispatchEvent(new Event("setup-closed"));
 }
 
 /** Keeps what the shown step's fields hold in the flow (called before leaving it). */

@@ -345,32 +345,47 @@ fn collect_entries(node: &serde_json::Value, out: &mut Vec<MenuEntry>) {
 }
 
 /// Clicks the entry labelled `label`, as a tray host does when the user picks it.
+///
+/// Entry ids expire whenever the tray rebuilds its menu (a name added, a status changed),
+/// and the tray then refuses the click with "id not found" without acting on it. A host
+/// reads the new layout and clicks again; so does this, for up to ten seconds.
 pub fn click(bus_name: &str, label: &str) {
-    let entry = menu(bus_name)
-        .into_iter()
-        .find(|e| e.label == label)
-        .unwrap_or_else(|| panic!("no menu entry labelled {label:?}"));
     let path = menu_path(bus_name);
-    let id = entry.id.to_string();
-    tool(
-        "busctl",
-        &[
-            "--user",
-            "--timeout=2",
-            "call",
-            bus_name,
-            &path,
-            "com.canonical.dbusmenu",
-            "Event",
-            "isvu",
-            &id,
-            "clicked",
-            "s",
-            "",
-            "0",
-        ],
-    )
-    .unwrap_or_else(|| panic!("clicking {label:?} failed"));
+    let start = Instant::now();
+    loop {
+        let entry = menu(bus_name)
+            .into_iter()
+            .find(|e| e.label == label)
+            .unwrap_or_else(|| panic!("no menu entry labelled {label:?}"));
+        let id = entry.id.to_string();
+        let output = Command::new("busctl")
+            .args([
+                "--user",
+                "--timeout=2",
+                "call",
+                bus_name,
+                &path,
+                "com.canonical.dbusmenu",
+                "Event",
+                "isvu",
+                &id,
+                "clicked",
+                "s",
+                "",
+                "0",
+            ])
+            .output()
+            .expect("busctl runs");
+        if output.status.success() {
+            return;
+        }
+        let error = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            error.contains("id not found") && start.elapsed() < Duration::from_secs(10),
+            "clicking {label:?} failed: {}",
+            error.trim()
+        );
+    }
 }
 
 /// The visible X windows titled exactly `title`.

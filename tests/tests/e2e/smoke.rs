@@ -512,8 +512,22 @@ fn settings_form_adds_an_account_and_a_name() {
     driver.wait_text("#setup .step-title", |t| {
         t == "Which names should point at this machine?"
     });
+    let revision = || {
+        control(&user.socket(), async |c| {
+            c.call::<dyntray_engine::engine::Status>(dyntray_engine::control::Request::Status)
+                .await
+        })
+        .expect("status")
+        .config_revision
+    };
+    let before = revision();
     let text = std::fs::read_to_string(user.config_file()).unwrap();
     std::fs::write(user.config_file(), format!("# My own note.\n{text}")).unwrap();
+    // The tray has applied the hand edit and told the window, before anything is typed:
+    // an open form is not read again under the user, so the save is still refused.
+    wait_for("the hand edit applied", Duration::from_secs(10), || {
+        (revision() != before).then_some(())
+    });
     driver.type_into("#setup-body input[name=name]", "late.example.org");
     driver.click("#setup-next");
     driver.wait_text("#setup-error", |t| t.contains("changed since you opened"));
@@ -552,7 +566,8 @@ pub fn settings_window_maps(what: &str) {
     });
 }
 
-/// Closes the settings window as its close button does, and waits for its process to end.
+/// Closes the settings window as its close button does, and waits for its process to end
+/// and its window to be gone.
 /// A window that has just mapped may not handle the request yet: it is asked again each
 /// second, as an impatient user would click again.
 pub fn close_settings() {
@@ -566,6 +581,11 @@ pub fn close_settings() {
             processes_named(SETTINGS_EXE).is_empty()
         });
         if closed {
+            // X destroys a window when it sees its client's connection close, a moment
+            // after the process ended: until then a search still finds the old window.
+            wait_for("the closed window gone", Duration::from_secs(10), || {
+                windows_titled(SETTINGS_TITLE).is_empty().then_some(())
+            });
             return;
         }
         assert!(

@@ -72,8 +72,13 @@ fn the_settings_window_comes_back_where_it_was_left() {
         r#"{"x": 90000, "y": -90000, "width": 4000000, "height": 500}"#,
     )
     .unwrap();
-    let window = open_settings(&user);
-    let (x, y, w, h) = geometry(&window).expect("geometry");
+    open_settings(&user);
+    // Searched again each time: the window found first may be gone by the time X is asked.
+    let (x, y, w, h) = wait_for("the window's geometry", Duration::from_secs(10), || {
+        windows_titled(SETTINGS_TITLE)
+            .iter()
+            .find_map(|w| geometry(w))
+    });
     assert!(
         x >= 0 && y >= 0 && x + w <= 1280 && y + h <= 800,
         "{x},{y} {w}x{h}"
