@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Windows, as far as it goes today (issue 15): the engine and dyntrayd built for
 # x86_64-pc-windows-gnu and checked by clippy, the engine's tests run under Wine, then
-# dyntrayd.exe end to end under Wine against fake-provider on 127.0.0.1.
+# dyntrayd.exe end to end under Wine against fake-provider on 127.0.0.1, its control API
+# over the named pipe included.
 #
 # Wine 8 lacks ProcessPrng (bcryptprimitives.dll), which every Rust program since 1.78
 # imports: a throw-away prefix gets a small shim (tests/wine/) in its system32. The shim
@@ -24,7 +25,7 @@ for tool in "$wine" x86_64-w64-mingw32-gcc; do
 done
 
 say "clippy for $target"
-$cargo clippy --target "$target" -p dyntray-engine --lib --bins --tests -- -D warnings
+$cargo clippy --target "$target" -p dyntray-engine -p dyntray-os --lib --bins --tests -- -D warnings
 
 work=$(mktemp -d)
 fake_pid=""
@@ -42,7 +43,7 @@ x86_64-w64-mingw32-gcc -O2 -shared -o "$WINEPREFIX/drive_c/windows/system32/bcry
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=$root/scripts/wine-run.sh
 
 say "the engine's tests under Wine"
-$cargo test --target "$target" -p dyntray-engine --no-fail-fast
+$cargo test --target "$target" -p dyntray-engine -p dyntray-os --no-fail-fast
 
 say "dyntrayd.exe under Wine"
 $cargo build --target "$target" -p dyntray-engine --bin dyntrayd
@@ -107,3 +108,27 @@ daemon once >"$work/vault.log" 2>&1 || { cat "$work/vault.log" >&2; fail "once w
 [ "$(updates)" -eq 2 ] || fail "once with a keychain secret sent $(($(updates) - 1)) updates, not 1"
 say "dyntrayd.exe: --version, a secret file refused, check-config, once (1 update), once again" \
     "(nothing), a secret in the Credential Manager used"
+
+# The control API over the named pipe: run serves it, info and status ask it, a second
+# run finds the first, stop ends it (exit 0).
+daemon run >"$work/run.log" 2>&1 &
+run_pid=$!
+info=""
+for _ in $(seq 150); do
+    info=$(daemon info 2>/dev/null) && break
+    kill -0 "$run_pid" 2>/dev/null || { cat "$work/run.log" >&2; fail "run exited at start"; }
+    sleep 0.2
+done
+[ -n "$info" ] || { cat "$work/run.log" >&2; fail "info got no answer over the pipe"; }
+# (JSON doubles each backslash: \\\\.\\pipe\\dyntray-<SID>)
+grep -qF '\\\\.\\pipe\\dyntray-S-1-5-' <<<"$info" || fail "info names no per-user pipe: $info"
+daemon status --json >"$work/status.json" 2>&1 || { cat "$work/status.json" >&2; fail "status"; }
+grep -q '"vault.example.org"' "$work/status.json" || fail "status shows no record: $(cat "$work/status.json")"
+if daemon run >"$work/second.log" 2>&1; then
+    fail "a second run started beside the first"
+fi
+grep -q "already serves" "$work/second.log" || fail "a second run said: $(cat "$work/second.log")"
+daemon stop >"$work/stop.log" 2>&1 || { cat "$work/stop.log" >&2; fail "stop"; }
+wait "$run_pid" || { cat "$work/run.log" >&2; fail "run did not exit 0 after stop"; }
+[ "$(updates)" -eq 2 ] || fail "run sent again an address that did not change"
+say "dyntrayd.exe over the named pipe: run, info, status, a second run refused, stop"

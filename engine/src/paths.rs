@@ -85,15 +85,9 @@ fn user_tag() -> String {
     rustix::process::getuid().as_raw().to_string()
 }
 
-/// What tells this user's fallback socket directory from another user's. Windows keeps
-/// the temp dir per user already; the name only has to be stable.
-#[cfg(not(unix))]
-fn user_tag() -> String {
-    std::env::var("USERNAME").unwrap_or_else(|_| "user".into())
-}
-
 /// The control socket: `DYNTRAY_SOCKET`, else `$XDG_RUNTIME_DIR/dyntray/control.sock`,
 /// else a per-user directory under the system temp dir.
+#[cfg(unix)]
 pub fn control_socket() -> PathBuf {
     if let Some(path) = std::env::var_os(SOCKET_ENV) {
         return PathBuf::from(path);
@@ -102,4 +96,18 @@ pub fn control_socket() -> PathBuf {
         .map(|d| d.join(APP_DIR))
         .unwrap_or_else(|| std::env::temp_dir().join(format!("{APP_DIR}-{}", user_tag())));
     base.join("control.sock")
+}
+
+/// The control API's named pipe: `DYNTRAY_SOCKET`, else `\\.\pipe\dyntray-<user SID>`
+/// (pipe names are machine-wide: the SID keeps users apart; the server's and client's
+/// checks keep them out).
+#[cfg(windows)]
+pub fn control_socket() -> PathBuf {
+    if let Some(path) = std::env::var_os(SOCKET_ENV) {
+        return PathBuf::from(path);
+    }
+    let user = crate::control::pipe::me()
+        .map(str::to_owned)
+        .unwrap_or_else(|_| std::env::var("USERNAME").unwrap_or_else(|_| "user".into()));
+    PathBuf::from(format!(r"\\.\pipe\{APP_DIR}-{user}"))
 }

@@ -68,9 +68,12 @@ state store directly. A changed `file:` or `env:` secret is noticed by itself: r
 refused for bad credentials are sent again at the next check.
 
 OPTIONS:
-    --config PATH       Config file (default: $XDG_CONFIG_HOME/dyntray/config.toml)
-    --state-dir PATH    State directory (default: $XDG_DATA_HOME/dyntray)
-    --socket PATH       Control socket (default: $XDG_RUNTIME_DIR/dyntray/control.sock)
+    --config PATH       Config file (default: $XDG_CONFIG_HOME/dyntray/config.toml;
+                        on Windows %APPDATA%\\dyntray\\config.toml)
+    --state-dir PATH    State directory (default: $XDG_DATA_HOME/dyntray; on Windows
+                        %APPDATA%\\dyntray)
+    --socket PATH       Control socket (default: $XDG_RUNTIME_DIR/dyntray/control.sock;
+                        on Windows the named pipe \\\\.\\pipe\\dyntray-<your SID>)
     --json              status, history and ip: one line of JSON,
                         {\"version\": 1, \"status\"|\"history\"|\"addresses\": ...}
     -h, --help          Print this help

@@ -1,14 +1,11 @@
 //! The client side of the control API, used by the settings process, the `dyntrayd`
 //! subcommands and the tests.
 
-// The connection code below serves only the Unix socket until the named pipe lands.
-#![cfg_attr(windows, allow(dead_code, unused_imports))]
-
 use std::collections::HashMap;
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 #[cfg(unix)]
 use tokio::net::UnixStream;
 use tokio::sync::{mpsc, oneshot};
@@ -38,21 +35,6 @@ impl ControlClient {
     ///
     /// Fails with [`ErrorCode::NotRunning`] when nothing serves there, and with
     /// [`ErrorCode::Untrusted`] when something does that is not this user's.
-    #[cfg(windows)]
-    pub async fn connect(path: &Path) -> Result<Self, ControlError> {
-        // Nothing serves yet on Windows (see ControlServer::bind): said as "not running",
-        // so that the commands that can use the state store instead do.
-        Err(ControlError::new(
-            ErrorCode::NotRunning,
-            format!(
-                "no running Dyntray to ask at {}: the control API over a named pipe is not \
-                 built yet on Windows",
-                path.display()
-            ),
-        ))
-    }
-
-    /// Connects to the instance serving `path` (see the Unix version above).
     #[cfg(unix)]
     pub async fn connect(path: &Path) -> Result<Self, ControlError> {
         super::trust::check_socket_path(path)?;
@@ -66,13 +48,29 @@ impl ControlClient {
             )
         })?;
         super::trust::check_peer(&stream, path)?;
+        Ok(Self::over(stream))
+    }
+
+    /// Connects to the instance serving the named pipe `path` (`\\.\pipe\…`), after
+    /// making sure the process serving it runs as this user. Nothing is sent before that
+    /// check passes.
+    ///
+    /// Fails with [`ErrorCode::NotRunning`] when nothing serves there, and with
+    /// [`ErrorCode::Untrusted`] when something does that is not this user's.
+    #[cfg(windows)]
+    pub async fn connect(path: &Path) -> Result<Self, ControlError> {
+        Ok(Self::over(super::pipe::connect(path).await?))
+    }
+
+    /// A client over a checked connection.
+    fn over<S: AsyncRead + AsyncWrite + Send + 'static>(stream: S) -> Self {
         let (requests, requests_rx) = mpsc::channel(16);
         let (subscribe, subscribe_rx) = mpsc::channel(1);
         tokio::spawn(run_connection(stream, requests_rx, subscribe_rx));
-        Ok(Self {
+        Self {
             requests,
             subscribe,
-        })
+        }
     }
 
     /// Sends a request and waits for its result, decoded as `T`.
@@ -112,13 +110,12 @@ fn disconnected() -> ControlError {
     )
 }
 
-#[cfg(unix)]
-async fn run_connection(
-    stream: UnixStream,
+async fn run_connection<S: AsyncRead + AsyncWrite>(
+    stream: S,
     mut requests: mpsc::Receiver<(Request, Pending)>,
     mut subscribe: mpsc::Receiver<mpsc::Sender<Event>>,
 ) {
-    let (read, mut write) = stream.into_split();
+    let (read, mut write) = tokio::io::split(stream);
     // A line may not grow past MAX_MESSAGE_BYTES: the limit is re-armed before each read.
     let mut reader = BufReader::new(read).take(0);
     let mut pending: HashMap<u64, Pending> = HashMap::new();

@@ -20,6 +20,8 @@
 
 mod bridge;
 mod client;
+#[cfg(windows)]
+pub(crate) mod pipe;
 mod server;
 #[cfg(unix)]
 mod trust;

@@ -1,7 +1,5 @@
-//! The serving side of the control API: a Unix domain socket. On Windows the named pipe
-//! is not built yet, so binding fails with a clear error and nothing serves unchecked.
-// The connection code below serves only the Unix socket until the named pipe lands.
-#![cfg_attr(windows, allow(dead_code, unused_imports))]
+//! The serving side of the control API: a Unix domain socket, or on Windows a named pipe
+//! (see `pipe`). Either way only this user's processes are served.
 
 use std::future::Future;
 use std::io;
@@ -13,19 +11,32 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 #[cfg(unix)]
-use tokio::net::{UnixListener, UnixStream};
+use tokio::net::UnixListener;
+#[cfg(windows)]
+use tokio::net::windows::named_pipe::NamedPipeServer;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc};
 
+#[cfg(windows)]
+use super::pipe;
 #[cfg(unix)]
 use super::trust::{self, DirProblem};
 
-/// What accepts connections: a Unix listener. On Windows nothing yet (a server cannot
-/// be bound there, so none exists).
+/// What accepts connections: a Unix listener, or the pipe instance waiting for the next
+/// client.
 #[cfg(unix)]
 type Listener = UnixListener;
+/// One client's connection.
+#[cfg(unix)]
+type Stream = tokio::net::UnixStream;
 #[cfg(windows)]
 #[derive(Debug)]
-enum Listener {}
+struct Listener {
+    /// The instance a client connects to next.
+    next: NamedPipeServer,
+}
+/// One client's connection.
+#[cfg(windows)]
+type Stream = NamedPipeServer;
 
 use super::{
     ControlError, ErrorCode, Event, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, RawRequest, Reply, Request,
@@ -56,6 +67,14 @@ pub enum BindError {
         /// The directory.
         path: PathBuf,
         /// What is wrong with it ("belongs to user 1001", "is a symbolic link").
+        why: String,
+    },
+    /// Another user holds the pipe's name (Windows), so nothing can be served there.
+    #[error("{path} is held by another user ({why}); refusing to serve there")]
+    Taken {
+        /// The pipe name.
+        path: PathBuf,
+        /// Who holds it, as far as can be told.
         why: String,
     },
     /// Anything else the OS refused.
@@ -100,19 +119,38 @@ pub struct ControlServer {
 }
 
 impl ControlServer {
-    /// Binds the socket at `path`, creating its directory (mode 0700) when missing.
+    /// Serves the named pipe `path` (`\\.\pipe\…`), every instance open to this user only.
     ///
-    /// A socket file left behind by a dead instance is detected (nothing accepts on it)
-    /// and replaced; a live instance gives [`BindError::AlreadyRunning`], so the caller can
-    /// hand off to it. Must be called within a Tokio runtime.
+    /// A name this user's running instance serves gives [`BindError::AlreadyRunning`], so
+    /// the caller can hand off to it; one another user holds gives [`BindError::Taken`].
+    /// Must be called within a Tokio runtime.
     #[cfg(windows)]
     pub fn bind(path: &Path) -> Result<Self, BindError> {
-        Err(BindError::Io {
+        let io_err = |source| BindError::Io {
             path: path.to_path_buf(),
-            source: io::Error::new(
-                io::ErrorKind::Unsupported,
-                "the control API over a named pipe is not built yet on Windows",
-            ),
+            source,
+        };
+        let name = pipe::name(path).map_err(io_err)?;
+        // Asked as a client first: a first instance is refused while the name is held on
+        // Windows, but not under Wine, which ignores that flag.
+        if let Some(held) = held(path, name) {
+            return Err(held);
+        }
+        let next = match pipe::create(name, true) {
+            Ok(next) => next,
+            Err(e) if e.raw_os_error() == Some(dyntray_os::pipe::ACCESS_DENIED) => {
+                // Taken between the two calls.
+                return Err(held(path, name).unwrap_or(BindError::Io {
+                    path: path.to_path_buf(),
+                    source: e,
+                }));
+            }
+            Err(e) => return Err(io_err(e)),
+        };
+        Ok(Self {
+            listener: Listener { next },
+            path: path.to_path_buf(),
+            limits: Limits::default(),
         })
     }
 
@@ -163,14 +201,41 @@ impl ControlServer {
         &self.path
     }
 
-    /// Accepts connections until `shutdown` completes (no server exists on Windows yet).
+    /// Accepts connections until `shutdown` completes, each served on its own task. A
+    /// connected instance is handed to its task and a new one made for the next client.
     #[cfg(windows)]
     pub async fn serve<H: ControlHandler>(
-        self,
-        _handler: Arc<H>,
-        _shutdown: impl Future<Output = ()>,
+        mut self,
+        handler: Arc<H>,
+        shutdown: impl Future<Output = ()>,
     ) {
-        match self.listener {}
+        tokio::pin!(shutdown);
+        let slots = Arc::new(Semaphore::new(self.limits.max_connections));
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                connected = self.listener.next.connect() => {
+                    let fresh = loop {
+                        match pipe::create(&self.path.to_string_lossy(), false) {
+                            Ok(fresh) => break fresh,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "control pipe: cannot make the next instance");
+                                tokio::select! {
+                                    () = &mut shutdown => return,
+                                    () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                                }
+                            }
+                        }
+                    };
+                    let stream = std::mem::replace(&mut self.listener.next, fresh);
+                    if let Err(e) = connected {
+                        tracing::warn!(error = %e, "control pipe: a connection failed");
+                        continue;
+                    }
+                    self.accepted(stream, &handler, &slots);
+                }
+            }
+        }
     }
 
     /// Accepts connections until `shutdown` completes, each served on its own task.
@@ -186,21 +251,7 @@ impl ControlServer {
             tokio::select! {
                 () = &mut shutdown => break,
                 accepted = self.listener.accept() => match accepted {
-                    Ok((stream, _)) => match Arc::clone(&slots).try_acquire_owned() {
-                        Ok(slot) => {
-                            tokio::spawn(serve_connection(
-                                stream,
-                                Arc::clone(&handler),
-                                self.limits,
-                                slot,
-                            ));
-                        }
-                        Err(_) => {
-                            tracing::warn!(max = self.limits.max_connections,
-                                "control socket: too many connections; one refused");
-                            tokio::spawn(refuse_busy(stream, self.limits.max_connections));
-                        }
-                    },
+                    Ok((stream, _)) => self.accepted(stream, &handler, &slots),
                     Err(e) => {
                         tracing::warn!(error = %e, "control socket accept failed");
                         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -209,8 +260,77 @@ impl ControlServer {
             }
         }
     }
+
+    /// Serves a new connection on its own task, from this user only, or tells it the
+    /// server is busy.
+    fn accepted<H: ControlHandler>(
+        &self,
+        stream: Stream,
+        handler: &Arc<H>,
+        slots: &Arc<Semaphore>,
+    ) {
+        let limits = self.limits;
+        match Arc::clone(slots).try_acquire_owned() {
+            Ok(slot) => {
+                let handler = Arc::clone(handler);
+                tokio::spawn(async move {
+                    match check_client(&stream) {
+                        Ok(()) => serve_connection(stream, handler, limits, slot).await,
+                        Err(why) => tracing::warn!(%why, "control connection refused"),
+                    }
+                });
+            }
+            Err(_) => {
+                tracing::warn!(
+                    max = limits.max_connections,
+                    "control socket: too many connections; one refused"
+                );
+                tokio::spawn(refuse_busy(stream, limits.max_connections));
+            }
+        }
+    }
 }
 
+/// Who holds the pipe `name` already, if anyone: this user's running instance, or another
+/// user.
+#[cfg(windows)]
+fn held(path: &Path, name: &str) -> Option<BindError> {
+    use tokio::net::windows::named_pipe::ClientOptions;
+    match ClientOptions::new().open(name) {
+        Ok(client) => Some(match pipe::foreign_server(&client) {
+            None => BindError::AlreadyRunning(path.to_path_buf()),
+            Some(why) => BindError::Taken {
+                path: path.to_path_buf(),
+                why,
+            },
+        }),
+        // Every instance busy: a live server; the hand-off checks whose it is.
+        Err(e) if e.raw_os_error() == Some(dyntray_os::pipe::PIPE_BUSY) => {
+            Some(BindError::AlreadyRunning(path.to_path_buf()))
+        }
+        Err(e) if e.raw_os_error() == Some(dyntray_os::pipe::ACCESS_DENIED) => {
+            Some(BindError::Taken {
+                path: path.to_path_buf(),
+                why: format!("it exists and does not let you in: {e}"),
+            })
+        }
+        Err(_) => None,
+    }
+}
+
+/// Why a client is refused, if it is: it must run as this user.
+#[cfg(unix)]
+fn check_client(stream: &Stream) -> Result<(), String> {
+    trust::check_client(stream)
+}
+
+/// Why a client is refused, if it is: it must run as this user.
+#[cfg(windows)]
+fn check_client(stream: &Stream) -> Result<(), String> {
+    pipe::check_client(stream)
+}
+
+#[cfg(unix)]
 impl Drop for ControlServer {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
@@ -241,9 +361,8 @@ fn prepare_private_dir(dir: &Path) -> Result<(), BindError> {
 /// Tells a connection over the limit why it is closed: its first request (read for a
 /// second, at most 4 KiB) gets the answer by id, so that the client's call fails with
 /// it rather than with a closed connection.
-#[cfg(unix)]
-async fn refuse_busy(stream: UnixStream, max: usize) {
-    let (read, mut write) = stream.into_split();
+async fn refuse_busy(stream: Stream, max: usize) {
+    let (read, mut write) = tokio::io::split(stream);
     let mut first = Vec::new();
     let mut reader = BufReader::new(read).take(4096);
     let _ =
@@ -261,30 +380,14 @@ async fn refuse_busy(stream: UnixStream, max: usize) {
     let _ = tokio::time::timeout(Duration::from_secs(1), write.write_all(line.as_bytes())).await;
 }
 
-#[cfg(unix)]
+/// Serves one client (already checked) until it closes or idles out.
 async fn serve_connection<H: ControlHandler>(
-    stream: UnixStream,
+    stream: Stream,
     handler: Arc<H>,
     limits: Limits,
     _slot: OwnedSemaphorePermit,
 ) {
-    let me = trust::me();
-    match stream.peer_cred() {
-        Ok(cred) if cred.uid() == me => {}
-        Ok(cred) => {
-            tracing::warn!(
-                peer_uid = cred.uid(),
-                "control connection from another user refused"
-            );
-            return;
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot check the control peer's credentials");
-            return;
-        }
-    }
-
-    let (read, mut write) = stream.into_split();
+    let (read, mut write) = tokio::io::split(stream);
     // One writer task: replies and events share the connection without a lock.
     let (out_tx, mut out_rx) = mpsc::channel::<String>(64);
     let writer = tokio::spawn(async move {

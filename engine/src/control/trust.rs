@@ -172,3 +172,13 @@ pub(super) fn check_peer(stream: &UnixStream, path: &Path) -> Result<(), Control
         )),
     }
 }
+
+/// Why a connected client is refused, if it is: it must run as this user.
+pub(super) fn check_client(stream: &UnixStream) -> Result<(), String> {
+    let me = me();
+    match stream.peer_cred() {
+        Ok(cred) if cred.uid() == me => Ok(()),
+        Ok(cred) => Err(format!("the client runs as user {}, not {me}", cred.uid())),
+        Err(e) => Err(format!("the client's credentials cannot be read: {e}")),
+    }
+}

@@ -8,6 +8,8 @@ mod contract;
 // The Unix socket's trust checks; the named pipe gets its own.
 #[cfg(unix)]
 mod control;
+#[cfg(windows)]
+mod control_pipe;
 mod detect;
 mod engine;
 mod gnudip;
