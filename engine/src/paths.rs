@@ -54,14 +54,18 @@ pub fn config_file() -> Result<PathBuf, PathError> {
         })
 }
 
-/// The state directory (SQLite state store): `<OS data dir>/dyntray`.
+/// The state directory (SQLite state store): `<OS data dir>/dyntray`; on Windows the
+/// local one (`%LOCALAPPDATA%\dyntray`): the store and its lock belong to this machine and
+/// must not roam with the profile (the config, in `%APPDATA%`, may).
 pub fn state_dir() -> Result<PathBuf, PathError> {
-    dirs::data_dir()
-        .map(|d| d.join(APP_DIR))
-        .ok_or(PathError::Unknown {
-            what: "data",
-            env: "XDG_DATA_HOME",
-        })
+    #[cfg(windows)]
+    let dir = dirs::data_local_dir();
+    #[cfg(not(windows))]
+    let dir = dirs::data_dir();
+    dir.map(|d| d.join(APP_DIR)).ok_or(PathError::Unknown {
+        what: "data",
+        env: "XDG_DATA_HOME",
+    })
 }
 
 /// The log directory: `$XDG_STATE_HOME/dyntray/logs` on Linux, `~/Library/Logs/Dyntray` on

@@ -11,10 +11,10 @@ use crate::engine::EngineHandle;
 /// Network events are merged until this long passes without another one: links and
 /// addresses settle in bursts (DHCP, router advertisements, duplicate address detection).
 pub const DEBOUNCE: Duration = Duration::from_millis(250);
-/// How often the wall clock is compared with the monotonic clock.
+/// How often the wall clock is compared with the awake clock.
 const CLOCK_TICK: Duration = Duration::from_secs(30);
-/// A wall-clock lead over the monotonic clock beyond this means the machine slept (the
-/// monotonic clock stops during suspend) or the clock was set.
+/// A wall-clock lead over the awake clock beyond this means the machine slept (the awake
+/// clock stops during suspend) or the clock was set.
 const JUMP: Duration = Duration::from_secs(60);
 
 /// Starts the network watcher (where the OS has one) and the wake-up detector; both end
@@ -46,17 +46,18 @@ pub fn spawn(engine: EngineHandle) {
 }
 
 /// Compares the two clocks every [`CLOCK_TICK`]: after a suspend, the wall clock has run
-/// ahead of the monotonic one by the time spent asleep.
+/// ahead of the awake clock by the time spent asleep.
 async fn watch_clock(engine: EngineHandle) {
     let mut ticker = tokio::time::interval(CLOCK_TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last = (Instant::now(), SystemTime::now());
+    let origin = Instant::now();
+    let mut last = (awake(origin), SystemTime::now());
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
             () = engine.stopped() => break,
         }
-        let now = (Instant::now(), SystemTime::now());
+        let now = (awake(origin), SystemTime::now());
         if let Some(slept) = wall_lead(last, now) {
             engine.woke_up(slept).await;
         }
@@ -64,12 +65,27 @@ async fn watch_clock(engine: EngineHandle) {
     }
 }
 
-/// How far the wall clock ran ahead of the monotonic clock between two readings, if by
-/// more than [`JUMP`].
-fn wall_lead(before: (Instant, SystemTime), after: (Instant, SystemTime)) -> Option<Duration> {
-    let monotonic = after.0.saturating_duration_since(before.0);
+/// A reading of a clock that stops while the machine sleeps, for differences only. On
+/// Linux and macOS that is the monotonic clock (read since `origin`). On Windows it is
+/// not (`Instant` counts sleep there), so the unbiased interrupt time is read instead.
+fn awake(origin: Instant) -> Duration {
+    #[cfg(windows)]
+    {
+        let _ = origin;
+        dyntray_os::clock::awake()
+    }
+    #[cfg(not(windows))]
+    {
+        Instant::now().saturating_duration_since(origin)
+    }
+}
+
+/// How far the wall clock ran ahead of the awake clock between two readings, if by more
+/// than [`JUMP`].
+fn wall_lead(before: (Duration, SystemTime), after: (Duration, SystemTime)) -> Option<Duration> {
+    let awake = after.0.saturating_sub(before.0);
     let wall = after.1.duration_since(before.1).ok()?;
-    wall.checked_sub(monotonic).filter(|lead| *lead > JUMP)
+    wall.checked_sub(awake).filter(|lead| *lead > JUMP)
 }
 
 #[cfg(test)]
@@ -78,7 +94,7 @@ mod tests {
 
     #[test]
     fn a_wall_clock_jump_is_a_wake_up() {
-        let i = Instant::now();
+        let i = Duration::from_secs(1000);
         let w = SystemTime::now();
         let tick = Duration::from_secs(30);
         assert_eq!(wall_lead((i, w), (i + tick, w + tick)), None);

@@ -71,7 +71,7 @@ OPTIONS:
     --config PATH       Config file (default: $XDG_CONFIG_HOME/dyntray/config.toml;
                         on Windows %APPDATA%\\dyntray\\config.toml)
     --state-dir PATH    State directory (default: $XDG_DATA_HOME/dyntray; on Windows
-                        %APPDATA%\\dyntray)
+                        %LOCALAPPDATA%\\dyntray)
     --socket PATH       Control socket (default: $XDG_RUNTIME_DIR/dyntray/control.sock;
                         on Windows the named pipe \\\\.\\pipe\\dyntray-<your SID>)
     --json              status, history and ip: one line of JSON,
