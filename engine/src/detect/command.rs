@@ -90,18 +90,38 @@ impl Drop for GroupGuard {
     }
 }
 
-/// On Windows only the command itself is killed (`kill_on_drop`); what it started
-/// itself outlives a time-out until a job object holds them all (issue 15, next step).
+/// Kills a command and everything it started when dropped (a time-out, or the engine
+/// stopping in the middle of a check), unless the command finished: a job object with
+/// "kill on close". A process the shell starts in the moment between its own start and
+/// being put in the job stays outside (cmd.exe starts nothing that fast).
 #[cfg(windows)]
-struct GroupGuard;
+struct GroupGuard(Option<dyntray_os::job::KillJob>);
 
 #[cfg(windows)]
 impl GroupGuard {
-    fn of(_child: &tokio::process::Child) -> Self {
-        Self
+    fn of(child: &tokio::process::Child) -> Self {
+        let job = dyntray_os::job::KillJob::new().and_then(|job| {
+            job.assign(child)?;
+            Ok(job)
+        });
+        match job {
+            Ok(job) => Self(Some(job)),
+            Err(e) => {
+                // The command still runs, and is still killed on a time-out.
+                tracing::warn!(error = %e, "a command's children cannot be tied to it; a time-out ends the command only");
+                Self(None)
+            }
+        }
     }
 
-    fn finished(&mut self) {}
+    /// The command finished: what it left in the background goes on.
+    fn finished(&mut self) {
+        if let Some(job) = self.0.take()
+            && let Err(e) = job.release()
+        {
+            tracing::debug!(error = %e, "a finished command's job could not be let go");
+        }
+    }
 }
 
 /// The shell that runs `line`: `sh -c` in a process group of its own, so that a time-out
@@ -298,5 +318,40 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert!(!alive, "the background process survived");
+    }
+
+    #[cfg(windows)]
+    #[tokio::test]
+    async fn a_hanging_command_is_killed_with_everything_it_started() {
+        // The command starts a second cmd.exe, which writes a file once ping has waited
+        // three seconds.
+        let dir = tempfile::tempdir().unwrap();
+        let late = dir.path().join("late");
+        let line = format!(
+            "cmd /d /c \"ping -n 4 127.0.0.1 >nul & echo late>{}\"",
+            late.display()
+        );
+        let mut command = Command::new("t".into(), line);
+        // Unhurried, the file comes, and not at once (else this test would prove nothing).
+        command.timeout = Duration::from_secs(30);
+        let started = std::time::Instant::now();
+        let e = command.ask(IpFamily::V4).await.unwrap_err();
+        assert_eq!(e.0, "the command printed nothing");
+        assert!(late.exists(), "the inner command wrote nothing");
+        assert!(
+            started.elapsed() >= Duration::from_secs(2),
+            "ping did not wait"
+        );
+        std::fs::remove_file(&late).unwrap();
+
+        // Timed out after a second: the inner cmd.exe goes with the command.
+        command.timeout = Duration::from_secs(1);
+        let e = command.ask(IpFamily::V4).await.unwrap_err();
+        assert!(e.0.contains("did not finish"), "{e}");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(
+            !late.exists(),
+            "a process the command started outlived its time-out"
+        );
     }
 }
