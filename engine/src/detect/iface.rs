@@ -40,16 +40,16 @@ impl Source for Interfaces {
     }
 
     fn ask(&self, family: IpFamily) -> BoxFuture<'_, Result<Vec<IpAddr>, SourceError>> {
-        #[cfg(target_os = "linux")]
+        #[cfg(any(target_os = "linux", windows))]
         {
             Box::pin(read(self.name.as_deref(), family))
         }
-        #[cfg(not(target_os = "linux"))]
+        #[cfg(not(any(target_os = "linux", windows)))]
         {
             let _ = (&self.name, family);
             Box::pin(async {
                 Err(SourceError::new(
-                    "reading interface addresses is supported on Linux only",
+                    "reading interface addresses is supported on Linux and Windows only",
                 ))
             })
         }
@@ -164,7 +164,7 @@ fn is_private_v4(ip: std::net::Ipv4Addr) -> bool {
 /// If `best` is a temporary address, the stable address still being checked for duplicates
 /// next to it: on the same interface, where the kernel made the two together (a tentative
 /// address elsewhere, say on an interface that just came up, is no sibling of it).
-#[cfg(any(target_os = "linux", test))]
+#[cfg(any(target_os = "linux", windows, test))]
 fn tentative_sibling(candidates: &[AddrInfo], best: IpAddr) -> Option<&AddrInfo> {
     let interfaces: Vec<u32> = candidates
         .iter()
@@ -182,7 +182,7 @@ fn tentative_sibling(candidates: &[AddrInfo], best: IpAddr) -> Option<&AddrInfo>
 /// The interfaces, among `usable`, whose default route the kernel would take: those of
 /// the lowest metric (a laptop's wired link before its wireless one). Empty when there is
 /// no default route through a usable interface.
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 fn default_route_interfaces(
     routes: &[kernel::DefaultRoute],
     usable: &std::collections::HashSet<u32>,
@@ -197,14 +197,25 @@ fn default_route_interfaces(
         .collect()
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 async fn read(name: Option<&str>, family: IpFamily) -> Result<Vec<IpAddr>, SourceError> {
-    use std::collections::HashSet;
-
     let snapshot = tokio::time::timeout(super::SOURCE_TIMEOUT, kernel::snapshot(family))
         .await
         .map_err(|_| SourceError::new("the kernel did not list the interface addresses in time"))?
         .map_err(|e| SourceError::new(format!("reading interface addresses failed: {e}")))?;
+    choose(snapshot, name, family)
+}
+
+/// The addresses of `family` to publish from what the OS listed, best first, or why
+/// there are none.
+#[cfg(any(target_os = "linux", windows))]
+fn choose(
+    snapshot: kernel::Snapshot,
+    name: Option<&str>,
+    family: IpFamily,
+) -> Result<Vec<IpAddr>, SourceError> {
+    use std::collections::HashSet;
+
     let family_name = match family {
         IpFamily::V4 => "IPv4",
         IpFamily::V6 => "global IPv6",
@@ -291,6 +302,150 @@ async fn read(name: Option<&str>, family: IpFamily) -> Result<Vec<IpAddr>, Sourc
         ),
         None => format!("no {family_name} address on {place}"),
     }))
+}
+
+/// The adapters from Windows' IP Helper API (`GetAdaptersAddresses`), in the shapes the
+/// Linux reader below uses, so that choosing among them is the same code.
+#[cfg(windows)]
+pub(crate) mod kernel {
+    use std::io;
+    use std::net::IpAddr;
+
+    use dyntray_os::adapters::{self, Adapter, Dad};
+
+    use super::AddrInfo;
+    use crate::provider::IpFamily;
+
+    /// An interface.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub(crate) struct Link {
+        pub(crate) index: u32,
+        /// The name people see ("Ethernet", "Wi-Fi"), which `interface:NAME` gives.
+        pub(crate) name: String,
+        /// Windows has one state for both: operationally up.
+        pub(crate) up: bool,
+        pub(crate) running: bool,
+        pub(crate) loopback: bool,
+    }
+
+    /// An address on an interface.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) struct Address {
+        pub(crate) info: AddrInfo,
+        /// Reachable beyond the link: not loopback, link-local, site-local or Teredo.
+        pub(crate) global: bool,
+    }
+
+    /// One way out: an adapter with a default gateway of the family.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) struct DefaultRoute {
+        pub(crate) ifindex: u32,
+        pub(crate) gateway: Option<IpAddr>,
+        /// The adapter's interface metric for the family: Windows adds it to the
+        /// route's own, which is the same (0) for gateways learned by DHCP or RAs.
+        pub(crate) metric: u32,
+    }
+
+    /// What [`snapshot`] sees.
+    #[derive(Debug)]
+    pub(crate) struct Snapshot {
+        pub(crate) links: Vec<Link>,
+        pub(crate) addresses: Vec<Address>,
+        pub(crate) default_routes: Vec<DefaultRoute>,
+    }
+
+    /// The adapters, their addresses of `family` and the ways out, in one call.
+    pub(crate) async fn snapshot(family: IpFamily) -> io::Result<Snapshot> {
+        let adapters = tokio::task::spawn_blocking(adapters::list)
+            .await
+            .map_err(io::Error::other)??;
+        Ok(from_adapters(&adapters, family))
+    }
+
+    /// The snapshot in what `GetAdaptersAddresses` said.
+    pub(crate) fn from_adapters(adapters: &[Adapter], family: IpFamily) -> Snapshot {
+        let mut snapshot = Snapshot {
+            links: Vec::new(),
+            addresses: Vec::new(),
+            default_routes: Vec::new(),
+        };
+        for adapter in adapters {
+            let index = if adapter.index != 0 {
+                adapter.index
+            } else {
+                adapter.ipv6_index
+            };
+            snapshot.links.push(Link {
+                index,
+                name: adapter.name.clone(),
+                up: adapter.up,
+                running: adapter.up,
+                loopback: adapter.loopback,
+            });
+            for address in &adapter.addresses {
+                if IpFamily::of(address.address) != family {
+                    continue;
+                }
+                let mut flags = 0;
+                flags |= match address.dad {
+                    Dad::Tentative => AddrInfo::TENTATIVE,
+                    Dad::Deprecated => AddrInfo::DEPRECATED,
+                    // Invalid is as unusable as a duplicate.
+                    Dad::Duplicate | Dad::Invalid => AddrInfo::DADFAILED,
+                    Dad::Preferred => 0,
+                };
+                if address.temporary {
+                    flags |= AddrInfo::TEMPORARY;
+                }
+                if address.manual {
+                    flags |= AddrInfo::PERMANENT;
+                }
+                snapshot.addresses.push(Address {
+                    info: AddrInfo {
+                        address: address.address,
+                        ifindex: index,
+                        flags,
+                        preferred_lft: address.preferred_lifetime,
+                        default_route: false,
+                    },
+                    global: global(address.address),
+                });
+            }
+            let metric = match family {
+                IpFamily::V4 => adapter.ipv4_metric,
+                IpFamily::V6 => adapter.ipv6_metric,
+            };
+            if let Some(gateway) = adapter
+                .gateways
+                .iter()
+                .find(|g| IpFamily::of(**g) == family)
+            {
+                snapshot.default_routes.push(DefaultRoute {
+                    ifindex: index,
+                    gateway: Some(*gateway),
+                    metric,
+                });
+            }
+        }
+        snapshot
+    }
+
+    /// Whether an address reaches beyond its link (what Linux calls scope global).
+    fn global(address: IpAddr) -> bool {
+        match address {
+            IpAddr::V4(ip) => !ip.is_loopback() && !ip.is_link_local() && !ip.is_unspecified(),
+            IpAddr::V6(ip) => {
+                let first = ip.segments()[0];
+                !ip.is_loopback()
+                    && !ip.is_unspecified()
+                    // fe80::/10 link-local, fec0::/10 the old site-local.
+                    && (first & 0xffc0) != 0xfe80
+                    && (first & 0xffc0) != 0xfec0
+                    // 2001::/32: Teredo, a tunnel's address, never this host's own.
+                    && !(first == 0x2001 && ip.segments()[1] == 0)
+            }
+        }
+    }
 }
 
 /// Talking to the kernel over a netlink route socket: also used by the network change
@@ -1238,6 +1393,150 @@ mod tests {
                 ask_in(&ns, &all(), IpFamily::V4),
                 Err(SourceError::new("no IPv4 address on any interface"))
             );
+        }
+    }
+
+    /// What Windows lists, read the way the Linux reader reads the kernel.
+    #[cfg(windows)]
+    mod windows {
+        use dyntray_os::adapters::{Adapter, Address, Dad};
+
+        use super::super::{choose, kernel};
+        use super::*;
+
+        fn address(text: &str, dad: Dad, temporary: bool) -> Address {
+            Address {
+                address: text.parse().unwrap(),
+                dad,
+                temporary,
+                manual: false,
+                preferred_lifetime: 3600,
+            }
+        }
+
+        fn adapter(index: u32, name: &str, addresses: Vec<Address>, gateways: &[&str]) -> Adapter {
+            Adapter {
+                index,
+                ipv6_index: index,
+                name: name.into(),
+                up: true,
+                loopback: false,
+                addresses,
+                gateways: gateways.iter().map(|g| g.parse().unwrap()).collect(),
+                ipv4_metric: 25,
+                ipv6_metric: 25,
+            }
+        }
+
+        fn machine() -> Vec<Adapter> {
+            let mut wifi = adapter(
+                7,
+                "Wi-Fi",
+                vec![address("81.2.69.170", Dad::Preferred, false)],
+                &["81.2.69.1"],
+            );
+            wifi.ipv4_metric = 50;
+            let mut unplugged = adapter(
+                9,
+                "Ethernet 2",
+                vec![address("81.2.69.190", Dad::Preferred, false)],
+                &["81.2.69.1"],
+            );
+            unplugged.up = false;
+            unplugged.ipv4_metric = 5;
+            let mut loopback = adapter(
+                1,
+                "Loopback Pseudo-Interface 1",
+                vec![address("127.0.0.1", Dad::Preferred, false)],
+                &[],
+            );
+            loopback.loopback = true;
+            vec![
+                loopback,
+                adapter(
+                    4,
+                    "Ethernet",
+                    vec![
+                        address("81.2.69.160", Dad::Preferred, false),
+                        address("fe80::1", Dad::Preferred, false),
+                        address("2001:db8::9", Dad::Preferred, true),
+                        address("2001:db8::1", Dad::Preferred, false),
+                        address("2001:db8::dead", Dad::Deprecated, false),
+                    ],
+                    &["81.2.69.1", "fe80::ff"],
+                ),
+                wifi,
+                unplugged,
+                // A VPN without a default route, and Teredo with one.
+                adapter(
+                    11,
+                    "VPN",
+                    vec![address("10.8.0.2", Dad::Preferred, false)],
+                    &[],
+                ),
+                adapter(
+                    12,
+                    "Teredo Tunneling Pseudo-Interface",
+                    vec![address("2001:0:5ef5:79fd::1", Dad::Preferred, false)],
+                    &["fe80::8000:f227:bec3:2c76"],
+                ),
+            ]
+        }
+
+        fn pick(name: Option<&str>, family: IpFamily) -> Result<Vec<IpAddr>, SourceError> {
+            choose(kernel::from_adapters(&machine(), family), name, family)
+        }
+
+        #[test]
+        fn the_lowest_metric_way_out_that_is_up_gives_the_address() {
+            let v4 = pick(None, IpFamily::V4).unwrap();
+            assert_eq!(v4, ["81.2.69.160".parse::<IpAddr>().unwrap()]);
+            // Stable, then temporary, then deprecated; never link-local or Teredo.
+            let v6 = pick(None, IpFamily::V6).unwrap();
+            assert_eq!(
+                v6,
+                ["2001:db8::1", "2001:db8::9", "2001:db8::dead"]
+                    .map(|a| a.parse::<IpAddr>().unwrap())
+            );
+        }
+
+        #[test]
+        fn a_named_adapter_is_read_by_the_name_people_see() {
+            assert_eq!(
+                pick(Some("Wi-Fi"), IpFamily::V4).unwrap(),
+                ["81.2.69.170".parse::<IpAddr>().unwrap()]
+            );
+            assert_eq!(
+                pick(Some("Ethernet 2"), IpFamily::V4).unwrap_err().0,
+                "Ethernet 2 is down"
+            );
+            assert_eq!(
+                pick(Some("Ethernet 3"), IpFamily::V4).unwrap_err().0,
+                "no interface named Ethernet 3"
+            );
+        }
+
+        #[test]
+        fn an_address_still_checked_for_duplicates_is_not_used() {
+            let mut adapters = machine();
+            for a in &mut adapters[1].addresses {
+                if a.address == "2001:db8::1".parse::<IpAddr>().unwrap() {
+                    a.dad = Dad::Tentative;
+                }
+            }
+            let snapshot = kernel::from_adapters(&adapters, IpFamily::V6);
+            let error = choose(snapshot, None, IpFamily::V6).unwrap_err().0;
+            assert!(
+                error.contains("2001:db8::1") && error.contains("tentative"),
+                "{error}"
+            );
+        }
+
+        #[tokio::test]
+        async fn this_machine_is_read() {
+            // Wine lists the host's interfaces, so there is at least a loopback.
+            let snapshot = kernel::snapshot(IpFamily::V4).await.unwrap();
+            assert!(snapshot.links.iter().any(|l| l.loopback), "{snapshot:?}");
         }
     }
 }
