@@ -61,6 +61,8 @@ COMMANDS:
                               --no-secrets   store no password; set each with `secret set`
                               --replace      replace accounts of the same id (refused
                                              otherwise)
+    reload                  Ask the running instance to read its config file again (as
+                            SIGHUP does; a hand edit is noticed by itself too)
     stop                    Ask the running instance to exit
 
 status, history and enable ask the running instance when there is one, else use the
@@ -117,6 +119,7 @@ enum Command {
     Enable(Option<String>),
     Import(ImportArgs),
     Info,
+    Reload,
     Stop,
     Help,
     Version,
@@ -240,6 +243,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         }
         (None, ["info"]) => Command::Info,
         (None, ["stop"]) => Command::Stop,
+        (None, ["reload"]) => Command::Reload,
         (None, [word, ..]) => {
             return Err(bad(format!(
                 "unknown command or argument `{word}` (try --help)"
@@ -326,6 +330,17 @@ async fn dispatch(args: Args) -> Result<ExitCode> {
         Command::Info => {
             let info = connect(&paths.socket).await?.app_info().await?;
             println!("{}", serde_json::to_string_pretty(&info)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Reload => {
+            connect(&paths.socket)
+                .await?
+                .call::<()>(Request::Reload)
+                .await?;
+            println!(
+                "Dyntray read {} again and applied it",
+                paths.config.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Stop => {

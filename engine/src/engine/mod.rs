@@ -709,13 +709,15 @@ impl Engine {
                 let _ = reply.send(result);
             }
             Command::Reload(reply) => {
-                self.load_config();
-                let result = match &self.config_error {
-                    Some(e) => Err(EngineError::Config(e.clone())),
-                    None => Ok(()),
+                // As a hand edit is taken: a file that cannot be used leaves the running
+                // config in force, and the caller hears why.
+                let applied = self.config_file_changed("asked to reload");
+                let result = match (&self.config_error, &self.config_warning) {
+                    (Some(e), _) | (None, Some(e)) => Err(EngineError::Config(e.clone())),
+                    (None, None) => Ok(()),
                 };
                 self.publish_status();
-                if result.is_ok() {
+                if applied {
                     self.pass_logged().await;
                 }
                 let _ = reply.send(result);

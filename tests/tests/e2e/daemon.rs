@@ -535,6 +535,26 @@ async fn sighup_makes_dyntrayd_read_its_config_again() {
         child.try_wait().unwrap().is_none(),
         "SIGHUP must not end it"
     );
+
+    // `dyntrayd reload` asks the same over the control API (Windows has no SIGHUP).
+    let before = std::fs::read_to_string(&real).unwrap();
+    std::fs::write(
+        &real,
+        format!("{before}\n[[record]]\nname = \"e.example.org\"\naccount = \"e2e-hup\"\n"),
+    )
+    .unwrap();
+    let reload = daemon.run(&["reload"]);
+    assert!(reload.status.success(), "{}", text(&reload));
+    assert!(text(&reload).contains("again"), "{}", text(&reload));
+    assert!(text(&daemon.run(&["status"])).contains("e.example.org"));
+    // A broken file is refused, saying why; the running config stays.
+    std::fs::write(&real, format!("{before}\n[[record]\n")).unwrap();
+    let reload = daemon.run(&["reload"]);
+    assert!(!reload.status.success(), "{}", text(&reload));
+    assert!(text(&reload).contains("line"), "{}", text(&reload));
+    let status = text(&daemon.run(&["status"]));
+    assert!(status.contains("e.example.org"), "{status}");
+
     let exit = signal_and_wait(&mut child, "-TERM");
     assert!(exit.success(), "{exit:?}");
 }
