@@ -130,10 +130,22 @@ if daemon run >"$work/second.log" 2>&1; then
     fail "a second run started beside the first"
 fi
 grep -q "already serves" "$work/second.log" || fail "a second run said: $(cat "$work/second.log")"
+[ "$(updates)" -eq 2 ] || fail "run sent again an address that did not change"
+# A hand edit reaches the running engine by itself (the directory's change notification):
+# the new name is sent. Then reload asks over the pipe, and sends nothing new.
+printf '%s\n' '' '[[record]]' 'name = "late.example.org"' 'account = "vault"' >>"$config"
+for _ in $(seq 40); do
+    [ "$(updates)" -ge 3 ] && break
+done
+[ "$(updates)" -eq 3 ] || { cat "$work/run.log" >&2; fail "a hand edit did not reach dyntrayd.exe run"; }
+grep -q 'late.example.org' "$work/fake.log" || fail "the update was not for the new name"
+daemon reload >"$work/reload.log" 2>&1 || { cat "$work/reload.log" >&2; fail "reload"; }
+grep -q "read .* again" "$work/reload.log" || fail "reload said: $(cat "$work/reload.log")"
 daemon stop >"$work/stop.log" 2>&1 || { cat "$work/stop.log" >&2; fail "stop"; }
 wait "$run_pid" || { cat "$work/run.log" >&2; fail "run did not exit 0 after stop"; }
-[ "$(updates)" -eq 2 ] || fail "run sent again an address that did not change"
-say "dyntrayd.exe over the named pipe: run, info, status, a second run refused, stop"
+[ "$(updates)" -eq 3 ] || fail "reload or stop sent an update"
+say "dyntrayd.exe over the named pipe: run, info, status, a second run refused, a hand" \
+    "edit applied by itself, reload, stop"
 
 # The interface source from the IP Helper API: Wine lists this host's interfaces, so
 # dyntrayd.exe must choose the same IPv4 address (or give the same reason for none) as

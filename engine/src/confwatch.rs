@@ -1,5 +1,6 @@
-//! Hand edits reach the running engine: the config file is watched, and SIGHUP asks for
-//! a reload as daemons do. The engine decides what a change means (a file that is the
+//! Hand edits reach the running engine: the config file is watched (inotify on Linux, a
+//! directory change notification on Windows), and SIGHUP asks for a reload as daemons do
+//! (`dyntrayd reload` everywhere). The engine decides what a change means (a file that is the
 //! same as the one applied is nothing; a bad one keeps the running config).
 
 use std::path::{Path, PathBuf};
@@ -8,7 +9,7 @@ use std::time::Duration;
 use crate::engine::EngineHandle;
 
 /// Changes closer together than this are one (an editor writes, renames, chmods).
-#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+#[cfg_attr(not(any(target_os = "linux", windows)), allow(dead_code))]
 const SETTLE: Duration = Duration::from_millis(300);
 
 /// Watches `path` (through its directory, so that an editor's write-and-rename is seen)
@@ -38,10 +39,15 @@ pub fn spawn(path: PathBuf, engine: EngineHandle) {
         Ok(changes) => {
             tokio::spawn(follow(changes, engine));
         }
-        Err(e) => tracing::info!(path = %path.display(), error = %e,
-            "the config file is not watched; send SIGHUP after editing it"),
+        Err(e) => tracing::info!(path = %path.display(), error = %e, "{UNWATCHED}"),
     }
 }
+
+/// What to do instead when the file cannot be watched.
+#[cfg(unix)]
+const UNWATCHED: &str = "the config file is not watched; send SIGHUP after editing it";
+#[cfg(not(unix))]
+const UNWATCHED: &str = "the config file is not watched; run `dyntrayd reload` after editing it";
 
 #[cfg(target_os = "linux")]
 type Changes = inotify::Watch;
@@ -69,17 +75,60 @@ async fn follow(mut changes: Changes, engine: EngineHandle) {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
+/// On Windows: the directory's change notifications, which a thread of their own
+/// passes on (the engine tells a change of this file from the others' by its content).
+#[cfg(windows)]
+struct Changes {
+    told: tokio::sync::mpsc::Receiver<()>,
+    _watch: dyntray_os::dirwatch::DirWatch,
+}
+
+#[cfg(windows)]
+fn watcher(path: &Path) -> std::io::Result<Changes> {
+    use tokio::sync::mpsc::error::TrySendError;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let (tx, told) = tokio::sync::mpsc::channel(1);
+    // A full channel already holds a change to act on: nothing is lost.
+    let watch = dyntray_os::dirwatch::DirWatch::new(dir, move || {
+        !matches!(tx.try_send(()), Err(TrySendError::Closed(())))
+    })?;
+    Ok(Changes {
+        told,
+        _watch: watch,
+    })
+}
+
+#[cfg(windows)]
+async fn follow(mut changes: Changes, engine: EngineHandle) {
+    loop {
+        tokio::select! {
+            told = changes.told.recv() => {
+                if told.is_none() {
+                    break;
+                }
+                tokio::time::sleep(SETTLE).await;
+                while changes.told.try_recv().is_ok() {}
+                engine.config_file_changed("the file changed".into()).await;
+            }
+            () = engine.stopped() => break,
+        }
+    }
+}
+
+#[cfg(not(any(target_os = "linux", windows)))]
 type Changes = ();
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", windows)))]
 fn watcher(_path: &Path) -> std::io::Result<Changes> {
     Err(std::io::Error::other(
-        "file watching is built for Linux only",
+        "file watching is built for Linux and Windows only",
     ))
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", windows)))]
 async fn follow(_changes: Changes, _engine: EngineHandle) {}
 
 #[cfg(target_os = "linux")]

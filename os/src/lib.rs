@@ -1,7 +1,7 @@
 //! The few Windows calls Dyntray makes that Rust's standard library, Tokio and the other
 //! chosen crates do not wrap: who a process runs as, a named pipe only its owner may
 //! open, a clock that stops during sleep, a job that ends a command with everything it
-//! started, and the network adapters with their addresses. Every function here is safe to call; the `unsafe` stays inside, one
+//! started, the network adapters with their addresses, and a directory watch. Every function here is safe to call; the `unsafe` stays inside, one
 //! foreign call per block, each with the reason it is sound.
 //!
 //! The rest of the workspace forbids unsafe code; this crate exists so that it can keep
@@ -10,6 +10,7 @@
 
 pub mod adapters;
 pub mod clock;
+pub mod dirwatch;
 pub mod identity;
 pub mod job;
 pub mod pipe;
