@@ -58,18 +58,31 @@ pub fn spawn(debounce: Duration) -> std::io::Result<mpsc::Receiver<NetworkChange
     {
         linux::spawn(debounce)
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(windows)]
+    {
+        windows::spawn(debounce)
+    }
+    #[cfg(not(any(target_os = "linux", windows)))]
     {
         let _ = debounce;
         Err(std::io::Error::new(
             std::io::ErrorKind::Unsupported,
-            "watching for network changes is supported on Linux only",
+            "watching for network changes is supported on Linux and Windows only",
         ))
     }
 }
 
+/// Sleeps until `due`, or for ever when there is nothing due.
+#[cfg(any(target_os = "linux", windows))]
+async fn sleep_until(due: Option<tokio::time::Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Changes gathered until the network is quiet.
-#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+#[cfg_attr(not(any(target_os = "linux", windows)), allow(dead_code))]
 struct Batch {
     reason: String,
     more: usize,
@@ -78,7 +91,7 @@ struct Batch {
     quiet_at: tokio::time::Instant,
 }
 
-#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+#[cfg_attr(not(any(target_os = "linux", windows)), allow(dead_code))]
 impl Batch {
     fn new(reason: String, seen: Instant, debounce: Duration) -> Self {
         let now = tokio::time::Instant::now();
@@ -130,7 +143,7 @@ mod linux {
     use netlink_sys::{AsyncSocket, AsyncSocketExt, SocketAddr, TokioSocket};
     use tokio::sync::mpsc;
 
-    use super::{Batch, NetworkChange};
+    use super::{Batch, NetworkChange, sleep_until};
     use crate::detect::iface::kernel::{self, Address, DefaultRoute, Link};
     use crate::provider::IpFamily;
 
@@ -217,13 +230,6 @@ mod linux {
                     }
                 }
             }
-        }
-    }
-
-    async fn sleep_until(due: Option<tokio::time::Instant>) {
-        match due {
-            Some(due) => tokio::time::sleep_until(due).await,
-            None => std::future::pending().await,
         }
     }
 
@@ -515,6 +521,208 @@ mod linux {
                 Some(_) if deprecated => Some(format!("address {ip} on {name} is deprecated")),
                 Some(_) => Some(format!("address {ip} on {name} is preferred again")),
             }
+        }
+    }
+}
+
+/// On Windows: the IP Helper API's change notifications say that something changed; the
+/// adapters are read again and compared with what was last seen, and only what matters
+/// is reported (the same things as on Linux: an interface up or down, a usable global
+/// address added, removed, deprecated or preferred again, a family's way out changed).
+/// Lifetimes refreshed by a router advertisement, statistics, anything else: nothing.
+#[cfg(windows)]
+mod windows {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::io;
+    use std::net::IpAddr;
+    use std::time::{Duration, Instant};
+
+    use dyntray_os::adapters::{self, Adapter};
+    use tokio::sync::mpsc;
+
+    use super::{Batch, NetworkChange, sleep_until};
+    use crate::detect::iface::kernel;
+    use crate::provider::IpFamily;
+
+    pub(super) fn spawn(debounce: Duration) -> io::Result<mpsc::Receiver<NetworkChange>> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(io::Error::other(
+                "the network change watcher must be started inside a Tokio runtime",
+            ));
+        }
+        // A full channel already holds a change to look at: enough.
+        let (poke, pokes) = mpsc::channel::<Instant>(1);
+        let watch = dyntray_os::netchange::watch(move || {
+            let _ = poke.try_send(Instant::now());
+        })?;
+        let (sender, receiver) = mpsc::channel(1);
+        tokio::spawn(run(watch, pokes, debounce, sender));
+        Ok(receiver)
+    }
+
+    async fn run(
+        watch: dyntray_os::netchange::NetChanges,
+        mut pokes: mpsc::Receiver<Instant>,
+        debounce: Duration,
+        sender: mpsc::Sender<NetworkChange>,
+    ) {
+        // Registered before the baseline is read, so no change is lost.
+        let _watch = watch;
+        let mut view = read().await;
+        let mut batch: Option<Batch> = None;
+        loop {
+            let due = batch.as_ref().map(|b| b.due(debounce));
+            tokio::select! {
+                () = sender.closed() => return,
+                () = sleep_until(due) => {
+                    if let Some(done) = batch.take() {
+                        match sender.try_send(done.into_change()) {
+                            Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => {}
+                            Err(mpsc::error::TrySendError::Closed(_)) => return,
+                        }
+                    }
+                }
+                poke = pokes.recv() => {
+                    let Some(seen) = poke else { return };
+                    let Some(now) = read().await else { continue };
+                    let reasons = view.as_ref().map_or_else(Vec::new, |before| before.changes(&now));
+                    view = Some(now);
+                    for reason in reasons {
+                        tracing::debug!(%reason, "network change");
+                        match &mut batch {
+                            Some(b) => b.add(debounce),
+                            None => batch = Some(Batch::new(reason, seen, debounce)),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn read() -> Option<View> {
+        match tokio::task::spawn_blocking(adapters::list).await {
+            Ok(Ok(adapters)) => Some(View::of(&adapters)),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot read the network adapters; a change waits for the next poll");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the network adapters");
+                None
+            }
+        }
+    }
+
+    /// What matters of the network, as the interface source sees it.
+    #[derive(Debug, Default, PartialEq, Eq)]
+    pub(super) struct View {
+        /// Interfaces other than loopback: name, and whether up.
+        links: BTreeMap<u32, (String, bool)>,
+        /// Usable global addresses by (interface, address): whether deprecated.
+        addresses: BTreeMap<(u32, IpAddr), bool>,
+        /// Each family's ways out of the lowest metric: (interface, gateway).
+        exits: BTreeMap<IpFamily, BTreeSet<(u32, Option<IpAddr>)>>,
+    }
+
+    impl View {
+        pub(super) fn of(adapters: &[Adapter]) -> Self {
+            let mut view = Self::default();
+            for family in [IpFamily::V4, IpFamily::V6] {
+                let snapshot = kernel::from_adapters(adapters, family);
+                for link in snapshot.links.iter().filter(|l| !l.loopback) {
+                    view.links
+                        .insert(link.index, (link.name.clone(), link.running));
+                }
+                let up = |index: u32| view.links.get(&index).is_some_and(|(_, up)| *up);
+                let addresses: Vec<_> = snapshot
+                    .addresses
+                    .iter()
+                    .filter(|a| a.global && a.info.usable() && up(a.info.ifindex))
+                    .map(|a| ((a.info.ifindex, a.info.address), a.info.deprecated()))
+                    .collect();
+                let ways: Vec<_> = snapshot
+                    .default_routes
+                    .iter()
+                    .filter(|r| up(r.ifindex))
+                    .collect();
+                let best = ways.iter().map(|r| r.metric).min();
+                let exits = ways
+                    .iter()
+                    .filter(|r| Some(r.metric) == best)
+                    .map(|r| (r.ifindex, r.gateway))
+                    .collect();
+                view.addresses.extend(addresses);
+                view.exits.insert(family, exits);
+            }
+            view
+        }
+
+        fn name(&self, index: u32) -> String {
+            self.links
+                .get(&index)
+                .map_or_else(|| format!("interface {index}"), |(name, _)| name.clone())
+        }
+
+        /// What changed from `self` to `now`, in words.
+        pub(super) fn changes(&self, now: &Self) -> Vec<String> {
+            let mut changes = Vec::new();
+            for (index, (name, up)) in &now.links {
+                let was = self.links.get(index).is_some_and(|(_, up)| *up);
+                if *up != was {
+                    changes.push(format!(
+                        "{name} {}",
+                        if *up { "came up" } else { "went down" }
+                    ));
+                }
+            }
+            for (index, (name, up)) in &self.links {
+                if *up && !now.links.contains_key(index) {
+                    changes.push(format!("{name} went away"));
+                }
+            }
+            for ((index, address), deprecated) in &now.addresses {
+                match self.addresses.get(&(*index, *address)) {
+                    None => {
+                        changes.push(format!("address {address} added on {}", now.name(*index)))
+                    }
+                    Some(was) if was != deprecated => changes.push(format!(
+                        "address {address} on {} {}",
+                        now.name(*index),
+                        if *deprecated {
+                            "deprecated"
+                        } else {
+                            "preferred again"
+                        }
+                    )),
+                    Some(_) => {}
+                }
+            }
+            for (index, address) in self.addresses.keys() {
+                if !now.addresses.contains_key(&(*index, *address)) {
+                    changes.push(format!(
+                        "address {address} removed from {}",
+                        self.name(*index)
+                    ));
+                }
+            }
+            for (family, exits) in &now.exits {
+                if self.exits.get(family) != Some(exits) {
+                    let family = match family {
+                        IpFamily::V4 => "IPv4",
+                        IpFamily::V6 => "IPv6",
+                    };
+                    let names: BTreeSet<String> = exits.iter().map(|(i, _)| now.name(*i)).collect();
+                    changes.push(if names.is_empty() {
+                        format!("the {family} default route went away")
+                    } else {
+                        format!(
+                            "the {family} default route now leaves through {}",
+                            names.into_iter().collect::<Vec<_>>().join(", ")
+                        )
+                    });
+                }
+            }
+            changes
         }
     }
 }
@@ -1045,5 +1253,115 @@ mod tests {
                 assert!(change.reason.starts_with("v0 went down"), "{change:?}");
             });
         }
+    }
+}
+
+/// The Windows watcher's judgement of what changed, on adapters as Windows lists them.
+#[cfg(test)]
+#[cfg(windows)]
+mod windows_tests {
+    use dyntray_os::adapters::{Adapter, Address, Dad};
+
+    use super::windows::View;
+
+    fn address(text: &str, dad: Dad) -> Address {
+        Address {
+            address: text.parse().unwrap(),
+            dad,
+            temporary: false,
+            manual: false,
+            preferred_lifetime: 3600,
+        }
+    }
+
+    fn ethernet() -> Adapter {
+        Adapter {
+            index: 4,
+            ipv6_index: 4,
+            name: "Ethernet".into(),
+            up: true,
+            loopback: false,
+            addresses: vec![
+                address("81.2.69.160", Dad::Preferred),
+                address("2001:db8::1", Dad::Preferred),
+                address("fe80::1", Dad::Preferred),
+            ],
+            gateways: vec!["81.2.69.1".parse().unwrap(), "fe80::ff".parse().unwrap()],
+            ipv4_metric: 25,
+            ipv6_metric: 25,
+        }
+    }
+
+    fn wifi() -> Adapter {
+        Adapter {
+            index: 7,
+            ipv6_index: 7,
+            name: "Wi-Fi".into(),
+            addresses: vec![address("81.2.69.170", Dad::Preferred)],
+            gateways: vec!["81.2.69.1".parse().unwrap()],
+            ipv4_metric: 50,
+            ..ethernet()
+        }
+    }
+
+    fn changes(before: &[Adapter], after: &[Adapter]) -> Vec<String> {
+        View::of(before).changes(&View::of(after))
+    }
+
+    #[test]
+    fn what_does_not_matter_is_no_change() {
+        let before = [ethernet(), wifi()];
+        let mut after = [ethernet(), wifi()];
+        // A router advertisement refreshing lifetimes, a link-local address coming and
+        // going, a tentative address: nothing to check.
+        after[0].addresses[1].preferred_lifetime = 1800;
+        after[0]
+            .addresses
+            .retain(|a| !a.address.to_string().starts_with("fe80"));
+        after[1]
+            .addresses
+            .push(address("2001:db8::7", Dad::Tentative));
+        assert_eq!(changes(&before, &after), Vec::<String>::new());
+    }
+
+    #[test]
+    fn addresses_links_and_the_way_out_are_told_in_words() {
+        let before = [ethernet(), wifi()];
+        let mut after = [ethernet(), wifi()];
+        after[0].addresses[0] = address("81.2.69.161", Dad::Preferred);
+        after[0].addresses[1].dad = Dad::Deprecated;
+        assert_eq!(
+            changes(&before, &after),
+            [
+                "address 81.2.69.161 added on Ethernet",
+                "address 2001:db8::1 on Ethernet deprecated",
+                "address 81.2.69.160 removed from Ethernet",
+            ]
+        );
+
+        // Unplugged: the link goes down, its addresses no longer count, and IPv4 leaves
+        // through Wi-Fi now (IPv6 had only the Ethernet way out).
+        let mut unplugged = [ethernet(), wifi()];
+        unplugged[0].up = false;
+        assert_eq!(
+            changes(&before, &unplugged),
+            [
+                "Ethernet went down",
+                "address 81.2.69.160 removed from Ethernet",
+                "address 2001:db8::1 removed from Ethernet",
+                "the IPv4 default route now leaves through Wi-Fi",
+                "the IPv6 default route went away",
+            ]
+        );
+        assert_eq!(
+            changes(&unplugged, &before),
+            [
+                "Ethernet came up",
+                "address 81.2.69.160 added on Ethernet",
+                "address 2001:db8::1 added on Ethernet",
+                "the IPv4 default route now leaves through Ethernet",
+                "the IPv6 default route now leaves through Ethernet",
+            ]
+        );
     }
 }

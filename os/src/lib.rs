@@ -1,7 +1,8 @@
 //! The few Windows calls Dyntray makes that Rust's standard library, Tokio and the other
 //! chosen crates do not wrap: who a process runs as, a named pipe only its owner may
 //! open, a clock that stops during sleep, a job that ends a command with everything it
-//! started, the network adapters with their addresses, and a directory watch. Every function here is safe to call; the `unsafe` stays inside, one
+//! started, the network adapters with their addresses and their changes, and a
+//! directory watch. Every function here is safe to call; the `unsafe` stays inside, one
 //! foreign call per block, each with the reason it is sound.
 //!
 //! The rest of the workspace forbids unsafe code; this crate exists so that it can keep
@@ -13,6 +14,7 @@ pub mod clock;
 pub mod dirwatch;
 pub mod identity;
 pub mod job;
+pub mod netchange;
 pub mod pipe;
 
 /// Reads a NUL-terminated UTF-16 string (as Windows returns them).
