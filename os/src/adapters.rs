@@ -194,8 +194,12 @@ fn dad(state: i32) -> Dad {
 #[allow(unsafe_code)]
 unsafe fn ip(socket: &SOCKET_ADDRESS) -> Option<IpAddr> {
     let length = usize::try_from(socket.iSockaddrLength).ok()?;
-    // SAFETY: the caller promises a readable socket address (or null).
-    let family = unsafe { socket.lpSockaddr.as_ref() }?.sa_family;
+    if socket.lpSockaddr.is_null() || length < size_of::<u16>() {
+        return None;
+    }
+    // SAFETY: at least the two bytes of the family are readable (checked above); read
+    // unaligned, without making a reference to a whole SOCKADDR.
+    let family = unsafe { std::ptr::addr_of!((*socket.lpSockaddr).sa_family).read_unaligned() };
     if family == AF_INET && length >= size_of::<SOCKADDR_IN>() {
         // SAFETY: an AF_INET address of this length is a SOCKADDR_IN; read unaligned,
         // as nothing promises its alignment.

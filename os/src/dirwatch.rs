@@ -26,7 +26,8 @@ pub struct DirWatch {
 impl DirWatch {
     /// Calls `changed` on a thread of its own each time a file in `dir` is written,
     /// created, renamed or deleted (several changes may come as one call), until it
-    /// returns false or the watch is dropped.
+    /// returns false or the watch is dropped. `changed` must not block: dropping the
+    /// watch waits for it to return.
     #[allow(unsafe_code)]
     pub fn new(dir: &Path, mut changed: impl FnMut() -> bool + Send + 'static) -> io::Result<Self> {
         let change = ChangeHandle::open(dir)?;
@@ -44,13 +45,21 @@ impl DirWatch {
             .spawn(move || {
                 // The whole handle moves here (not just its pointer), and closes at the end.
                 let change: ChangeHandle = change;
-                let handles: [HANDLE; 2] = [change.0, stopped.as_raw_handle()];
+                // The stop event first: when both are signalled, the lower index wins.
+                let handles: [HANDLE; 2] = [stopped.as_raw_handle(), change.0];
                 loop {
                     // SAFETY: both handles stay open while this thread runs (`change`
                     // and `stopped` are owned by it).
                     let woke = unsafe { WaitForMultipleObjects(2, handles.as_ptr(), 0, INFINITE) };
-                    // The stop event, or a failure: either way, the end.
-                    if woke != WAIT_OBJECT_0 || !changed() {
+                    if woke == WAIT_OBJECT_0 {
+                        break;
+                    }
+                    if woke != WAIT_OBJECT_0 + 1 {
+                        // A failed wait: the watch ends; hand edits then wait for a
+                        // reload (said in the engine's log when the watch cannot start).
+                        break;
+                    }
+                    if !changed() {
                         break;
                     }
                     // SAFETY: `change` is a valid change notification handle.
@@ -87,7 +96,12 @@ unsafe impl Send for ChangeHandle {}
 impl ChangeHandle {
     #[allow(unsafe_code)]
     fn open(dir: &Path) -> io::Result<Self> {
-        let wide = crate::to_wide(&dir.to_string_lossy());
+        use std::os::windows::ffi::OsStrExt;
+        let wide: Vec<u16> = dir
+            .as_os_str()
+            .encode_wide()
+            .chain(std::iter::once(0))
+            .collect();
         // SAFETY: `wide` is NUL-terminated and alive during the call.
         let raw = unsafe {
             FindFirstChangeNotificationW(

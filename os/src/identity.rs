@@ -82,7 +82,7 @@ fn token_user(process: HANDLE) -> io::Result<String> {
 
 /// A SID as text.
 #[allow(unsafe_code)]
-fn sid_string(sid: PSID) -> io::Result<String> {
+pub(crate) fn sid_string(sid: PSID) -> io::Result<String> {
     let mut text: *mut u16 = std::ptr::null_mut();
     // SAFETY: `sid` points at a valid SID for the duration of the call; `text` receives
     // a string the system allocates with LocalAlloc.

@@ -17,7 +17,8 @@ use windows_sys::Win32::Security::Authorization::{
     SE_KERNEL_OBJECT,
 };
 use windows_sys::Win32::Security::{
-    DACL_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR, SECURITY_ATTRIBUTES,
+    DACL_SECURITY_INFORMATION, OWNER_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR, PSID,
+    SECURITY_ATTRIBUTES,
 };
 use windows_sys::Win32::System::Pipes::{GetNamedPipeClientProcessId, GetNamedPipeServerProcessId};
 
@@ -28,10 +29,11 @@ pub const PIPE_BUSY: i32 = ERROR_PIPE_BUSY as i32;
 /// pipe's DACL does not let this user in.
 pub const ACCESS_DENIED: i32 = ERROR_ACCESS_DENIED as i32;
 
-/// The security descriptor every instance gets, in SDDL: a protected DACL (nothing
-/// inherited) allowing all access to `sid` and nothing to anyone else.
+/// The security descriptor every instance gets, in SDDL: owned by `sid` (which a client
+/// checks: nobody can make an object owned by another user), with a protected DACL
+/// (nothing inherited) allowing all access to `sid` and nothing to anyone else.
 pub fn owner_only_sddl(sid: &str) -> String {
-    format!("D:P(A;;GA;;;{sid})")
+    format!("O:{sid}D:P(A;;GA;;;{sid})")
 }
 
 /// Creates one instance of the pipe `name` (with `options`) that only the user `sid` may
@@ -74,6 +76,42 @@ pub fn server_user(pipe: &NamedPipeClient) -> io::Result<String> {
         return Err(io::Error::last_os_error());
     }
     crate::identity::process_user(pid)
+}
+
+/// The user that owns the pipe a client is connected to: the user whose server made it.
+/// Unlike the serving process's id, the owner cannot be another user's, nor change after
+/// the instance was made.
+#[allow(unsafe_code)]
+pub fn owner(pipe: &NamedPipeClient) -> io::Result<String> {
+    let mut owner: PSID = std::ptr::null_mut();
+    let mut descriptor: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
+    // SAFETY: the handle is valid while `pipe` is borrowed (opened for reading, which
+    // includes READ_CONTROL); `owner` will point into `descriptor`, a LocalAlloc'd copy.
+    let status = unsafe {
+        GetSecurityInfo(
+            pipe.as_raw_handle(),
+            SE_KERNEL_OBJECT,
+            OWNER_SECURITY_INFORMATION,
+            &mut owner,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            &mut descriptor,
+        )
+    };
+    if status != 0 {
+        return Err(io::Error::from_raw_os_error(
+            i32::try_from(status).unwrap_or(i32::MAX),
+        ));
+    }
+    // Freed when this returns; `owner` points inside it.
+    let descriptor = SecurityDescriptor(descriptor);
+    if owner.is_null() {
+        return Err(io::Error::other("the pipe has no owner"));
+    }
+    let sid = crate::identity::sid_string(owner);
+    drop(descriptor);
+    sid
 }
 
 /// The DACL of a pipe instance, in SDDL: what the server actually got.
@@ -181,6 +219,7 @@ mod tests {
 
         let client = ClientOptions::new().open(&name).unwrap();
         server.connect().await.unwrap();
+        assert_eq!(owner(&client).unwrap(), me);
         assert_eq!(client_user(&server).unwrap(), me);
         assert_eq!(server_user(&client).unwrap(), me);
     }
@@ -208,8 +247,8 @@ mod tests {
     fn the_descriptor_allows_the_owner_only() {
         assert_eq!(
             owner_only_sddl("S-1-5-21-1-2-3-1001"),
-            "D:P(A;;GA;;;S-1-5-21-1-2-3-1001)"
+            "O:S-1-5-21-1-2-3-1001D:P(A;;GA;;;S-1-5-21-1-2-3-1001)"
         );
-        assert!(SecurityDescriptor::from_sddl("D:P(A;;GA;;;not-a-sid)").is_err());
+        assert!(SecurityDescriptor::from_sddl("O:not-a-sidD:P(A;;GA;;;not-a-sid)").is_err());
     }
 }

@@ -73,18 +73,20 @@ pub(super) fn check_client(server: &NamedPipeServer) -> Result<(), String> {
     }
 }
 
-/// Who serves the pipe a client is connected to, when that is not this user.
+/// Who serves the pipe a client is connected to, when that is not this user: told by the
+/// pipe's owner, which the server sets to its user and nobody can set to another's. (The
+/// serving process's id would do less well: it names the process that made the instance,
+/// which may have handed it on and exited, its id then reused; and a process elevated by
+/// UAC may not let its token be read.)
 pub(super) fn foreign_server(client: &NamedPipeClient) -> Option<String> {
     let me = match me() {
         Ok(me) => me,
         Err(e) => return Some(e.to_string()),
     };
-    match pipe::server_user(client) {
+    match pipe::owner(client) {
         Ok(user) if user == me => None,
-        Ok(user) => Some(format!(
-            "the process serving it runs as {user} (you are {me})"
-        )),
-        Err(e) => Some(format!("who serves it cannot be read: {e}")),
+        Ok(user) => Some(format!("it belongs to {user} (you are {me})")),
+        Err(e) => Some(format!("whose it is cannot be read: {e}")),
     }
 }
 

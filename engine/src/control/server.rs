@@ -131,21 +131,35 @@ impl ControlServer {
             source,
         };
         let name = pipe::name(path).map_err(io_err)?;
-        // Asked as a client first: a first instance is refused while the name is held on
-        // Windows, but not under Wine, which ignores that flag.
-        if let Some(held) = held(path, name) {
-            return Err(held);
-        }
-        let next = match pipe::create(name, true) {
-            Ok(next) => next,
-            Err(e) if e.raw_os_error() == Some(dyntray_os::pipe::ACCESS_DENIED) => {
-                // Taken between the two calls.
-                return Err(held(path, name).unwrap_or(BindError::Io {
-                    path: path.to_path_buf(),
-                    source: e,
-                }));
+        // A name whose server has just exited lives on while a client still holds an
+        // instance of it (it is busy, or refuses a first instance): that settles within a
+        // moment, so an unclear answer is asked again for up to three seconds.
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        let settled = || std::time::Instant::now() >= deadline;
+        let next = loop {
+            // Asked as a client first: a first instance is refused while the name is held
+            // on Windows, but not under Wine, which ignores that flag.
+            match held(path, name) {
+                Held::Free => {}
+                Held::By(error) => return Err(error),
+                Held::Busy if settled() => {
+                    // A live server, most likely; the hand-off checks whose it is.
+                    return Err(BindError::AlreadyRunning(path.to_path_buf()));
+                }
+                Held::Busy => {
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
             }
-            Err(e) => return Err(io_err(e)),
+            match pipe::create(name, true) {
+                Ok(next) => break next,
+                Err(e)
+                    if e.raw_os_error() == Some(dyntray_os::pipe::ACCESS_DENIED) && !settled() =>
+                {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => return Err(io_err(e)),
+            }
         };
         Ok(Self {
             listener: Listener { next },
@@ -291,30 +305,37 @@ impl ControlServer {
     }
 }
 
-/// Who holds the pipe `name` already, if anyone: this user's running instance, or another
-/// user.
+/// Whether anyone holds a pipe name, as far as opening it as a client tells.
 #[cfg(windows)]
-fn held(path: &Path, name: &str) -> Option<BindError> {
+enum Held {
+    /// Nobody answers.
+    Free,
+    /// Every instance is busy (a live server, or one that just exited).
+    Busy,
+    /// This user's running instance, or another user: the answer to give.
+    By(BindError),
+}
+
+/// Who holds the pipe `name` already, if anyone.
+#[cfg(windows)]
+fn held(path: &Path, name: &str) -> Held {
     use tokio::net::windows::named_pipe::ClientOptions;
     match ClientOptions::new().open(name) {
-        Ok(client) => Some(match pipe::foreign_server(&client) {
+        Ok(client) => Held::By(match pipe::foreign_server(&client) {
             None => BindError::AlreadyRunning(path.to_path_buf()),
             Some(why) => BindError::Taken {
                 path: path.to_path_buf(),
                 why,
             },
         }),
-        // Every instance busy: a live server; the hand-off checks whose it is.
-        Err(e) if e.raw_os_error() == Some(dyntray_os::pipe::PIPE_BUSY) => {
-            Some(BindError::AlreadyRunning(path.to_path_buf()))
-        }
+        Err(e) if e.raw_os_error() == Some(dyntray_os::pipe::PIPE_BUSY) => Held::Busy,
         Err(e) if e.raw_os_error() == Some(dyntray_os::pipe::ACCESS_DENIED) => {
-            Some(BindError::Taken {
+            Held::By(BindError::Taken {
                 path: path.to_path_buf(),
                 why: format!("it exists and does not let you in: {e}"),
             })
         }
-        Err(_) => None,
+        Err(_) => Held::Free,
     }
 }
 
