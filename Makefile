@@ -37,7 +37,7 @@ build:
 
 test: deps test-deps package-deps windows-deps toolchain tauri-driver
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) build --workspace --bins
 	scripts/headless-session.sh $(CARGO) test --workspace --no-fail-fast
 	CARGO="$(CARGO)" scripts/test-windows.sh
