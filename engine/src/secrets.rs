@@ -159,6 +159,20 @@ pub enum SecretError {
         /// Its permission bits (`mode & 0o7777`).
         mode: u32,
     },
+    /// The secret file's access list lets someone else read it, or it is not this
+    /// user's (Windows).
+    #[error(
+        "the secret file {path} for account `{account}` {why}; make it readable by you alone: \
+         icacls \"{path}\" /inheritance:r /grant:r \"%USERNAME%:R\""
+    )]
+    FileShared {
+        /// The account.
+        account: String,
+        /// The file.
+        path: PathBuf,
+        /// Who else may read it, or whose it is.
+        why: String,
+    },
     /// The secret file belongs to another user.
     #[error(
         "the secret file {path} for account `{account}` belongs to another user; \
@@ -501,23 +515,112 @@ fn check_owner_only(
     Ok(())
 }
 
-/// On Windows who may read a file is its access list, which is not checked yet: a secret
-/// file is refused rather than trusted unchecked.
+/// On Windows who may read a file is its access list: the file must be this user's,
+/// and nobody but this user, the system and the administrators may read it.
 #[cfg(windows)]
-fn check_owner_only(
-    account: &str,
-    path: &Path,
-    _meta: &std::fs::Metadata,
-) -> Result<(), SecretError> {
-    Err(SecretError::Invalid {
+fn check_owner_only(account: &str, path: &Path, file: &std::fs::File) -> Result<(), SecretError> {
+    let shared = |why: String| SecretError::FileShared {
         account: account.to_owned(),
-        reason: format!(
-            "{} cannot be checked for other users' access on Windows yet; keep the secret \
-             in the keychain (Windows Credential Manager) or in an environment variable \
-             (secret = \"env:NAME\")",
+        path: path.to_owned(),
+        why,
+    };
+    let sddl = dyntray_os::pipe::file_security(file).map_err(|e| SecretError::Io {
+        account: account.to_owned(),
+        path: path.to_owned(),
+        source: e,
+    })?;
+    let me = crate::control::pipe::me().map_err(|e| shared(e.to_string()))?;
+    match others_who_may_read(&sddl, me, path) {
+        Ok(others) if others.is_empty() => Ok(()),
+        Ok(others) => Err(shared(format!("can be read by {}", others.join(", ")))),
+        Err(why) => Err(shared(why)),
+    }
+}
+
+/// Who besides `me`, the system and the administrators may read a file, from its owner
+/// and access list in SDDL (as Windows writes them); or why the file is not `me`'s.
+#[cfg(any(windows, test))]
+fn others_who_may_read(sddl: &str, me: &str, path: &Path) -> Result<Vec<String>, String> {
+    // The owner runs to the next part: "G:", "D:" or "S:" (a SID has no colon).
+    let owner = sddl
+        .strip_prefix("O:")
+        .map(|rest| {
+            let end = ["G:", "D:", "S:"]
+                .iter()
+                .filter_map(|part| rest.find(part))
+                .min()
+                .unwrap_or(rest.len());
+            &rest[..end]
+        })
+        .unwrap_or("");
+    // An owner may change the access list: it must be this user.
+    if owner != me {
+        return Err(format!(
+            "belongs to {} (you are {me}); take it over first: takeown /f \"{}\"",
+            who(owner),
             path.display()
-        ),
-    })
+        ));
+    }
+    let Some(dacl) = sddl.split_once("D:").map(|(_, dacl)| dacl) else {
+        return Err("has no access list, so anyone may read it".into());
+    };
+    let dacl = dacl.split("S:").next().unwrap_or(dacl);
+    if dacl.starts_with("NO_ACCESS_CONTROL") {
+        return Err("has no access list, so anyone may read it".into());
+    }
+    let mut others = Vec::new();
+    for ace in dacl.split('(').skip(1) {
+        let fields: Vec<&str> = ace.trim_end_matches(')').split(';').collect();
+        let [kind, flags, rights, _, _, sid] = fields[..] else {
+            return Err(format!(
+                "has an access list entry Dyntray cannot read ({ace})"
+            ));
+        };
+        // Deny entries take nothing away from the question; inherit-only ones do not
+        // apply to the file itself.
+        let allows = matches!(kind, "A" | "OA" | "XA" | "ZA");
+        let applies = !flags.contains("IO");
+        let trusted = sid == me || matches!(sid, "SY" | "BA" | "OW" | "S-1-5-18" | "S-1-5-32-544");
+        if allows && applies && !trusted && reads(rights) {
+            let name = who(sid);
+            if !others.contains(&name) {
+                others.push(name);
+            }
+        }
+    }
+    Ok(others)
+}
+
+/// Whether SDDL access rights include reading a file's contents.
+#[cfg(any(windows, test))]
+fn reads(rights: &str) -> bool {
+    // FILE_READ_DATA, GENERIC_ALL, GENERIC_READ.
+    const READING: u32 = 0x1 | 0x1000_0000 | 0x8000_0000;
+    if let Some(hex) = rights
+        .strip_prefix("0x")
+        .or_else(|| rights.strip_prefix("0X"))
+    {
+        return u32::from_str_radix(hex, 16).map_or(true, |mask| mask & READING != 0);
+    }
+    // Two letters per right; "CC" is bit 0 (FILE_READ_DATA) in directory-service terms.
+    rights
+        .as_bytes()
+        .chunks(2)
+        .any(|right| matches!(right, b"GA" | b"GR" | b"FA" | b"FR" | b"CC"))
+}
+
+/// A SID as people know it.
+#[cfg(any(windows, test))]
+fn who(sid: &str) -> String {
+    match sid {
+        "WD" | "S-1-1-0" => "Everyone".into(),
+        "AU" | "S-1-5-11" => "Authenticated Users".into(),
+        "BU" | "S-1-5-32-545" => "Users".into(),
+        "AN" | "S-1-5-7" => "Anonymous".into(),
+        "IU" | "S-1-5-4" => "Interactive users".into(),
+        "BG" | "S-1-5-32-546" => "Guests".into(),
+        other => other.to_owned(),
+    }
 }
 
 /// Reads and checks a secret file. Opens first and checks the opened file (no race between
@@ -529,7 +632,10 @@ fn read_secret_file(account: &str, path: &Path) -> Result<Secret, SecretError> {
         source,
     };
     let (file, meta) = crate::files::open_regular(path).map_err(io_err)?;
+    #[cfg(unix)]
     check_owner_only(account, path, &meta)?;
+    #[cfg(windows)]
+    check_owner_only(account, path, &file)?;
     if meta.len() > MAX_FILE_LEN {
         return Err(SecretError::Invalid {
             account: account.to_owned(),
@@ -1044,6 +1150,82 @@ impl<'de> serde::Deserialize<'de> for Secret {
 #[cfg(unix)]
 mod tests {
     use super::*;
+
+    /// Windows' own words for who may read a file, read the way the Windows check does.
+    mod access_lists {
+        use super::super::{others_who_may_read, reads};
+        use std::path::Path;
+
+        const ME: &str = "S-1-5-21-1-2-3-1001";
+
+        fn others(sddl: &str) -> Result<Vec<String>, String> {
+            others_who_may_read(&sddl.replace("ME", ME), ME, Path::new(r"C:\Users\me\pass"))
+        }
+
+        #[test]
+        fn a_profile_file_is_private_and_a_shared_one_names_who_reads_it() {
+            // What a file in the user's profile inherits on Windows.
+            assert_eq!(
+                others("O:MED:AI(A;ID;FA;;;SY)(A;ID;FA;;;BA)(A;ID;FA;;;ME)"),
+                Ok(vec![])
+            );
+            // What Wine gives a file whose Unix mode is 0644.
+            assert_eq!(
+                others("O:MED:(A;;FA;;;SY)(A;;FA;;;ME)(A;;0x1200a9;;;WD)"),
+                Ok(vec!["Everyone".to_owned()])
+            );
+            assert_eq!(
+                others("O:MED:(A;ID;FR;;;BU)(A;ID;0x1200a9;;;BU)(A;ID;GR;;;S-1-5-21-9-9-9-1002)"),
+                Ok(vec!["Users".to_owned(), "S-1-5-21-9-9-9-1002".to_owned()])
+            );
+            // Inherit-only entries do not apply to the file; rights that read nothing
+            // (synchronize, read the access list) are no reading.
+            assert_eq!(
+                others("O:MED:P(A;OICIIO;GA;;;CO)(A;;0x100000;;;WD)(A;;RC;;;AU)(A;;FA;;;ME)"),
+                Ok(vec![])
+            );
+        }
+
+        #[test]
+        fn another_owner_or_no_access_list_is_refused_with_the_cure() {
+            let error = others("O:S-1-5-21-9-9-9-1002D:(A;;FA;;;ME)").unwrap_err();
+            assert!(error.contains("belongs to S-1-5-21-9-9-9-1002"), "{error}");
+            assert!(
+                error.contains(r#"takeown /f "C:\Users\me\pass""#),
+                "{error}"
+            );
+            assert!(
+                others("O:MED:NO_ACCESS_CONTROL")
+                    .unwrap_err()
+                    .contains("anyone")
+            );
+            assert!(others("O:ME").unwrap_err().contains("anyone"));
+            assert!(
+                others("O:MED:(A;;FA;ME)")
+                    .unwrap_err()
+                    .contains("cannot read")
+            );
+        }
+
+        #[test]
+        fn reading_rights_are_told_from_letters_and_masks() {
+            for right in [
+                "FA",
+                "FR",
+                "GA",
+                "GR",
+                "CCDCLCSWRPWPDTLOCRSDRCWDWO",
+                "0x1200a9",
+                "0x80000000",
+                "0xzz",
+            ] {
+                assert!(reads(right), "{right}");
+            }
+            for right in ["FW", "FX", "RC", "WDWO", "0x100000", "0x2"] {
+                assert!(!reads(right), "{right}");
+            }
+        }
+    }
     use std::fs;
     use std::os::unix::fs::PermissionsExt;
     use std::process::Command;

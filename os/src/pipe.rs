@@ -10,11 +10,11 @@ use std::io;
 use std::os::windows::io::AsRawHandle;
 
 use tokio::net::windows::named_pipe::{NamedPipeClient, NamedPipeServer, ServerOptions};
-use windows_sys::Win32::Foundation::{ERROR_ACCESS_DENIED, ERROR_PIPE_BUSY, LocalFree};
+use windows_sys::Win32::Foundation::{ERROR_ACCESS_DENIED, ERROR_PIPE_BUSY, HANDLE, LocalFree};
 use windows_sys::Win32::Security::Authorization::{
     ConvertSecurityDescriptorToStringSecurityDescriptorW,
     ConvertStringSecurityDescriptorToSecurityDescriptorW, GetSecurityInfo, SDDL_REVISION_1,
-    SE_KERNEL_OBJECT,
+    SE_FILE_OBJECT, SE_KERNEL_OBJECT, SE_OBJECT_TYPE,
 };
 use windows_sys::Win32::Security::{
     DACL_SECURITY_INFORMATION, OWNER_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR, PSID,
@@ -115,16 +115,36 @@ pub fn owner(pipe: &NamedPipeClient) -> io::Result<String> {
 }
 
 /// The DACL of a pipe instance, in SDDL: what the server actually got.
-#[allow(unsafe_code)]
 pub fn dacl(pipe: &NamedPipeServer) -> io::Result<String> {
+    // SAFETY-free: the handle is valid while `pipe` is borrowed.
+    security_sddl(
+        pipe.as_raw_handle(),
+        SE_KERNEL_OBJECT,
+        DACL_SECURITY_INFORMATION,
+    )
+}
+
+/// The owner and DACL of an open file, in SDDL (`O:<owner>D:<flags>(<ace>)…`).
+pub fn file_security(file: &std::fs::File) -> io::Result<String> {
+    security_sddl(
+        file.as_raw_handle(),
+        SE_FILE_OBJECT,
+        OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION,
+    )
+}
+
+/// Parts of the security descriptor of the object behind `handle` (valid for the call),
+/// in SDDL.
+#[allow(unsafe_code)]
+fn security_sddl(handle: HANDLE, kind: SE_OBJECT_TYPE, what: u32) -> io::Result<String> {
     let mut descriptor: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
-    // SAFETY: the handle is valid while `pipe` is borrowed; the owner, group and ACL
+    // SAFETY: the caller passes a handle valid for the call; the owner, group and ACL
     // places may be null; `descriptor` receives a LocalAlloc'd copy.
     let status = unsafe {
         GetSecurityInfo(
-            pipe.as_raw_handle(),
-            SE_KERNEL_OBJECT,
-            DACL_SECURITY_INFORMATION,
+            handle,
+            kind,
+            what,
             std::ptr::null_mut(),
             std::ptr::null_mut(),
             std::ptr::null_mut(),
@@ -145,7 +165,7 @@ pub fn dacl(pipe: &NamedPipeServer) -> io::Result<String> {
         ConvertSecurityDescriptorToStringSecurityDescriptorW(
             descriptor.0,
             SDDL_REVISION_1,
-            DACL_SECURITY_INFORMATION,
+            what,
             &mut text,
             std::ptr::null_mut(),
         )
@@ -241,6 +261,17 @@ mod tests {
         // Both instances taken: a third client is told the pipe is busy.
         let busy = ClientOptions::new().open(&name).unwrap_err();
         assert_eq!(busy.raw_os_error(), Some(PIPE_BUSY), "{busy}");
+    }
+
+    #[test]
+    fn a_files_owner_and_access_list_are_read() {
+        let path = std::env::temp_dir().join(format!("dyntray-os-sddl-{}", std::process::id()));
+        std::fs::write(&path, "secret").unwrap();
+        let sddl = file_security(&std::fs::File::open(&path).unwrap()).unwrap();
+        let _ = std::fs::remove_file(&path);
+        eprintln!("{sddl}");
+        let me = identity::current_user().unwrap();
+        assert!(sddl.starts_with(&format!("O:{me}D:")), "{sddl}");
     }
 
     #[test]
