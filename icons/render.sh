@@ -14,6 +14,8 @@ render app.svg 32  32x32.png
 render app.svg 128 128x128.png
 render app.svg 256 128x128@2x.png
 render app.svg 512 icon.png
+# Windows: one .ico with every size Explorer and the taskbar ask for (ImageMagick)
+convert 32x32.png 128x128.png icon.png -define icon:auto-resize=256,128,64,48,32,16 icon.ico
 
 # tray icons, one per state
 for state in idle ok updating attention paused offline; do

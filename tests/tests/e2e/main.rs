@@ -2,6 +2,9 @@
 //! D-Bus session bus, gnome-keyring, dunst, a window manager). Run them through
 //! `make test` or `scripts/headless-session.sh cargo test -p dyntray-tests`.
 
+// The desktop they drive (X, D-Bus, the StatusNotifierItem tray, WebKitGTK) is Linux's;
+// Windows has its own end-to-end test under Wine (scripts/test-windows.sh).
+#![cfg(target_os = "linux")]
 // Helpers shared by the modules of one test binary: `pub` there reaches nothing outside.
 #![allow(unreachable_pub)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
