@@ -1,8 +1,9 @@
 # Dyntray: two commands for a fresh Debian 12 / Ubuntu machine with Rust installed.
 #   make run    installs missing system packages, builds (release), starts the tray app
 #   make test   installs the test tools, then runs fmt, clippy and every test headless,
-#               the engine built for Windows and tested under Wine, then the Debian
-#               package built and tested in a clean Debian 12 (as root, or through sudo)
+#               the workspace checked for Windows and the engine tested under Wine,
+#               then the Debian package built and tested in a clean Debian 12 (as root,
+#               or through sudo)
 # Also: make package (target/package/dyntray_*.deb), make test-package (its install test).
 SHELL := /bin/bash
 .ONESHELL:
@@ -66,7 +67,8 @@ package-deps:
 windows-deps:
 	scripts/apt-install.sh $(WINDOWS_PACKAGES)
 
-# The engine for Windows: clippy, its tests under Wine, dyntrayd.exe end to end.
+# Windows: clippy for the workspace, the engine's tests under Wine, dyntray.exe and
+# dyntrayd.exe end to end.
 test-windows: windows-deps toolchain
 	$(CARGO) build -p dyntray-tests --bin fake-provider
 	CARGO="$(CARGO)" scripts/test-windows.sh
