@@ -20,7 +20,7 @@ use windows_sys::Win32::Security::{
     DACL_SECURITY_INFORMATION, OWNER_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR, PSID,
     SECURITY_ATTRIBUTES,
 };
-use windows_sys::Win32::System::Pipes::{GetNamedPipeClientProcessId, GetNamedPipeServerProcessId};
+use windows_sys::Win32::System::Pipes::GetNamedPipeClientProcessId;
 
 /// The OS error when every instance of a pipe is busy (wait and open again).
 pub const PIPE_BUSY: i32 = ERROR_PIPE_BUSY as i32;
@@ -62,17 +62,6 @@ pub fn client_user(pipe: &NamedPipeServer) -> io::Result<String> {
     let mut pid = 0u32;
     // SAFETY: the handle is valid while `pipe` is borrowed; `pid` is a place for a u32.
     if unsafe { GetNamedPipeClientProcessId(pipe.as_raw_handle(), &mut pid) } == 0 {
-        return Err(io::Error::last_os_error());
-    }
-    crate::identity::process_user(pid)
-}
-
-/// The user running the process that serves the pipe a client is connected to.
-#[allow(unsafe_code)]
-pub fn server_user(pipe: &NamedPipeClient) -> io::Result<String> {
-    let mut pid = 0u32;
-    // SAFETY: the handle is valid while `pipe` is borrowed; `pid` is a place for a u32.
-    if unsafe { GetNamedPipeServerProcessId(pipe.as_raw_handle(), &mut pid) } == 0 {
         return Err(io::Error::last_os_error());
     }
     crate::identity::process_user(pid)
@@ -241,7 +230,6 @@ mod tests {
         server.connect().await.unwrap();
         assert_eq!(owner(&client).unwrap(), me);
         assert_eq!(client_user(&server).unwrap(), me);
-        assert_eq!(server_user(&client).unwrap(), me);
     }
 
     #[tokio::test]

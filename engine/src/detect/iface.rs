@@ -304,6 +304,54 @@ fn choose(
     }))
 }
 
+/// An interface, as the OS lists it.
+#[cfg(any(target_os = "linux", windows))]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Link {
+    pub(crate) index: u32,
+    /// Its name (`eth0`; on Windows the one people see, "Ethernet" or "Wi-Fi"), which
+    /// `interface:NAME` gives.
+    pub(crate) name: String,
+    /// Administratively up (`IFF_UP`; Windows has one state for both: operationally up).
+    pub(crate) up: bool,
+    /// Up and able to pass traffic (`IFF_UP` and `IFF_RUNNING`).
+    pub(crate) running: bool,
+    pub(crate) loopback: bool,
+}
+
+/// An address on an interface.
+#[cfg(any(target_os = "linux", windows))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Address {
+    pub(crate) info: AddrInfo,
+    /// Reachable beyond its link (Linux's scope global, `RT_SCOPE_UNIVERSE`): not
+    /// loopback, link-local or host-only (on Windows, not site-local or Teredo either).
+    pub(crate) global: bool,
+}
+
+/// One way out of a default route: an interface it sends through.
+#[cfg(any(target_os = "linux", windows))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DefaultRoute {
+    pub(crate) ifindex: u32,
+    /// The next router, if the route has one (a point-to-point link needs none).
+    pub(crate) gateway: Option<IpAddr>,
+    /// The lowest is taken: the route's metric (`RTA_PRIORITY`) on Linux; on Windows the
+    /// adapter's interface metric, which Windows adds to the route's own (the same, 0,
+    /// for gateways learned by DHCP or router advertisements).
+    pub(crate) metric: u32,
+}
+
+/// What the OS lists: the interfaces, the addresses of a family and its default routes
+/// (in the main table on Linux; none if it has none).
+#[cfg(any(target_os = "linux", windows))]
+#[derive(Debug)]
+pub(crate) struct Snapshot {
+    pub(crate) links: Vec<Link>,
+    pub(crate) addresses: Vec<Address>,
+    pub(crate) default_routes: Vec<DefaultRoute>,
+}
+
 /// The adapters from Windows' IP Helper API (`GetAdaptersAddresses`), in the shapes the
 /// Linux reader below uses, so that choosing among them is the same code.
 #[cfg(windows)]
@@ -316,43 +364,7 @@ pub(crate) mod kernel {
     use super::AddrInfo;
     use crate::provider::IpFamily;
 
-    /// An interface.
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub(crate) struct Link {
-        pub(crate) index: u32,
-        /// The name people see ("Ethernet", "Wi-Fi"), which `interface:NAME` gives.
-        pub(crate) name: String,
-        /// Windows has one state for both: operationally up.
-        pub(crate) up: bool,
-        pub(crate) running: bool,
-        pub(crate) loopback: bool,
-    }
-
-    /// An address on an interface.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub(crate) struct Address {
-        pub(crate) info: AddrInfo,
-        /// Reachable beyond the link: not loopback, link-local, site-local or Teredo.
-        pub(crate) global: bool,
-    }
-
-    /// One way out: an adapter with a default gateway of the family.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub(crate) struct DefaultRoute {
-        pub(crate) ifindex: u32,
-        pub(crate) gateway: Option<IpAddr>,
-        /// The adapter's interface metric for the family: Windows adds it to the
-        /// route's own, which is the same (0) for gateways learned by DHCP or RAs.
-        pub(crate) metric: u32,
-    }
-
-    /// What [`snapshot`] sees.
-    #[derive(Debug)]
-    pub(crate) struct Snapshot {
-        pub(crate) links: Vec<Link>,
-        pub(crate) addresses: Vec<Address>,
-        pub(crate) default_routes: Vec<DefaultRoute>,
-    }
+    pub(crate) use super::{Address, DefaultRoute, Link, Snapshot};
 
     /// The adapters, their addresses of `family` and the ways out, in one call.
     pub(crate) async fn snapshot(family: IpFamily) -> io::Result<Snapshot> {
@@ -471,17 +483,7 @@ pub(crate) mod kernel {
     use super::AddrInfo;
     use crate::provider::IpFamily;
 
-    /// An interface.
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub(crate) struct Link {
-        pub(crate) index: u32,
-        pub(crate) name: String,
-        /// Administratively up (`IFF_UP`).
-        pub(crate) up: bool,
-        /// Up and able to pass traffic (`IFF_UP` and `IFF_RUNNING`).
-        pub(crate) running: bool,
-        pub(crate) loopback: bool,
-    }
+    pub(crate) use super::{Address, DefaultRoute, Link, Snapshot};
 
     impl Link {
         /// The interface in a link message; its name is empty when the message has none.
@@ -503,14 +505,6 @@ pub(crate) mod kernel {
                 loopback: flags.contains(LinkFlags::Loopback),
             }
         }
-    }
-
-    /// An address on an interface.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub(crate) struct Address {
-        pub(crate) info: AddrInfo,
-        /// Scope global (`RT_SCOPE_UNIVERSE`): not link-local, not host-only.
-        pub(crate) global: bool,
     }
 
     impl Address {
@@ -544,16 +538,6 @@ pub(crate) mod kernel {
                 global: message.header.scope == AddressScope::Universe,
             })
         }
-    }
-
-    /// One way out of a default route: an interface it sends through.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub(crate) struct DefaultRoute {
-        pub(crate) ifindex: u32,
-        /// The next router, if the route has one (a point-to-point link needs none).
-        pub(crate) gateway: Option<IpAddr>,
-        /// The route's metric (`RTA_PRIORITY`): the kernel takes the lowest.
-        pub(crate) metric: u32,
     }
 
     fn gateway(attributes: &[RouteAttribute]) -> Option<IpAddr> {
@@ -627,16 +611,6 @@ pub(crate) mod kernel {
             }
             ways
         }
-    }
-
-    /// What [`snapshot`] sees.
-    #[derive(Debug)]
-    pub(crate) struct Snapshot {
-        pub(crate) links: Vec<Link>,
-        pub(crate) addresses: Vec<Address>,
-        /// The ways out of the family's default routes in the main table (none if it
-        /// has none).
-        pub(crate) default_routes: Vec<DefaultRoute>,
     }
 
     /// The interfaces, the addresses of `family` and its default routes, in one
