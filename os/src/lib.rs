@@ -2,7 +2,7 @@
 //! chosen crates do not wrap: who a process runs as, a named pipe only its owner may
 //! open, a clock that stops during sleep, a job that ends a command with everything it
 //! started, the network adapters with their addresses and their changes, and a
-//! directory watch. Every function here is safe to call; the `unsafe` stays inside, one
+//! directory watch; balloons from the tray icon, ending the settings process, and starting at sign-in. Every function here is safe to call; the `unsafe` stays inside, one
 //! foreign call per block, each with the reason it is sound.
 //!
 //! The rest of the workspace forbids unsafe code; this crate exists so that it can keep
@@ -10,12 +10,15 @@
 #![cfg(windows)]
 
 pub mod adapters;
+pub mod autostart;
 pub mod clock;
 pub mod dirwatch;
 pub mod identity;
 pub mod job;
 pub mod netchange;
 pub mod pipe;
+pub mod process;
+pub mod shell;
 
 /// Reads a NUL-terminated UTF-16 string (as Windows returns them).
 ///

@@ -1,0 +1,158 @@
+//! The notification area beyond what tray-icon draws (balloons from an icon already
+//! there, the size its icons are drawn at), message boxes, and the console of whoever
+//! started a program that has none of its own.
+
+use std::io;
+
+use windows_sys::Win32::Foundation::HWND;
+use windows_sys::Win32::System::Console::{ATTACH_PARENT_PROCESS, AttachConsole};
+use windows_sys::Win32::UI::Shell::{
+    NIF_GUID, NIF_INFO, NIIF_ERROR, NIIF_INFO, NIIF_RESPECT_QUIET_TIME, NIIF_WARNING, NIM_MODIFY,
+    NOTIFYICONDATAW, Shell_NotifyIconW,
+};
+use windows_sys::Win32::UI::WindowsAndMessaging::{
+    GetSystemMetrics, MB_ICONERROR, MB_ICONINFORMATION, MB_ICONWARNING, MB_OK, MB_SETFOREGROUND,
+    MessageBoxW, SM_CXSMICON,
+};
+use windows_sys::core::GUID;
+
+/// The icon a balloon shows beside its title.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Warning,
+    Error,
+}
+
+/// What identifies a notification-area icon: its GUID where the shell keys icons on it
+/// (Windows 7 and later), else its window and number.
+#[derive(Debug, Clone, Copy)]
+pub struct IconId {
+    /// The icon's window (tray-icon's `TrayIcon::window_handle`), as an address.
+    pub window: isize,
+    pub uid: u32,
+    pub guid: u128,
+}
+
+/// Copies `text` into a fixed UTF-16 field, cut at a character boundary so that the
+/// field always ends with a NUL.
+fn fill(field: &mut [u16], text: &str) {
+    let room = field.len().saturating_sub(1);
+    let mut used = 0;
+    for c in text.chars() {
+        let mut units = [0u16; 2];
+        let units = c.encode_utf16(&mut units);
+        if used + units.len() > room {
+            break;
+        }
+        field[used..used + units.len()].copy_from_slice(units);
+        used += units.len();
+    }
+    field[used..].fill(0);
+}
+
+/// Shows a balloon from the icon `id`. Windows 10 and 11 show it as a toast
+/// notification (and keep it in the notification centre), attributed to the program;
+/// older shells and Wine draw a balloon at the icon. The title holds 63 UTF-16 units,
+/// the text 255: longer ones are cut.
+#[allow(unsafe_code)]
+pub fn balloon(id: IconId, title: &str, text: &str, level: Level) -> io::Result<()> {
+    // SAFETY: NOTIFYICONDATAW is plain data; all zeroes is its "nothing set" value.
+    let mut data: NOTIFYICONDATAW = unsafe { std::mem::zeroed() };
+    data.cbSize = u32::try_from(std::mem::size_of::<NOTIFYICONDATAW>()).unwrap_or(u32::MAX);
+    data.hWnd = id.window as HWND;
+    data.uID = id.uid;
+    data.uFlags = NIF_INFO | NIF_GUID;
+    data.guidItem = GUID::from_u128(id.guid);
+    fill(&mut data.szInfoTitle, title);
+    fill(&mut data.szInfo, text);
+    data.dwInfoFlags = NIIF_RESPECT_QUIET_TIME
+        | match level {
+            Level::Info => NIIF_INFO,
+            Level::Warning => NIIF_WARNING,
+            Level::Error => NIIF_ERROR,
+        };
+    // SAFETY: `data` is a complete NOTIFYICONDATAW with its size set; the shell copies
+    // it and keeps no pointer into it. A window that is not the icon's is refused.
+    if unsafe { Shell_NotifyIconW(NIM_MODIFY, &data) } == 0 {
+        return Err(io::Error::other(
+            "the notification area refused the balloon (is the icon still there?)",
+        ));
+    }
+    Ok(())
+}
+
+/// Tells the user something in a message box and waits until it is dismissed: for a
+/// program that has no window of its own to say it in.
+#[allow(unsafe_code)]
+pub fn message_box(title: &str, text: &str, level: Level) {
+    let (title, text) = (super::to_wide(title), super::to_wide(text));
+    let icon = match level {
+        Level::Info => MB_ICONINFORMATION,
+        Level::Warning => MB_ICONWARNING,
+        Level::Error => MB_ICONERROR,
+    };
+    // SAFETY: both strings are NUL-terminated UTF-16 and outlive the call; no owner
+    // window (null) is allowed.
+    unsafe {
+        MessageBoxW(
+            std::ptr::null_mut(),
+            text.as_ptr(),
+            title.as_ptr(),
+            MB_OK | MB_SETFOREGROUND | icon,
+        )
+    };
+}
+
+/// The size, in pixels, that the notification area draws icons at on this display
+/// (16 at 100 %, 20 at 125 %, 32 at 200 %).
+#[allow(unsafe_code)]
+pub fn small_icon_size() -> u32 {
+    // SAFETY: GetSystemMetrics reads a setting; it returns 0 when it has none.
+    let size = unsafe { GetSystemMetrics(SM_CXSMICON) };
+    u32::try_from(size).ok().filter(|&s| s > 0).unwrap_or(16)
+}
+
+/// Writes standard output and error to the console of the program that started this
+/// one, if it has one: a GUI program (no console of its own) run from a command prompt
+/// can then answer `--help`. Without a parent console, nothing changes.
+#[allow(unsafe_code)]
+pub fn attach_parent_console() -> bool {
+    // SAFETY: AttachConsole takes a process id (here the "parent" constant) and fails
+    // harmlessly when there is no console or one is already attached.
+    unsafe { AttachConsole(ATTACH_PARENT_PROCESS) != 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_texts_are_cut_on_a_character_and_end_with_a_nul() {
+        let mut field = [0xffffu16; 8];
+        fill(&mut field, "abc😀defgh");
+        // 7 units of room: "abc" (3) + the emoji (2) + "de" (2).
+        assert_eq!(String::from_utf16_lossy(&field[..7]), "abc😀de");
+        assert_eq!(field[7], 0);
+        let mut field = [0xffffu16; 5];
+        fill(&mut field, "abc😀");
+        // The emoji does not fit whole in the one unit left: it is left out.
+        assert_eq!(&field, &[97, 98, 99, 0, 0]);
+    }
+
+    #[test]
+    fn a_balloon_for_no_icon_is_an_error_not_a_crash() {
+        let id = IconId {
+            window: 0,
+            uid: 1,
+            guid: 0x1234,
+        };
+        assert!(balloon(id, "title", "text", Level::Info).is_err());
+    }
+
+    #[test]
+    fn icons_are_drawn_at_a_sane_size() {
+        let size = small_icon_size();
+        assert!((16..=64).contains(&size), "{size}");
+    }
+}
