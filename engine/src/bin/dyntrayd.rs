@@ -42,7 +42,9 @@ COMMANDS:
     ip [-4|-6]              Ask every address source now: each one's answer, which agree,
                             and the address that would be published (exit 1: none)
     secret set ACCOUNT      Store ACCOUNT's secret in the keychain (read from stdin)
-    secret delete ACCOUNT   Remove ACCOUNT's secret from the keychain
+    secret delete ACCOUNT|--all
+                            Remove ACCOUNT's secret from the keychain (--all: the
+                            secret of every account in the config kept there)
     enable RECORD|--all     Send a record the provider refused again, once you have fixed
                             what it said (a name, or its key such as home/a.example.org/A)
     info                    Version and file locations of the running instance
@@ -111,11 +113,15 @@ enum Command {
     Once,
     Status,
     History(Option<String>),
-    Providers { markdown: bool },
+    Providers {
+        markdown: bool,
+    },
     CheckConfig,
     Ip(Option<IpFamily>),
     SecretSet(String),
     SecretDelete(String),
+    /// Every keychain secret of the config's accounts (before the config goes).
+    SecretDeleteAll,
     Enable(Option<String>),
     Import(ImportArgs),
     Info,
@@ -195,9 +201,14 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         (None, ["ip", "-4"]) => Command::Ip(Some(IpFamily::V4)),
         (None, ["ip", "-6"]) => Command::Ip(Some(IpFamily::V6)),
         (None, ["secret", "set", account]) => Command::SecretSet((*account).to_owned()),
-        (None, ["secret", "delete", account]) => Command::SecretDelete((*account).to_owned()),
+        (None, ["secret", "delete", "--all"]) => Command::SecretDeleteAll,
+        (None, ["secret", "delete", account]) if !account.starts_with('-') => {
+            Command::SecretDelete((*account).to_owned())
+        }
         (None, ["secret", ..]) => {
-            return Err(bad("usage: dyntrayd secret set|delete ACCOUNT".into()));
+            return Err(bad(
+                "usage: dyntrayd secret set ACCOUNT | secret delete ACCOUNT|--all".into(),
+            ));
         }
         (None, ["enable", "--all"]) => Command::Enable(None),
         (None, ["enable", record]) if !record.starts_with('-') => {
@@ -403,6 +414,7 @@ async fn dispatch(args: Args) -> Result<ExitCode> {
             println!("removed the secret of `{account}` from the keychain");
             Ok(ExitCode::SUCCESS)
         }
+        Command::SecretDeleteAll => secret_delete_all(&paths.config),
         Command::Once => once(&paths).await,
         Command::Run => run(&paths).await,
     }
@@ -646,6 +658,36 @@ fn account_source(config: &Path, account: &str) -> Result<SecretSource> {
         dyntray_engine::config::SecretRef::File(p) => SecretSource::File(p.clone()),
         dyntray_engine::config::SecretRef::Env(v) => SecretSource::Env(v.clone()),
     })
+}
+
+/// Removes from the keychain the secret of every account whose secret is kept there
+/// (the uninstaller's "remove my data"); secrets from a file or the environment are the
+/// user's own and stay.
+fn secret_delete_all(config: &Path) -> Result<ExitCode> {
+    let Some(config) = Config::load(config)? else {
+        println!(
+            "no config file at {}: no secrets to remove",
+            config.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    let keychain = KeychainStore::new(KEYCHAIN_SERVICE);
+    let mut removed = Vec::new();
+    for account in &config.accounts {
+        if matches!(account.secret, dyntray_engine::config::SecretRef::Keychain) {
+            keychain.delete(&account.id)?;
+            removed.push(account.id.as_str());
+        }
+    }
+    if removed.is_empty() {
+        println!("no account keeps its secret in the keychain");
+    } else {
+        println!(
+            "removed from the keychain the secrets of: {}",
+            removed.join(", ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Reads a file another client wrote, bounded in size.

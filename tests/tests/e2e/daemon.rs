@@ -232,6 +232,26 @@ async fn badauth_disables_until_secret_set() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_delete_all_empties_the_keychain_of_the_configs_accounts() {
+    let daemon = Daemon::new("e2e-delete-all").await;
+    let removed = daemon.run(&["secret", "delete", "--all"]);
+    assert!(removed.status.success(), "{}", text(&removed));
+    assert!(
+        text(&removed).contains("e2e-delete-all"),
+        "{}",
+        text(&removed)
+    );
+    // Gone from the keyring: nothing can be sent, and the user is told what to do.
+    let once = daemon.run(&["once"]);
+    assert!(!once.status.success(), "{}", text(&once));
+    assert!(text(&once).contains("secret set"), "{}", text(&once));
+    assert_eq!(daemon.requests(), 0);
+    // Again: nothing left to remove is not an error.
+    let again = daemon.run(&["secret", "delete", "--all"]);
+    assert!(again.status.success(), "{}", text(&again));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outage_waits_at_least_thirty_minutes() {
     let daemon = Daemon::new("e2e-911").await;
     daemon.provider.script([Reply::ok("911")]);
