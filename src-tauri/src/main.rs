@@ -3,12 +3,16 @@
 
 // --help and --version answer on standard output, like any command.
 #![allow(clippy::print_stdout)]
+// Started from the Start menu or at sign-in, a Windows program of the console subsystem
+// opens a console window beside its icon; a release build is a GUI program instead, and
+// borrows the console of a command prompt that starts it (see `main`).
+#![cfg_attr(all(windows, not(debug_assertions)), windows_subsystem = "windows")]
 
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 mod notify;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 mod tray;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 mod tray_icons;
 
 use std::process::ExitCode;
@@ -26,24 +30,28 @@ OPTIONS:
     -V, --version    Print the version
 
 ENVIRONMENT:
-    DYNTRAY_CONFIG   Config file (default: $XDG_CONFIG_HOME/dyntray/config.toml)
-    DYNTRAY_SOCKET   Control socket (default: $XDG_RUNTIME_DIR/dyntray/control.sock)
+    DYNTRAY_CONFIG   Config file (default: $XDG_CONFIG_HOME/dyntray/config.toml;
+                     on Windows %APPDATA%\\dyntray\\config.toml)
+    DYNTRAY_SOCKET   Control socket (default: $XDG_RUNTIME_DIR/dyntray/control.sock;
+                     on Windows the named pipe \\\\.\\pipe\\dyntray-<your SID>)
     RUST_LOG         Log filter (default: info)
     DYNTRAY_TRAY_ICONS
-                     symbolic or color: the tray icon's style (default: symbolic on
-                     GNOME and Ubuntu, whose panels draw tray icons in one colour)
+                     symbolic or color: the tray icon's style on Linux (default:
+                     symbolic on GNOME and Ubuntu, whose panels draw tray icons in one
+                     colour)
 
 For machines without a desktop, use dyntrayd.
 ";
 
 fn main() -> ExitCode {
+    #[cfg(windows)]
+    dyntray_os::shell::attach_parent_console();
     // Only flags exist: the first argument decides.
     let mut parser = lexopt::Parser::from_env();
     match parser.next() {
-        #[cfg(target_os = "linux")]
+        #[cfg(any(target_os = "linux", windows))]
         Ok(None) => tray::run(),
-        // Said, not faked: the tray's platform loop (tray-icon) is the next step there.
-        #[cfg(not(target_os = "linux"))]
+        #[cfg(not(any(target_os = "linux", windows)))]
         Ok(None) => {
             eprintln!(
                 "dyntray: the tray icon is not built for this platform yet; `dyntrayd run` \

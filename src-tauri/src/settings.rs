@@ -435,9 +435,38 @@ async fn follow_events<R: Runtime>(app: AppHandle<R>) {
     );
 }
 
+/// Microsoft's page for the WebView2 Runtime's installer.
+#[cfg(windows)]
+const WEBVIEW2_DOWNLOAD: &str = "https://go.microsoft.com/fwlink/p/?LinkId=2124703";
+
+/// Why the WebView2 Runtime cannot be used, if it cannot (Windows 10 before 2021 and
+/// Wine lack it; without it Tauri panics when it makes the window).
+#[cfg(windows)]
+fn webview2_missing() -> Option<String> {
+    match tauri::webview_version() {
+        Ok(version) if !version.trim().is_empty() => None,
+        Ok(_) => Some("no version is installed".into()),
+        Err(e) => Some(e.to_string()),
+    }
+}
+
 pub(crate) fn run() -> ExitCode {
     let _log =
         dyntray_engine::logging::init("dyntray-settings.log", paths::log_dir().ok().as_deref());
+    #[cfg(windows)]
+    if let Some(reason) = webview2_missing() {
+        tracing::error!(%reason, "no WebView2 runtime: the settings window cannot open");
+        dyntray_os::shell::message_box(
+            "Dyntray Settings",
+            &format!(
+                "The Settings window needs the Microsoft Edge WebView2 Runtime, which is not \
+                 installed on this computer.\n\nGet it from {WEBVIEW2_DOWNLOAD} and open \
+                 Settings again. Dyntray keeps your names up to date meanwhile."
+            ),
+            dyntray_os::shell::Level::Warning,
+        );
+        return ExitCode::from(3);
+    }
     let app =
         build(tauri::Builder::default(), paths::control_socket()).build(tauri::generate_context!());
     match app {
@@ -452,7 +481,7 @@ pub(crate) fn run() -> ExitCode {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
     use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets};

@@ -8,7 +8,10 @@
 //!   from the folder; GNOME Shell and Ubuntu draw tray icons in one colour, so there the
 //!   name is the symbolic one, which they recolour to the panel's text colour.
 
-use std::io::{self, Write};
+use std::io;
+#[cfg(target_os = "linux")]
+use std::io::Write;
+#[cfg(target_os = "linux")]
 use std::path::Path;
 
 /// Every size a tray icon is drawn at (icons/tray/<state>-<size>.png).
@@ -39,6 +42,7 @@ macro_rules! pngs {
     };
 }
 
+#[cfg(target_os = "linux")]
 macro_rules! symbolic {
     ($state:literal) => {
         include_str!(concat!(
@@ -50,6 +54,7 @@ macro_rules! symbolic {
 }
 
 impl TrayState {
+    #[cfg(target_os = "linux")]
     pub(crate) const ALL: [Self; 6] = [
         Self::Idle,
         Self::Ok,
@@ -59,6 +64,7 @@ impl TrayState {
         Self::Offline,
     ];
 
+    #[cfg(target_os = "linux")]
     pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Idle => "idle",
@@ -82,6 +88,7 @@ impl TrayState {
         }
     }
 
+    #[cfg(target_os = "linux")]
     fn symbolic_svg(self) -> &'static str {
         match self {
             Self::Idle => symbolic!("idle"),
@@ -93,6 +100,7 @@ impl TrayState {
         }
     }
 
+    #[cfg(target_os = "linux")]
     /// The icon name in the folder [`install_theme`] writes.
     pub(crate) fn icon_name(self, symbolic: bool) -> String {
         if symbolic {
@@ -102,6 +110,7 @@ impl TrayState {
         }
     }
 
+    #[cfg(target_os = "linux")]
     /// The state's pixmaps at every size, as SNI wants them (ARGB32, network byte order).
     /// A PNG that does not decode is left out and logged (they are built in and tested).
     pub(crate) fn pixmaps(self) -> Vec<ksni::Icon> {
@@ -125,6 +134,19 @@ impl TrayState {
             })
             .collect()
     }
+
+    /// The state's picture for an icon drawn at `size` px: the smallest drawn at least
+    /// that big (Windows scales it down), as RGBA.
+    #[cfg(windows)]
+    pub(crate) fn rgba(self, size: u32) -> Option<(Vec<u8>, u32, u32)> {
+        let index = SIZES
+            .iter()
+            .position(|&s| s >= size)
+            .unwrap_or(SIZES.len() - 1);
+        decode_png(self.pngs()[index])
+            .map_err(|e| tracing::error!(error = %e, state = ?self, "tray icon does not decode"))
+            .ok()
+    }
 }
 
 fn decode_png(bytes: &[u8]) -> Result<(Vec<u8>, u32, u32), png::DecodingError> {
@@ -138,6 +160,7 @@ fn decode_png(bytes: &[u8]) -> Result<(Vec<u8>, u32, u32), png::DecodingError> {
     Ok((buf, info.width, info.height))
 }
 
+#[cfg(target_os = "linux")]
 /// Whether the panel draws tray icons in one colour: GNOME Shell (with the AppIndicator
 /// extension) and Ubuntu's dock do. `DYNTRAY_TRAY_ICONS=symbolic|color` decides instead.
 pub(crate) fn wants_symbolic(override_: Option<&str>, desktop: Option<&str>) -> bool {
@@ -152,6 +175,7 @@ pub(crate) fn wants_symbolic(override_: Option<&str>, desktop: Option<&str>) -> 
     })
 }
 
+#[cfg(target_os = "linux")]
 /// Writes the icons as a hicolor-style folder under `dir` (the `IconThemePath`):
 /// `hicolor/<n>x<n>/apps/dyntray-<state>.png` and
 /// `hicolor/symbolic/apps/dyntray-<state>-symbolic.svg`. Files already right are left
@@ -174,6 +198,7 @@ pub(crate) fn install_theme(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+#[cfg(target_os = "linux")]
 /// A theme index for hosts that read the folder as a theme of its own (hosts that add it
 /// to their search path use the system's hicolor index, which lists the same folders).
 fn index_theme() -> String {
@@ -194,6 +219,7 @@ fn index_theme() -> String {
     out
 }
 
+#[cfg(target_os = "linux")]
 fn write_if_changed(path: &Path, bytes: &[u8]) -> io::Result<()> {
     if std::fs::read(path).is_ok_and(|old| old == bytes) {
         return Ok(());
@@ -212,6 +238,7 @@ fn write_if_changed(path: &Path, bytes: &[u8]) -> io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+#[cfg(target_os = "linux")]
 /// One sentence for a user whose desktop shows no tray icons: how to get one, in the
 /// words of their desktop (`XDG_CURRENT_DESKTOP`).
 pub(crate) fn tray_hint(desktop: Option<&str>) -> String {
@@ -233,7 +260,7 @@ pub(crate) fn tray_hint(desktop: Option<&str>) -> String {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 

@@ -1,14 +1,14 @@
-//! Desktop notifications for what the engine reports: one per request that succeeded
-//! (several names together give one notification), one per refusal with the provider's
-//! words and what to do, one when no address can be found for a while, reminders. Never
-//! one per retry: the engine only reports these events.
+//! The messages as freedesktop notifications (over D-Bus, through notify-rust): a
+//! refusal carries an "Open Settings" action and is withdrawn once its names work again.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
 use dyntray_engine::engine::{EngineEvent, EngineHandle, Phase, Status};
-use dyntray_engine::text::{markup_escaped, visible};
+use dyntray_engine::text::markup_escaped;
 use notify_rust::{Notification, Timeout, Urgency};
 use tokio::sync::{broadcast, watch};
+
+use super::{Level, Message};
 
 /// A refusal notification on screen: it stays until dismissed or until its names work
 /// again.
@@ -40,9 +40,10 @@ pub(crate) async fn follow(
                     Err(broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(broadcast::error::RecvError::Closed) => break,
                 };
-                let Some(notification) = render(&event, engine.status().notify_success) else {
+                let Some(message) = super::message(&event, engine.status().notify_success) else {
                     continue;
                 };
+                let notification = notification(&message);
                 let names = match &event {
                     EngineEvent::Refused { names, .. } => Some(names.clone()),
                     _ => None,
@@ -162,168 +163,76 @@ fn close(id: u32) {
 /// Says that the engine stopped by itself and the tray is quitting (shown before the
 /// process exits with an error, so it is shown synchronously).
 pub(crate) fn engine_crashed(message: &str) {
-    let body = markup_escaped(&visible(&format!(
-        "Its engine failed ({message}). No names are updated until Dyntray is started again; \
-         the log says more."
-    )));
-    let shown = Notification::new()
-        .appname("Dyntray")
-        .icon("dialog-error")
-        .summary("Dyntray stopped working")
-        .body(&body)
-        .urgency(Urgency::Critical)
-        .timeout(Timeout::Never)
-        .show();
-    if let Err(e) = shown {
+    let mut n = notification(&super::engine_crashed(message));
+    n.icon("dialog-error");
+    if let Err(e) = n.show() {
         tracing::warn!(error = %e, "cannot show a desktop notification");
     }
 }
 
-/// The notification for an event, if it deserves one.
-fn render(event: &EngineEvent, notify_success: bool) -> Option<Notification> {
+/// The notification for a message.
+fn notification(message: &Message) -> Notification {
     let mut n = Notification::new();
-    n.appname("Dyntray").icon("network-transmit-receive");
-    render_text(&mut n, event, notify_success)?;
-    // Servers may read the body as markup; what comes from a provider is text.
-    n.body = markup_escaped(&visible(&n.body));
-    n.summary = visible(&n.summary);
-    Some(n)
-}
-
-/// The name people know a provider by (`DynDNS` for `dyndns`).
-fn provider_name(id: &str) -> &str {
-    dyntray_engine::provider::lookup(id).map_or(id, |p| p.descriptor().name)
-}
-
-fn render_text(n: &mut Notification, event: &EngineEvent, notify_success: bool) -> Option<()> {
-    match event {
-        EngineEvent::Updated {
-            names,
-            address,
-            provider,
-        } => {
-            if !notify_success {
-                return None;
-            }
-            let summary = match names.as_slice() {
-                [one] => format!("{one} updated"),
-                many => format!("{} names updated", many.len()),
-            };
-            let provider = provider_name(provider);
-            let body = match (names.as_slice(), address) {
-                ([_], Some(a)) => format!("It now points at {a} ({provider})."),
-                ([_], None) => format!("It shows as offline ({provider})."),
-                (many, Some(a)) => format!("{} now point at {a} ({provider}).", many.join(", ")),
-                (many, None) => format!("{} show as offline ({provider}).", many.join(", ")),
-            };
-            // News, not a task: it goes away as the server's others do.
-            n.summary(&summary).body(&body).timeout(Timeout::Default);
-        }
-        EngineEvent::Refused {
-            names,
-            provider,
-            code: _,
-            answer,
-            advice,
-        } => {
-            // The provider's own words once, then what to do; its code is in Settings.
-            let provider = provider_name(provider);
-            n.summary(&format!("{provider} refused {}", names.join(", ")))
-                .body(&format!("{provider} answered \u{201c}{answer}\u{201d}. {advice} Dyntray sends nothing more for it until then."))
-                .urgency(Urgency::Critical)
-                .timeout(Timeout::Never);
-            open_settings_action(n);
-        }
-        EngineEvent::ConfigRejected { message } => {
-            n.summary("Config file not applied")
-                .body(message)
-                .urgency(Urgency::Critical);
-            open_settings_action(n);
-        }
-        EngineEvent::NoAddress { reason } => {
-            n.summary("No public address found")
-                .body(&format!("Nothing is updated until one is found: {reason}"))
-                .urgency(Urgency::Normal);
-        }
-        EngineEvent::Reminder { name, message } => {
-            n.summary(&format!("Confirm {name}")).body(message);
-            open_settings_action(n);
-        }
-        _ => return None,
+    n.appname("Dyntray")
+        .icon("network-transmit-receive")
+        .summary(&message.summary)
+        // Servers may read the body as markup; what comes from a provider is text.
+        .body(&markup_escaped(&message.body));
+    match message.level {
+        Level::Error => n.urgency(Urgency::Critical),
+        Level::Info | Level::Warning => n.urgency(Urgency::Normal),
+    };
+    n.timeout(if message.sticky {
+        Timeout::Never
+    } else {
+        Timeout::Default
+    });
+    if message.open_settings {
+        // Clicking the notification ("default", where the server has it) or its button
+        // opens Settings.
+        n.action("default", "Open Settings")
+            .action("settings", "Open Settings");
     }
-    Some(())
-}
-
-/// Clicking the notification ("default", where the server has it) or its button opens
-/// Settings.
-fn open_settings_action(n: &mut Notification) {
-    n.action("default", "Open Settings")
-        .action("settings", "Open Settings");
+    n
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn updated(names: &[&str]) -> EngineEvent {
-        EngineEvent::Updated {
-            names: names.iter().map(|s| (*s).to_owned()).collect(),
-            address: Some("81.2.69.160".parse().unwrap()),
-            provider: "dyndns".into(),
+    fn refused(answer: &str, advice: &str) -> EngineEvent {
+        EngineEvent::Refused {
+            names: vec!["a.example.org".into()],
+            provider: "dyndns2".into(),
+            code: "badauth".into(),
+            answer: answer.into(),
+            advice: advice.into(),
         }
     }
 
     #[test]
-    fn one_notification_per_request_in_plain_words() {
-        let one = render(&updated(&["a.example.org"]), true).unwrap();
-        assert_eq!(one.timeout, Timeout::Default);
-        assert!(one.actions.is_empty(), "news, nothing to do");
-        assert_eq!(one.summary, "a.example.org updated");
-        assert_eq!(one.body, "It now points at 81.2.69.160 (DynDNS).");
-        let many = render(&updated(&["a.example.org", "b.example.org"]), true).unwrap();
-        assert_eq!(many.summary, "2 names updated");
-        assert_eq!(
-            many.body,
-            "a.example.org, b.example.org now point at 81.2.69.160 (DynDNS)."
-        );
-    }
-
-    #[test]
-    fn success_can_be_silenced_but_refusals_cannot() {
-        assert!(render(&updated(&["a.example.org"]), false).is_none());
-        let refused = EngineEvent::Refused {
-            names: vec!["a.example.org".into()],
-            provider: "dyndns".into(),
-            code: "abuse".into(),
-            answer: "abuse".into(),
-            advice: "Unblock it on the provider's website.".into(),
-        };
-        let n = render(&refused, false).unwrap();
-        assert_eq!(
-            n.timeout,
-            Timeout::Never,
-            "a refusal stays until read or fixed"
-        );
+    fn a_refusal_stays_and_offers_settings_news_goes() {
+        let n =
+            notification(&super::super::message(&refused("abuse", "Unblock it."), true).unwrap());
+        assert_eq!(n.timeout, Timeout::Never);
         assert!(n.actions.contains(&"settings".to_owned()));
-        // The provider's name people know, its words once, no internal code.
-        assert_eq!(n.summary, "DynDNS refused a.example.org");
-        assert_eq!(
-            n.body,
-            "DynDNS answered \u{201c}abuse\u{201d}. Unblock it on the provider's website. \
-             Dyntray sends nothing more for it until then."
-        );
+        let news = EngineEvent::Updated {
+            names: vec!["a.example.org".into()],
+            address: Some("81.2.69.160".parse().unwrap()),
+            provider: "dyndns".into(),
+        };
+        let n = notification(&super::super::message(&news, true).unwrap());
+        assert_eq!(n.timeout, Timeout::Default);
+        assert!(n.actions.is_empty());
     }
 
     #[test]
     fn provider_words_are_text_not_markup() {
-        let refused = EngineEvent::Refused {
-            names: vec!["a.example.org".into()],
-            provider: "dyndns2".into(),
-            code: "badauth".into(),
-            answer: "<a href=\"https://evil.example/login\">log in again</a>\x1b[2J".into(),
-            advice: "Fix the password & re-enable it.".into(),
-        };
-        let n = render(&refused, true).unwrap();
+        let event = refused(
+            "<a href=\"https://evil.example/login\">log in again</a>\x1b[2J",
+            "Fix the password & re-enable it.",
+        );
+        let n = notification(&super::super::message(&event, true).unwrap());
         assert!(!n.body.contains("<a"), "{}", n.body);
         assert!(
             n.body

@@ -1,10 +1,20 @@
-//! The tray process: tray icon and menu (a StatusNotifierItem over D-Bus with ksni, no
-//! GTK, no WebKit), the control API, and the settings-process supervisor.
+//! The tray process: tray icon and menu, the engine, the control API, and the
+//! settings-process supervisor. No GTK, no WebKit.
 //!
-//! Threads: the main thread owns the app's state and sleeps on a channel of [`UiMsg`]; it
-//! computes a [`TrayView`] from the engine's status and hands it to ksni's D-Bus thread,
-//! whose menu callbacks send messages back. A Tokio runtime serves the control API.
-//! Nothing polls: every wake-up is a message.
+//! Threads: the main thread owns the app's state and wakes only for a [`UiMsg`]; it
+//! computes a [`TrayView`] and a [`menu`] from the engine's status and hands them to the
+//! platform's icon: a StatusNotifierItem over D-Bus on Linux ([`sni`]), a notification
+//! area icon on Windows ([`win`]). Menu clicks come back as messages. A Tokio runtime
+//! runs the engine and serves the control API. Nothing polls.
+
+#[cfg(target_os = "linux")]
+mod sni;
+#[cfg(target_os = "linux")]
+use sni as platform;
+#[cfg(windows)]
+mod win;
+#[cfg(windows)]
+use win as platform;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -24,10 +34,9 @@ use dyntray_engine::engine::{
 use dyntray_engine::secrets::KeychainStore;
 use dyntray_engine::state::StateLock;
 use dyntray_engine::{logging, paths};
-use ksni::blocking::TrayMethods;
 use tokio::sync::{broadcast, watch};
 
-use crate::tray_icons::{self, TrayState};
+use crate::tray_icons::TrayState;
 
 /// What wakes the main thread.
 #[derive(Debug)]
@@ -40,6 +49,9 @@ enum UiMsg {
     Notice(String),
     /// The engine's task ended by itself: say so and exit with an error.
     EngineCrashed(String),
+    /// Something to tell the user in a balloon from the icon.
+    #[cfg(windows)]
+    Notify(crate::notify::Message),
     Quit,
 }
 
@@ -201,163 +213,63 @@ fn shorten(text: &str, max: usize) -> String {
     out
 }
 
-/// A dbusmenu label shows text as written: its underscores are mnemonics otherwise.
-fn label(text: &str) -> String {
-    text.replace('_', "__")
+/// One line of the tray menu. Both platforms draw the same list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Entry {
+    Item {
+        text: String,
+        enabled: bool,
+        action: Option<Action>,
+    },
+    Check {
+        text: &'static str,
+        checked: bool,
+        action: Action,
+    },
+    Separator,
 }
 
-/// The StatusNotifierItem: what ksni serves over D-Bus. Its callbacks run on ksni's
-/// thread and only send messages to the main thread.
-struct SniTray {
-    ui: Sender<UiMsg>,
-    view: TrayView,
-    pixmaps: Vec<ksni::Icon>,
-    /// The folder of [`tray_icons::install_theme`], if it could be written.
-    theme_path: Option<PathBuf>,
-    symbolic: bool,
-    /// What app_info says while no tray host shows the icon.
-    hint: String,
-    tray_hint: watch::Sender<Option<String>>,
-}
-
-impl SniTray {
-    fn set_view(&mut self, view: TrayView) {
-        if view.state != self.view.state {
-            self.pixmaps = view.state.pixmaps();
-        }
-        self.view = view;
-    }
-
-    fn send(&self, action: Action) {
-        let _ = self.ui.send(UiMsg::Action(action));
-    }
-}
-
-fn item(text: &str, enabled: bool, action: Option<Action>) -> ksni::MenuItem<SniTray> {
-    ksni::menu::StandardItem {
-        label: label(text),
+fn item(text: impl Into<String>, enabled: bool, action: Option<Action>) -> Entry {
+    Entry::Item {
+        text: text.into(),
         enabled,
-        activate: match action {
-            Some(action) => Box::new(move |tray: &mut SniTray| tray.send(action.clone())),
-            None => Box::new(|_: &mut SniTray| {}),
-        },
-        ..Default::default()
+        action,
     }
-    .into()
 }
 
-impl ksni::Tray for SniTray {
-    fn id(&self) -> String {
-        "dyntray".into()
+/// The menu for a view: the headline, the records, the addresses to copy, then the
+/// commands.
+fn menu(view: &TrayView) -> Vec<Entry> {
+    let mut entries = vec![item(&view.headline, false, None)];
+    // A record line is readable and opens Settings, where its details are.
+    for line in &view.records {
+        entries.push(item(line, true, Some(Action::Settings)));
     }
-
-    fn title(&self) -> String {
-        "Dyntray".into()
+    for &address in &view.addresses {
+        let text = match address {
+            IpAddr::V4(_) => format!("Public address {address} — Copy"),
+            IpAddr::V6(_) => format!("Public IPv6 address {address} — Copy"),
+        };
+        entries.push(item(text, true, Some(Action::Copy(address))));
     }
-
-    fn category(&self) -> ksni::Category {
-        ksni::Category::ApplicationStatus
+    entries.push(Entry::Separator);
+    entries.push(item(
+        "Check now",
+        view.check_enabled,
+        Some(Action::CheckNow),
+    ));
+    entries.push(Entry::Check {
+        text: "Pause updates",
+        checked: view.paused,
+        action: Action::Pause(!view.paused),
+    });
+    if let Some(text) = view.offline_item {
+        entries.push(item(text, true, Some(Action::Offline)));
     }
-
-    fn status(&self) -> ksni::Status {
-        if self.view.state == TrayState::Attention {
-            ksni::Status::NeedsAttention
-        } else {
-            ksni::Status::Active
-        }
-    }
-
-    fn activate(&mut self, _x: i32, _y: i32) {
-        self.send(Action::Settings);
-    }
-
-    fn icon_theme_path(&self) -> String {
-        self.theme_path
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default()
-    }
-
-    fn icon_name(&self) -> String {
-        match self.theme_path {
-            Some(_) => self.view.state.icon_name(self.symbolic),
-            None => String::new(),
-        }
-    }
-
-    fn icon_pixmap(&self) -> Vec<ksni::Icon> {
-        self.pixmaps.clone()
-    }
-
-    fn attention_icon_name(&self) -> String {
-        self.icon_name()
-    }
-
-    fn attention_icon_pixmap(&self) -> Vec<ksni::Icon> {
-        self.pixmaps.clone()
-    }
-
-    fn tool_tip(&self) -> ksni::ToolTip {
-        ksni::ToolTip {
-            title: "Dyntray".into(),
-            description: self.view.tooltip.clone(),
-            ..Default::default()
-        }
-    }
-
-    fn menu(&self) -> Vec<ksni::MenuItem<Self>> {
-        let view = &self.view;
-        let mut items = vec![item(&view.headline, false, None)];
-        // A record line is readable and opens Settings, where its details are.
-        for line in &view.records {
-            items.push(item(line, true, Some(Action::Settings)));
-        }
-        for &address in &view.addresses {
-            let text = match address {
-                IpAddr::V4(_) => format!("Public address {address} — Copy"),
-                IpAddr::V6(_) => format!("Public IPv6 address {address} — Copy"),
-            };
-            items.push(item(&text, true, Some(Action::Copy(address))));
-        }
-        items.push(ksni::MenuItem::Separator);
-        items.push(item(
-            "Check now",
-            view.check_enabled,
-            Some(Action::CheckNow),
-        ));
-        let paused = view.paused;
-        items.push(
-            ksni::menu::CheckmarkItem {
-                label: "Pause updates".into(),
-                checked: paused,
-                activate: Box::new(move |tray: &mut SniTray| tray.send(Action::Pause(!paused))),
-                ..Default::default()
-            }
-            .into(),
-        );
-        if let Some(text) = view.offline_item {
-            items.push(item(text, true, Some(Action::Offline)));
-        }
-        items.push(ksni::MenuItem::Separator);
-        items.push(item("Settings…", true, Some(Action::Settings)));
-        items.push(item("Quit", true, Some(Action::Quit)));
-        items
-    }
-
-    fn watcher_online(&self) {
-        tracing::info!("a tray host appeared; the tray icon shows");
-        self.tray_hint.send_replace(None);
-    }
-
-    fn watcher_offline(&self, reason: ksni::OfflineReason) -> bool {
-        tracing::warn!(
-            ?reason,
-            "no tray host (StatusNotifierWatcher) shows the tray icon"
-        );
-        self.tray_hint.send_replace(Some(self.hint.clone()));
-        // Keep serving: the icon shows as soon as a host appears.
-        true
-    }
+    entries.push(Entry::Separator);
+    entries.push(item("Settings…", true, Some(Action::Settings)));
+    entries.push(item("Quit", true, Some(Action::Quit)));
+    entries
 }
 
 /// The control-API side of the tray process.
@@ -409,6 +321,7 @@ pub(crate) fn run() -> ExitCode {
     let log_dir = paths::log_dir().ok();
     let log = logging::init("dyntray.log", log_dir.as_deref());
 
+    #[cfg(target_os = "linux")]
     if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
         eprintln!(
             "dyntray: no graphical session (neither DISPLAY nor WAYLAND_DISPLAY is set); \
@@ -489,12 +402,16 @@ pub(crate) fn run() -> ExitCode {
     let (ui_tx, ui_rx) = mpsc::channel::<UiMsg>();
     let (events, _) = broadcast::channel(64);
     runtime.spawn(forward_engine(engine.clone(), events.clone()));
+    #[cfg(target_os = "linux")]
     {
         let ui = ui_tx.clone();
-        runtime.spawn(crate::notify::follow(engine.clone(), move || {
+        runtime.spawn(crate::notify::xdg::follow(engine.clone(), move || {
             let _ = ui.send(UiMsg::OpenSettings);
         }));
     }
+    // Balloons come from the icon, which lives on the main thread.
+    #[cfg(windows)]
+    runtime.spawn(platform::follow(engine.clone(), ui_tx.clone()));
     {
         // Status changes reach the menu thread as messages: nothing polls.
         let mut status = engine.watch_status();
@@ -546,40 +463,11 @@ pub(crate) fn run() -> ExitCode {
         });
     }
 
-    let desktop = std::env::var("XDG_CURRENT_DESKTOP").ok();
-    let symbolic = tray_icons::wants_symbolic(
-        std::env::var("DYNTRAY_TRAY_ICONS").ok().as_deref(),
-        desktop.as_deref(),
-    );
-    // Hosts that look icons up by name find every size (and the symbolic variant) here;
-    // without the folder they still get the pixmaps.
-    let theme_path = paths::control_socket()
-        .parent()
-        .map(|dir| dir.join("icons"))
-        .filter(|dir| match tray_icons::install_theme(dir) {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!(dir = %dir.display(), error = %e, "cannot write the tray icons");
-                false
-            }
-        });
     let status = engine.status();
-    let view = TrayView::new(&status, None);
-    let sni = SniTray {
-        ui: ui_tx.clone(),
-        pixmaps: view.state.pixmaps(),
-        view,
-        theme_path,
-        symbolic,
-        hint: tray_icons::tray_hint(desktop.as_deref()),
-        tray_hint: hint_tx,
-    };
-    // A missing tray host is not an error: the item waits for one (ksni calls
-    // watcher_offline now and watcher_online when a host appears).
-    let tray = match sni.assume_sni_available(true).spawn() {
+    let tray = match platform::Icon::start(ui_tx.clone(), TrayView::new(&status, None), hint_tx) {
         Ok(tray) => tray,
         Err(e) => {
-            eprintln!("dyntray: cannot create the tray icon (is a D-Bus session running?): {e}");
+            eprintln!("dyntray: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -604,11 +492,7 @@ pub(crate) fn run() -> ExitCode {
         tracing::info!("no tray host: opening Settings");
         app.settings.open(&app.events);
     }
-    while let Ok(msg) = ui_rx.recv() {
-        if !app.handle(msg) {
-            break;
-        }
-    }
+    platform::run_loop(&mut app, ui_rx);
 
     tracing::info!("quitting");
     let _ = app.events.send(Event::Shutdown);
@@ -621,11 +505,7 @@ pub(crate) fn run() -> ExitCode {
         drop(log);
         return ExitCode::FAILURE;
     }
-    // The "Quit" click arrived as a D-Bus call that the tray thread answers just after
-    // handing it to us: give that reply a moment to leave before the connection closes.
-    std::thread::sleep(Duration::from_millis(100));
-    app.tray.shutdown().wait();
-    drop(app);
+    app.into_icon().shutdown();
     // "Offline on quit": publish the offline addresses first (bounded: quitting must not
     // hang on a slow provider).
     runtime.block_on(async {
@@ -672,7 +552,7 @@ fn hand_off(runtime: &tokio::runtime::Runtime, socket: &Path) -> ExitCode {
 }
 
 struct TrayApp {
-    tray: ksni::blocking::Handle<SniTray>,
+    tray: platform::Icon,
     settings: SettingsProcess,
     events: broadcast::Sender<Event>,
     engine: EngineHandle,
@@ -696,10 +576,15 @@ impl TrayApp {
             UiMsg::Quit => return false,
             UiMsg::EngineCrashed(message) => {
                 tracing::error!(error = %message, "the engine stopped unexpectedly; quitting");
-                crate::notify::engine_crashed(&message);
+                #[cfg(target_os = "linux")]
+                crate::notify::xdg::engine_crashed(&message);
+                #[cfg(windows)]
+                self.tray.notify(&crate::notify::engine_crashed(&message));
                 self.crashed = Some(message);
                 return false;
             }
+            #[cfg(windows)]
+            UiMsg::Notify(message) => self.tray.notify(&message),
             UiMsg::OpenSettings => self.settings.open(&self.events),
             UiMsg::SettingsExited(pid) => self.settings.exited(pid, &self.events),
             UiMsg::Status(status) => {
@@ -772,12 +657,15 @@ impl TrayApp {
         Ok(())
     }
 
+    /// The icon alone, the rest of the app (the clipboard it owns included) gone.
+    fn into_icon(self) -> platform::Icon {
+        self.tray
+    }
+
     /// Shows the engine's status in the icon, tooltip and menu.
     fn render(&mut self) {
         let view = TrayView::new(&self.status, self.notice.as_deref());
-        if self.tray.update(move |tray| tray.set_view(view)).is_none() {
-            tracing::warn!("the tray icon service has stopped");
-        }
+        self.tray.show(view);
     }
 }
 
@@ -898,17 +786,26 @@ impl SettingsProcess {
         let Some(pid) = self.running.take() else {
             return;
         };
-        let Some(pid) = rustix::process::Pid::from_raw(pid as i32) else {
-            return;
-        };
-        for _ in 0..40 {
-            if rustix::process::test_kill_process(pid).is_err() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        #[cfg(windows)]
+        if dyntray_os::process::end(pid, Duration::from_secs(2))
+            == dyntray_os::process::Ended::Terminated
+        {
+            tracing::warn!("settings window did not close; terminated it");
         }
-        tracing::warn!("settings window did not close; terminating it");
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        #[cfg(target_os = "linux")]
+        {
+            let Some(pid) = rustix::process::Pid::from_raw(pid as i32) else {
+                return;
+            };
+            for _ in 0..40 {
+                if rustix::process::test_kill_process(pid).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            tracing::warn!("settings window did not close; terminating it");
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
     }
 }
 
@@ -961,21 +858,12 @@ mod tests {
     }
 
     fn labels(view: TrayView) -> Vec<(String, bool)> {
-        let tray = SniTray {
-            ui: mpsc::channel().0,
-            pixmaps: Vec::new(),
-            view,
-            theme_path: None,
-            symbolic: false,
-            hint: String::new(),
-            tray_hint: watch::channel(None).0,
-        };
-        ksni::Tray::menu(&tray)
+        menu(&view)
             .into_iter()
-            .filter_map(|item| match item {
-                ksni::MenuItem::Standard(i) => Some((i.label, i.enabled)),
-                ksni::MenuItem::Checkmark(i) => Some((i.label, i.enabled)),
-                _ => None,
+            .filter_map(|entry| match entry {
+                Entry::Item { text, enabled, .. } => Some((text, enabled)),
+                Entry::Check { text, .. } => Some((text.to_owned(), true)),
+                Entry::Separator => None,
             })
             .collect()
     }
@@ -1075,7 +963,7 @@ mod tests {
             labels,
             [
                 ("Dyntray: Up to date".to_owned(), false),
-                ("✓ my__host.example.org — up to date".to_owned(), true),
+                ("✓ my_host.example.org — up to date".to_owned(), true),
                 ("Public address 81.2.69.160 — Copy".to_owned(), true),
                 ("Check now".to_owned(), true),
                 ("Pause updates".to_owned(), true),
