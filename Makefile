@@ -1,10 +1,11 @@
 # Dyntray: two commands for a fresh Debian 12 / Ubuntu machine with Rust installed.
 #   make run    installs missing system packages, builds (release), starts the tray app
 #   make test   installs the test tools, then runs fmt, clippy and every test headless,
-#               the workspace checked for Windows and the engine tested under Wine,
-#               then the Debian package built and tested in a clean Debian 12 (as root,
-#               or through sudo)
-# Also: make package (target/package/dyntray_*.deb), make test-package (its install test).
+#               the workspace checked for Windows, the engine, dyntrayd.exe, the tray
+#               and the installer tested under Wine, then the Debian package built and
+#               tested in a clean Debian 12 (as root, or through sudo)
+# Also: make package (target/package/dyntray_*.deb), make test-package (its install test),
+# make package-windows (target/package/dyntray-*-setup.exe).
 SHELL := /bin/bash
 .ONESHELL:
 .SHELLFLAGS := -eu -o pipefail -c
@@ -20,12 +21,14 @@ TEST_PACKAGES := xvfb xauth openbox wmctrl xdotool x11-utils xclip imagemagick \
 # To build and check the Debian package, and to test it in a debootstrapped Debian 12.
 PACKAGE_PACKAGES := dpkg-dev lintian appstream python3 debootstrap debian-archive-keyring
 # To build for Windows (x86_64-pc-windows-gnu) and run its tests under Wine.
-WINDOWS_PACKAGES := gcc-mingw-w64-x86-64-win32 binutils-mingw-w64-x86-64 mingw-w64-x86-64-dev wine64
+# NSIS (makensis) builds the installer.
+WINDOWS_PACKAGES := gcc-mingw-w64-x86-64-win32 binutils-mingw-w64-x86-64 mingw-w64-x86-64-dev \
+	wine64 nsis
 WINDOWS_TARGET := x86_64-pc-windows-gnu
 TAURI_DRIVER_VERSION := ^2
 
 .PHONY: run test deps test-deps package-deps windows-deps toolchain build release package \
-	test-package test-windows tauri-driver clean
+	test-package test-windows package-windows tauri-driver clean
 
 run: deps release
 	exec ./target/release/dyntray
@@ -67,11 +70,23 @@ package-deps:
 windows-deps:
 	scripts/apt-install.sh $(WINDOWS_PACKAGES)
 
-# Windows: clippy for the workspace, the engine's tests under Wine, dyntray.exe and
-# dyntrayd.exe end to end.
-test-windows: windows-deps toolchain
+# Windows: clippy for the workspace, the engine's and the tray's tests under Wine,
+# dyntrayd.exe and the tray end to end (in the headless session), the installer.
+test-windows: windows-deps test-deps toolchain
 	$(CARGO) build -p dyntray-tests --bin fake-provider
 	CARGO="$(CARGO)" scripts/test-windows.sh
+
+# The Windows installer: the three programs built with the dist profile for Windows, the
+# licences of the crates they link, packed by NSIS with LZMA.
+package-windows: windows-deps toolchain
+	target_dir=$${CARGO_TARGET_DIR:-target}
+	$(CARGO) build --locked --profile dist --target $(WINDOWS_TARGET) \
+		-p dyntray-engine --bin dyntrayd -p dyntray --bins
+	mkdir -p "$$target_dir/package"
+	packaging/crate-licences.py $(WINDOWS_TARGET) dyntray dyntray-engine \
+		>"$$target_dir/package/rust-crates-windows.txt"
+	CRATE_LICENCES="$$target_dir/package/rust-crates-windows.txt" \
+		scripts/package-windows.sh "$$target_dir/$(WINDOWS_TARGET)/dist" "$$target_dir/package"
 
 toolchain:
 	if command -v rustup >/dev/null; then

@@ -2,7 +2,8 @@
 # Windows (issue 15): the whole workspace checked by clippy for x86_64-pc-windows-gnu, the
 # engine's and the tray's tests run under Wine, dyntrayd.exe end to end under Wine
 # against fake-provider on 127.0.0.1 (its control API over the named pipe included), then
-# the tray process under Wine on a headless X display.
+# the tray process under Wine on a headless X display, and the installer built from
+# the same binaries, installed and removed.
 #
 # Wine 8 lacks ProcessPrng (bcryptprimitives.dll), which every Rust program since 1.78
 # imports: a throw-away prefix gets a small shim (tests/wine/) in its system32. The shim
@@ -20,7 +21,7 @@ fail() {
     printf 'test-windows: FAILED: %s\n' "$*" >&2
     exit 1
 }
-for tool in "$wine" x86_64-w64-mingw32-gcc; do
+for tool in "$wine" x86_64-w64-mingw32-gcc makensis; do
     command -v "$tool" >/dev/null || fail "$tool is missing; run 'make windows-deps toolchain'"
 done
 
@@ -162,6 +163,17 @@ wait "$run_pid" || { cat "$work/run.log" >&2; fail "run did not exit 0 after sto
 say "dyntrayd.exe over the named pipe: run, info, status, a second run refused, a hand" \
     "edit applied by itself, reload, stop"
 
+# What the uninstaller runs to remove saved passwords: the Credential Manager entry goes,
+# and nothing can be sent without it.
+daemon secret delete --all >"$work/delete.log" 2>&1 || { cat "$work/delete.log" >&2; fail "secret delete --all"; }
+grep -q "vault" "$work/delete.log" || fail "secret delete --all said: $(cat "$work/delete.log")"
+printf '%s\n' '' '[[record]]' 'name = "after.example.org"' 'account = "vault"' >>"$config"
+if daemon once >"$work/deleted.log" 2>&1; then
+    fail "once ran with the secret deleted: $(cat "$work/deleted.log")"
+fi
+[ "$(updates)" -eq 3 ] || fail "an update went out without its secret"
+say "dyntrayd.exe secret delete --all emptied the Credential Manager of the config's accounts"
+
 # The interface source from the IP Helper API: Wine lists this host's interfaces, so
 # dyntrayd.exe must choose the same IPv4 address (or give the same reason for none) as
 # the Linux build reading netlink. (IPv6 is compared in unit tests only: whether Wine
@@ -186,3 +198,8 @@ say "dyntrayd.exe reads the interfaces as the Linux build does: $(tr '\n' ' ' <"
 
 say "dyntray.exe under Wine on a headless X display: icon, balloon, Settings, quit"
 scripts/headless-session.sh scripts/test-windows-tray.sh "$tray_exe" "$exe" "$fake_bin"
+
+say "the installer, packed from these binaries (zlib: quick; make package-windows packs" \
+    "the dist build with LZMA), then installed, upgraded and removed under Wine"
+COMPRESSOR=zlib scripts/package-windows.sh "$target_dir/$target/debug" "$work/installer"
+scripts/test-windows-installer.sh "$work/installer/dyntray-$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)-setup.exe"
