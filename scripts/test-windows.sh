@@ -86,6 +86,12 @@ tray_exe=$target_dir/$target/debug/dyntray.exe
 got=$("$wine" "$tray_exe" --version)
 [ "$got" = "dyntray $(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)" ] ||
     fail "dyntray.exe --version said '$got'"
+# The tray stays lean: the settings window's WebView2 is in dyntray-settings.exe only.
+imports() { x86_64-w64-mingw32-objdump -p "$1" | sed -n 's/^\s*DLL Name: //p'; }
+grep -qix 'WebView2Loader.dll' <<<"$(imports "$tray_exe")" &&
+    fail "dyntray.exe links WebView2Loader.dll; only dyntray-settings.exe may"
+grep -qix 'WebView2Loader.dll' <<<"$(imports "$target_dir/$target/debug/dyntray-settings.exe")" ||
+    fail "dyntray-settings.exe does not load WebView2Loader.dll (what ships beside it?)"
 
 got=$(daemon --version)
 [ "$got" = "dyntrayd $(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)" ] ||
