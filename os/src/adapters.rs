@@ -4,17 +4,20 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use windows_sys::Win32::Foundation::{ERROR_BUFFER_OVERFLOW, ERROR_NO_DATA, NO_ERROR};
+use windows_sys::Win32::Foundation::{
+    ERROR_BUFFER_OVERFLOW, ERROR_HOST_UNREACHABLE, ERROR_NETWORK_UNREACHABLE, ERROR_NO_DATA,
+    ERROR_NOT_FOUND, NO_ERROR,
+};
 use windows_sys::Win32::NetworkManagement::IpHelper::{
     GAA_FLAG_INCLUDE_GATEWAYS, GAA_FLAG_SKIP_ANYCAST, GAA_FLAG_SKIP_DNS_SERVER,
-    GAA_FLAG_SKIP_MULTICAST, GetAdaptersAddresses, IF_TYPE_SOFTWARE_LOOPBACK,
+    GAA_FLAG_SKIP_MULTICAST, GetAdaptersAddresses, GetBestInterfaceEx, IF_TYPE_SOFTWARE_LOOPBACK,
     IP_ADAPTER_ADDRESSES_LH,
 };
 use windows_sys::Win32::NetworkManagement::Ndis::IfOperStatusUp;
 use windows_sys::Win32::Networking::WinSock::{
     AF_INET, AF_INET6, AF_UNSPEC, IpDadStateDeprecated, IpDadStateDuplicate, IpDadStatePreferred,
-    IpDadStateTentative, IpPrefixOriginManual, IpSuffixOriginRandom, SOCKADDR_IN, SOCKADDR_IN6,
-    SOCKET_ADDRESS,
+    IpDadStateTentative, IpPrefixOriginManual, IpSuffixOriginRandom, SOCKADDR, SOCKADDR_IN,
+    SOCKADDR_IN6, SOCKET_ADDRESS,
 };
 
 /// Where duplicate address detection stands for an address.
@@ -218,9 +221,71 @@ unsafe fn ip(socket: &SOCKET_ADDRESS) -> Option<IpAddr> {
     }
 }
 
+/// The interface Windows sends traffic for the internet through, by its own route
+/// lookup (`GetBestInterfaceEx`): route and interface metrics added up, and a VPN's
+/// split default routes (0.0.0.0/1 and 128.0.0.0/1) taken into account, which the
+/// adapters' gateways and metrics alone cannot tell. The address looked up is one of the
+/// documentation ranges (203.0.113.1, 2001:db8::1), which no default route leaves out and
+/// nothing sends to: only the routing table is read. `None` when there is no route; the
+/// index is the IPv4 one for IPv4, the IPv6 one for IPv6. An error means the system
+/// cannot tell (Wine 8 for IPv6).
+#[allow(unsafe_code)]
+pub fn internet_interface(ipv6: bool) -> io::Result<Option<u32>> {
+    // SAFETY: plain data; all zeroes is a valid value.
+    let mut v4: SOCKADDR_IN = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut v6: SOCKADDR_IN6 = unsafe { std::mem::zeroed() };
+    let destination: *const SOCKADDR = if ipv6 {
+        v6.sin6_family = AF_INET6;
+        v6.sin6_addr.u.Byte = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1).octets();
+        (&raw const v6).cast()
+    } else {
+        v4.sin_family = AF_INET;
+        v4.sin_addr.S_un.S_addr = u32::from_ne_bytes(Ipv4Addr::new(203, 0, 113, 1).octets());
+        (&raw const v4).cast()
+    };
+    let mut index = 0u32;
+    // SAFETY: `destination` points at a complete sockaddr of its family, alive for the
+    // call; the index is written to a u32 of ours.
+    match unsafe { GetBestInterfaceEx(destination, &mut index) } {
+        NO_ERROR => Ok(Some(index)),
+        ERROR_NETWORK_UNREACHABLE | ERROR_HOST_UNREACHABLE | ERROR_NOT_FOUND => Ok(None),
+        other => Err(io::Error::from_raw_os_error(
+            i32::try_from(other).unwrap_or(i32::MAX),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_way_to_the_internet_is_an_adapter_with_a_gateway_or_there_is_none() {
+        let adapters = list().unwrap();
+        for ipv6 in [false, true] {
+            let has_gateway = |a: &Adapter| a.gateways.iter().any(|g| g.is_ipv6() == ipv6);
+            match internet_interface(ipv6) {
+                Ok(Some(index)) => {
+                    let adapter = adapters
+                        .iter()
+                        .find(|a| index == if ipv6 { a.ipv6_index } else { a.index })
+                        .unwrap_or_else(|| {
+                            panic!("interface {index} is no adapter: {adapters:#?}")
+                        });
+                    assert!(!adapter.loopback, "{adapter:#?}");
+                }
+                Ok(None) => assert!(
+                    !adapters.iter().any(has_gateway),
+                    "no route out (ipv6: {ipv6}), yet a gateway: {adapters:#?}"
+                ),
+                // Wine 8 answers IPv6 lookups with ERROR_NOT_SUPPORTED; the interface
+                // source then ranks the gateways by their metrics.
+                Err(e) if ipv6 && e.raw_os_error() == Some(50) => {}
+                Err(e) => panic!("the route lookup failed (ipv6: {ipv6}): {e}"),
+            }
+        }
+    }
 
     #[test]
     fn the_loopback_adapter_is_listed_with_its_address() {

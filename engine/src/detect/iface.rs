@@ -338,7 +338,8 @@ pub(crate) struct DefaultRoute {
     pub(crate) gateway: Option<IpAddr>,
     /// The lowest is taken: the route's metric (`RTA_PRIORITY`) on Linux; on Windows the
     /// adapter's interface metric, which Windows adds to the route's own (the same, 0,
-    /// for gateways learned by DHCP or router advertisements).
+    /// for gateways learned by DHCP or router advertisements). Where Windows' route
+    /// lookup answers, only its choice is listed (`kernel::keep_exit`).
     pub(crate) metric: u32,
 }
 
@@ -366,12 +367,54 @@ pub(crate) mod kernel {
 
     pub(crate) use super::{Address, DefaultRoute, Link, Snapshot};
 
-    /// The adapters, their addresses of `family` and the ways out, in one call.
+    /// The adapters, their addresses of `family` and the way out.
     pub(crate) async fn snapshot(family: IpFamily) -> io::Result<Snapshot> {
-        let adapters = tokio::task::spawn_blocking(adapters::list)
-            .await
-            .map_err(io::Error::other)??;
-        Ok(from_adapters(&adapters, family))
+        let (adapters, exit) = tokio::task::spawn_blocking(move || {
+            let adapters = adapters::list()?;
+            let exit = adapters::internet_interface(family == IpFamily::V6).unwrap_or_else(|e| {
+                tracing::debug!(error = %e, ?family, "no route lookup: ranking gateways by metric");
+                None
+            });
+            Ok::<_, io::Error>((adapters, exit))
+        })
+        .await
+        .map_err(io::Error::other)??;
+        let mut snapshot = from_adapters(&adapters, family);
+        if let Some(exit) = exit {
+            keep_exit(&mut snapshot, &adapters, family, exit);
+        }
+        Ok(snapshot)
+    }
+
+    /// Windows' own choice of the way out (its route lookup, [`adapters::internet_interface`])
+    /// replaces the guess from the gateways' interface metrics: it adds the routes' own
+    /// metrics, and sees a VPN that takes the traffic with split routes and no gateway.
+    /// `exit` is the family's interface index.
+    pub(crate) fn keep_exit(
+        snapshot: &mut Snapshot,
+        adapters: &[Adapter],
+        family: IpFamily,
+        exit: u32,
+    ) {
+        let Some(adapter) = adapters.iter().find(|a| match family {
+            IpFamily::V4 => a.index == exit,
+            IpFamily::V6 => a.ipv6_index == exit,
+        }) else {
+            return;
+        };
+        let index = if adapter.index != 0 {
+            adapter.index
+        } else {
+            adapter.ipv6_index
+        };
+        snapshot.default_routes.retain(|r| r.ifindex == index);
+        if snapshot.default_routes.is_empty() {
+            snapshot.default_routes.push(DefaultRoute {
+                ifindex: index,
+                gateway: None,
+                metric: 0,
+            });
+        }
     }
 
     /// The snapshot in what `GetAdaptersAddresses` said.
@@ -1504,6 +1547,30 @@ mod tests {
                 error.contains("2001:db8::1") && error.contains("tentative"),
                 "{error}"
             );
+        }
+
+        #[test]
+        fn windows_own_route_lookup_decides_the_way_out() {
+            let adapters = machine();
+            // The Wi-Fi's interface metric is higher, but its route wins in the table.
+            let mut snapshot = kernel::from_adapters(&adapters, IpFamily::V4);
+            kernel::keep_exit(&mut snapshot, &adapters, IpFamily::V4, 7);
+            assert_eq!(
+                choose(snapshot, None, IpFamily::V4).unwrap(),
+                ["81.2.69.170".parse::<IpAddr>().unwrap()]
+            );
+            // A VPN with split routes and no gateway takes the traffic: it is the way
+            // out, though it has no gateway of its own.
+            let mut snapshot = kernel::from_adapters(&adapters, IpFamily::V4);
+            kernel::keep_exit(&mut snapshot, &adapters, IpFamily::V4, 11);
+            assert_eq!(snapshot.default_routes.len(), 1);
+            assert_eq!(snapshot.default_routes[0].ifindex, 11);
+            assert_eq!(snapshot.default_routes[0].gateway, None);
+            // An index no adapter has changes nothing.
+            let mut snapshot = kernel::from_adapters(&adapters, IpFamily::V4);
+            let before = snapshot.default_routes.len();
+            kernel::keep_exit(&mut snapshot, &adapters, IpFamily::V4, 99);
+            assert_eq!(snapshot.default_routes.len(), before);
         }
 
         #[tokio::test]
