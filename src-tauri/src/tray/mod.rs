@@ -502,6 +502,16 @@ pub(crate) fn run() -> ExitCode {
         let _ = stop_tx.send(());
         runtime.shutdown_timeout(Duration::from_secs(2));
         eprintln!("dyntray: the engine stopped unexpectedly: {message}");
+        // A balloon would go with the icon: a message box stays until it is read.
+        #[cfg(windows)]
+        {
+            let said = crate::notify::engine_crashed(&message);
+            dyntray_os::shell::message_box(
+                &said.summary,
+                &said.body,
+                dyntray_os::shell::Level::Error,
+            );
+        }
         drop(log);
         return ExitCode::FAILURE;
     }
@@ -578,8 +588,6 @@ impl TrayApp {
                 tracing::error!(error = %message, "the engine stopped unexpectedly; quitting");
                 #[cfg(target_os = "linux")]
                 crate::notify::xdg::engine_crashed(&message);
-                #[cfg(windows)]
-                self.tray.notify(&crate::notify::engine_crashed(&message));
                 self.crashed = Some(message);
                 return false;
             }
