@@ -461,6 +461,7 @@ pub fn spawn(options: EngineOptions) -> Result<EngineHandle, EngineError> {
         config_error: None,
         config_warning: None,
         applied_revision: None,
+        rejected_revision: None,
         addresses: BTreeMap::new(),
         stored_checks,
         notes: BTreeMap::new(),
@@ -613,6 +614,9 @@ struct Engine {
     config_warning: Option<String>,
     /// The revision of the file the running config came from.
     applied_revision: Option<String>,
+    /// The revision of the hand edit `config_warning` is about: read again unchanged (a
+    /// directory watch tells of any file beside it), it is not judged again.
+    rejected_revision: Option<String>,
     addresses: BTreeMap<IpFamily, (Detection, Timestamp, String)>,
     /// The last address checks of an earlier run, read once at start: what the status
     /// shows for a family this process has not checked yet.

@@ -84,7 +84,17 @@ impl Engine {
     pub(super) fn config_file_changed(&mut self, why: &str) -> bool {
         let (revision, checked) = self.read_file();
         if self.applied_revision.as_deref() == Some(revision.as_str()) {
-            // The file we applied (or wrote ourselves): nothing new.
+            // The file we applied (or wrote ourselves): nothing new, unless an edit was
+            // refused meanwhile and has now been undone.
+            if self.config_warning.take().is_some() {
+                tracing::info!(%why, "config file back as applied: the refused edit is gone");
+                self.rejected_revision = None;
+            }
+            return false;
+        }
+        if self.rejected_revision.as_deref() == Some(revision.as_str()) {
+            // The edit already refused, read again unchanged (a directory watch tells of
+            // every file beside it): judged once.
             return false;
         }
         match checked {
@@ -107,6 +117,7 @@ impl Engine {
                     });
                 }
                 self.config_warning = Some(message);
+                self.rejected_revision = Some(revision);
                 false
             }
             Err(error) => {
@@ -150,6 +161,7 @@ impl Engine {
     /// The config from the file at `revision` is the one in force.
     pub(super) fn use_config(&mut self, revision: String, config: Config) {
         self.applied_revision = Some(revision);
+        self.rejected_revision = None;
         self.config_error = None;
         self.config_warning = None;
         self.apply_config(config);
@@ -159,6 +171,7 @@ impl Engine {
     fn no_config(&mut self, revision: String, error: String) {
         tracing::error!(error = %error, "config not usable; nothing is updated until it is fixed");
         self.applied_revision = Some(revision);
+        self.rejected_revision = None;
         self.config_error = Some(error);
         self.config_warning = None;
         self.config = None;

@@ -1285,6 +1285,13 @@ async fn hand_edits_reach_the_running_engine_and_a_bad_one_keeps_the_config() {
     };
     assert_eq!(told, warning);
 
+    // Undone: the file is the one applied again, and the warning goes with the edit.
+    std::fs::write(rig.config_path(), &good).unwrap();
+    let status = wait("the broken edit undone", &|s| s.config_warning.is_none());
+    assert_eq!(status.records.len(), 2);
+    std::fs::write(rig.config_path(), format!("{good}[[record]\n")).unwrap();
+    wait("broken again", &|s| s.config_warning.is_some());
+
     // Fixed: applied, and the warning goes.
     std::fs::write(
         rig.config_path(),
