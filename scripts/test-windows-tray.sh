@@ -8,10 +8,11 @@
 # WINEPREFIX must name a prefix made for these tests (with the ProcessPrng shim).
 # Screenshots go to test-artifacts/: look at them.
 #
-# What Wine 8 cannot show: clicks on the icon. Its Shell_NotifyIconGetRect is a stub,
-# and tray-icon drops a click whose icon it cannot place, so neither the menu nor a left
-# click can be driven here; the menu itself is tested as a native Win32 menu in the tray's
-# unit tests under Wine, and opening Settings is driven through a second launch.
+# What Wine 8 cannot show: clicks. Its Shell_NotifyIconGetRect is a stub, and tray-icon
+# drops a click whose icon it cannot place, so neither the menu nor a left click can be
+# driven here; and it sends no NIN_BALLOONUSERCLICK for a click on a balloon. The menu
+# is tested as a native Win32 menu and the balloon click on a real window in unit tests
+# under Wine, and opening Settings is driven through a second launch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$#" -eq 3 ] || { echo "usage: $0 DYNTRAY_EXE DYNTRAYD_EXE FAKE_PROVIDER" >&2; exit 2; }
@@ -107,7 +108,10 @@ wait_for 20 is_green || fail "the icon does not show the up-to-date picture"
 say "the icon is in the panel and shows the record is up to date"
 
 # The update's notification: a balloon from the icon, wider than the icon, beside it.
-balloon() { windows_of explorer.exe | awk '$2 >= 120 && $2 < 800 && $3 >= 30 && $3 <= 300 { found = 1 } END { exit !found }'; }
+# (Wine does not wrap a balloon's lines: a long one is as wide as the screen. The panel's
+# own windows are 31 px high.)
+balloon_window() { windows_of explorer.exe | awk '$2 >= 120 && $3 >= 40 && $3 <= 400 { print; exit }'; }
+balloon() { [ -n "$(balloon_window)" ]; }
 wait_for 20 balloon || fail "no balloon told about the update"
 import -window root "$artifacts/wine-tray.png"
 say "a balloon said the name was updated (test-artifacts/wine-tray.png)"
@@ -133,6 +137,19 @@ wait_for 20 dismiss || fail "cannot dismiss the message"
 closed() { grep -q 'settings window closed .*exit code: 3' "$work/tray.log"; }
 wait_for 20 closed || fail "Settings did not end with exit code 3 after the message"
 say "a second launch opened Settings, which said WebView2 is missing (exit 3)"
+
+# A hand edit that breaks the config is not applied, and a balloon says so, once. (Wine
+# sends no NIN_BALLOONUSERCLICK, so clicking it through to Settings is a unit test.)
+printf '%s\n' '' '[[record]]' 'name = ' >>"$work/config.toml"
+rejected_balloon() { balloon && grep -q 'config file changed but is not usable' "$work/tray.log"; }
+wait_for 30 rejected_balloon || fail "no balloon said the config was not applied"
+# Judged once: the watch tells of every file in the directory (this test's own logs
+# among them), and an edit already refused is not read as news again.
+sleep 2
+import -window root "$artifacts/wine-tray-config-rejected.png"
+refusals=$(grep -c 'config file changed but is not usable' "$work/tray.log" || true)
+[ "$refusals" -eq 1 ] || fail "the broken edit was judged $refusals times, not once"
+say "a balloon said the config was not applied; the broken edit was judged once"
 
 # Quit over the control API: the icon goes, the process exits 0, nothing more was sent.
 "$wine" "$daemon_exe" stop >"$work/stop.log" 2>&1 || fail "stop: $(cat "$work/stop.log")"

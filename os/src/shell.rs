@@ -1,14 +1,15 @@
 //! The notification area beyond what tray-icon draws (balloons from an icon already
-//! there, the size its icons are drawn at), message boxes, and the console of whoever
-//! started a program that has none of its own.
+//! there and clicks on them, the size its icons are drawn at), message boxes, and the
+//! console of whoever started a program that has none of its own.
 
 use std::io;
 
-use windows_sys::Win32::Foundation::HWND;
+use windows_sys::Win32::Foundation::{HWND, LPARAM, LRESULT, WPARAM};
 use windows_sys::Win32::System::Console::{ATTACH_PARENT_PROCESS, AttachConsole};
 use windows_sys::Win32::UI::Shell::{
-    NIF_GUID, NIF_INFO, NIIF_ERROR, NIIF_INFO, NIIF_RESPECT_QUIET_TIME, NIIF_WARNING, NIM_MODIFY,
-    NOTIFYICONDATAW, Shell_NotifyIconW,
+    DefSubclassProc, NIF_GUID, NIF_INFO, NIIF_ERROR, NIIF_INFO, NIIF_RESPECT_QUIET_TIME,
+    NIIF_WARNING, NIM_MODIFY, NIN_BALLOONUSERCLICK, NOTIFYICONDATAW, RemoveWindowSubclass,
+    SetWindowSubclass, Shell_NotifyIconW,
 };
 use windows_sys::Win32::UI::WindowsAndMessaging::{
     GetSystemMetrics, MB_ICONERROR, MB_ICONINFORMATION, MB_ICONWARNING, MB_OK, MB_SETFOREGROUND,
@@ -82,6 +83,84 @@ pub fn balloon(id: IconId, title: &str, text: &str, level: Level) -> io::Result<
     Ok(())
 }
 
+/// What a subclass of the icon's window needs: which message the shell sends the icon's
+/// events with, and what to do on a click on one of its balloons.
+struct ClickWatch {
+    message: u32,
+    on_click: Box<dyn Fn()>,
+}
+
+/// Our number for the subclass (any, unique among a window's subclasses).
+const SUBCLASS_ID: usize = 0x4459_4e54; // "DYNT"
+
+/// Clicks on an icon's balloons, followed until this is dropped. Made, used and dropped
+/// on the thread that owns the icon's window (subclasses are bound to it).
+#[derive(Debug)]
+pub struct BalloonClicks {
+    window: HWND,
+    watch: *mut ClickWatch,
+}
+
+/// Follows clicks on the balloons of the icon whose window is `window`: the shell tells
+/// the icon with `message` (the callback message the icon was added with) and
+/// `NIN_BALLOONUSERCLICK`. The window's own handling goes on unchanged (a subclass).
+#[allow(unsafe_code)]
+pub fn follow_balloon_clicks(
+    window: isize,
+    message: u32,
+    on_click: impl Fn() + 'static,
+) -> io::Result<BalloonClicks> {
+    let watch = Box::into_raw(Box::new(ClickWatch {
+        message,
+        on_click: Box::new(on_click),
+    }));
+    let window = window as HWND;
+    // SAFETY: `watch` stays valid until `BalloonClicks::drop` removes the subclass and
+    // frees it; `subclass` only reads it. An invalid window makes the call fail.
+    if unsafe { SetWindowSubclass(window, Some(subclass), SUBCLASS_ID, watch as usize) } == 0 {
+        // SAFETY: not handed to the window after all: ours alone to free, once.
+        drop(unsafe { Box::from_raw(watch) });
+        return Err(io::Error::other("cannot follow the icon's window"));
+    }
+    Ok(BalloonClicks { window, watch })
+}
+
+impl Drop for BalloonClicks {
+    #[allow(unsafe_code)]
+    fn drop(&mut self) {
+        // SAFETY: removes the subclass set in `follow_balloon_clicks`, on the same thread;
+        // after it no message reaches `subclass` with `watch`, which is then freed once.
+        // (A window already destroyed has dropped its subclasses itself.)
+        unsafe {
+            RemoveWindowSubclass(self.window, Some(subclass), SUBCLASS_ID);
+        }
+        // SAFETY: see above.
+        drop(unsafe { Box::from_raw(self.watch) });
+    }
+}
+
+/// The subclass: a click on a balloon calls the handler; every message goes on to the
+/// window's own procedure.
+#[allow(unsafe_code)]
+unsafe extern "system" fn subclass(
+    window: HWND,
+    message: u32,
+    wparam: WPARAM,
+    lparam: LPARAM,
+    _id: usize,
+    data: usize,
+) -> LRESULT {
+    // SAFETY: `data` is the `ClickWatch` given to SetWindowSubclass, alive while the
+    // subclass is set.
+    let watch = unsafe { &*(data as *const ClickWatch) };
+    // The event is the low word of lParam (icon version 0 and 4 alike).
+    if message == watch.message && (lparam as u32 & 0xffff) == NIN_BALLOONUSERCLICK {
+        (watch.on_click)();
+    }
+    // SAFETY: the arguments are the message as the window received it.
+    unsafe { DefSubclassProc(window, message, wparam, lparam) }
+}
+
 /// Tells the user something in a message box and waits until it is dismissed: for a
 /// program that has no window of its own to say it in.
 #[allow(unsafe_code)]
@@ -148,6 +227,82 @@ mod tests {
             guid: 0x1234,
         };
         assert!(balloon(id, "title", "text", Level::Info).is_err());
+    }
+
+    #[test]
+    fn clicks_on_no_window_cannot_be_followed() {
+        assert!(follow_balloon_clicks(0, 6002, || {}).is_err());
+    }
+
+    /// A message-only window of a predefined class, destroyed when dropped.
+    struct Window(HWND);
+
+    impl Window {
+        #[allow(unsafe_code)]
+        fn new() -> Self {
+            use windows_sys::Win32::UI::WindowsAndMessaging::{CreateWindowExW, HWND_MESSAGE};
+            let class = crate::to_wide("STATIC");
+            // SAFETY: a predefined class, no creation data; null means failure.
+            let window = unsafe {
+                CreateWindowExW(
+                    0,
+                    class.as_ptr(),
+                    std::ptr::null(),
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    HWND_MESSAGE,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    std::ptr::null(),
+                )
+            };
+            assert!(!window.is_null(), "{}", io::Error::last_os_error());
+            Self(window)
+        }
+
+        /// What the shell sends the icon: `event` in the low word of lParam.
+        #[allow(unsafe_code)]
+        fn tell(&self, message: u32, event: u32) {
+            use windows_sys::Win32::UI::WindowsAndMessaging::SendMessageW;
+            // SAFETY: our window, on this thread; the arguments are plain numbers.
+            unsafe { SendMessageW(self.0, message, 1, event as LPARAM) };
+        }
+    }
+
+    impl Drop for Window {
+        #[allow(unsafe_code)]
+        fn drop(&mut self) {
+            use windows_sys::Win32::UI::WindowsAndMessaging::DestroyWindow;
+            // SAFETY: created by `new` on this thread, destroyed once.
+            unsafe { DestroyWindow(self.0) };
+        }
+    }
+
+    #[test]
+    fn a_click_on_a_balloon_is_told_and_nothing_else_is() {
+        use std::cell::Cell;
+        use std::rc::Rc;
+        use windows_sys::Win32::UI::WindowsAndMessaging::WM_LBUTTONUP;
+        let window = Window::new();
+        let clicks = Rc::new(Cell::new(0));
+        let counted = Rc::clone(&clicks);
+        let watch = follow_balloon_clicks(window.0 as isize, 6002, move || {
+            counted.set(counted.get() + 1);
+        })
+        .unwrap();
+        window.tell(6002, NIN_BALLOONUSERCLICK);
+        assert_eq!(clicks.get(), 1);
+        // A click on the icon, or the same event under another message, is not one.
+        window.tell(6002, WM_LBUTTONUP);
+        window.tell(6003, NIN_BALLOONUSERCLICK);
+        assert_eq!(clicks.get(), 1);
+        // Dropped: no longer followed.
+        drop(watch);
+        window.tell(6002, NIN_BALLOONUSERCLICK);
+        assert_eq!(clicks.get(), 1);
     }
 
     #[test]

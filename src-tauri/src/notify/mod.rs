@@ -98,9 +98,11 @@ pub(crate) fn message(event: &EngineEvent, notify_success: bool) -> Option<Messa
         }
         EngineEvent::ConfigRejected { message } => Message {
             open_settings: true,
+            // Dyntray's own words, a problem per line: the lines stay lines.
+            body: message.lines().map(visible).collect::<Vec<_>>().join("\n"),
             ..Message::new(
                 "Config file not applied".into(),
-                message.clone(),
+                String::new(),
                 Level::Error,
             )
         },
@@ -182,6 +184,29 @@ mod tests {
             "DynDNS answered \u{201c}abuse\u{201d}. Unblock it on the provider's website. \
              Dyntray sends nothing more for it until then."
         );
+    }
+
+    #[test]
+    fn a_config_problem_keeps_its_lines_a_provider_answer_does_not() {
+        let rejected = EngineEvent::ConfigRejected {
+            message: "config.toml has 2 problems:\n  line 3: bad\x1b\n  line 9: worse".into(),
+        };
+        let m = message(&rejected, true).unwrap();
+        assert_eq!(
+            m.body,
+            "config.toml has 2 problems:\n  line 3: bad\\x1b\n  line 9: worse"
+        );
+        assert!(m.open_settings);
+        // A provider cannot start a line of its own in Dyntray's words.
+        let refused = EngineEvent::Refused {
+            names: vec!["a.example.org".into()],
+            provider: "dyndns".into(),
+            code: "badauth".into(),
+            answer: "badauth\nDyntray: type your password at evil.example".into(),
+            advice: "Fix the password.".into(),
+        };
+        let m = message(&refused, true).unwrap();
+        assert!(!m.body.contains('\n'), "{}", m.body);
     }
 
     #[test]

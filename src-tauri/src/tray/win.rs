@@ -3,15 +3,18 @@
 //! Messages from other threads reach the loop as its user events; clicks on the icon
 //! and on the menu come back as messages too. Notifications are balloons from the icon:
 //! Windows 10 and 11 show them as toasts, with the program's name, without the app
-//! registration a WinRT toast needs.
+//! registration a WinRT toast needs; a click on one that asks the user to act opens
+//! Settings.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::path::Path;
+use std::rc::Rc;
 use std::sync::mpsc::{Receiver, Sender};
 
 use dyntray_engine::engine::EngineHandle;
-use dyntray_os::shell::{self, IconId};
+use dyntray_os::shell::{self, BalloonClicks, IconId};
 use tao::event::Event;
 use tao::event_loop::{ControlFlow, EventLoop, EventLoopBuilder};
 use tao::platform::run_return::EventLoopExtRunReturn;
@@ -23,13 +26,21 @@ use super::{Action, Entry, TrayApp, TrayView, UiMsg};
 use crate::notify::{self, Level, Message};
 use crate::tray_icons::TrayState;
 
-/// Menus kept alive after they were replaced: the shell may still be showing one (a
-/// status change while the user has the menu open), and muda destroys a menu when its
-/// last handle goes.
+/// How many of the last menus given to the icon stay alive, the current one included:
+/// the shell may still be showing the one before (a status change while the user has
+/// the menu open), and muda destroys a menu when its last handle goes.
 const OLD_MENUS: usize = 2;
+
+/// The message tray-icon 0.26 has the shell send the icon's events with (its private
+/// `WM_USER_TRAYICON`). The Wine test clicks a balloon through it: a change shows there.
+const TRAY_ICON_MESSAGE: u32 = 6002;
 
 /// The icon as the main thread holds it.
 pub(super) struct Icon {
+    /// Before `tray`: the window's subclass goes before the window.
+    clicks: Option<BalloonClicks>,
+    /// Whether the balloon on screen asks the user to act (a click opens Settings).
+    wants_settings: Rc<Cell<bool>>,
     tray: TrayIcon,
     id: IconId,
     /// The size the notification area draws icons at here.
@@ -71,6 +82,19 @@ impl Icon {
             uid: 1,
             guid,
         };
+        let wants_settings = Rc::new(Cell::new(false));
+        let clicks = {
+            let (ui, wants) = (ui.clone(), Rc::clone(&wants_settings));
+            shell::follow_balloon_clicks(id.window, TRAY_ICON_MESSAGE, move || {
+                if wants.get() {
+                    let _ = ui.send(UiMsg::Action(Action::Settings));
+                }
+            })
+            .map_err(
+                |e| tracing::warn!(error = %e, "a click on a notification cannot open Settings"),
+            )
+            .ok()
+        };
         {
             let ui = ui.clone();
             MenuEvent::set_event_handler(Some(move |event: MenuEvent| {
@@ -90,6 +114,8 @@ impl Icon {
             }
         }));
         Ok(Self {
+            clicks,
+            wants_settings,
             tray,
             id,
             size,
@@ -127,8 +153,10 @@ impl Icon {
         }
     }
 
-    /// Shows a balloon from the icon.
+    /// Shows a balloon from the icon; clicking it opens Settings when it asks the user
+    /// to act.
     pub(super) fn notify(&self, message: &Message) {
+        self.wants_settings.set(message.open_settings);
         let level = match message.level {
             Level::Info => shell::Level::Info,
             Level::Warning => shell::Level::Warning,
@@ -139,8 +167,9 @@ impl Icon {
         }
     }
 
-    /// Removes the icon (tray-icon does when it is dropped).
+    /// Removes the icon (tray-icon does when it is dropped), the subclass first.
     pub(super) fn shutdown(self) {
+        drop(self.clicks);
         drop(self.tray);
     }
 }
