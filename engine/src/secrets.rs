@@ -553,8 +553,13 @@ fn others_who_may_read(sddl: &str, me: &str, path: &Path) -> Result<Vec<String>,
             &rest[..end]
         })
         .unwrap_or("");
+    // SDDL writes the machine's built-in Administrator account (RID 500) as "LA", not as
+    // its SID: when that account is this user, "LA" is this user.
+    let is_me = |sid: &str| {
+        sid == me || (sid == "LA" && me.starts_with("S-1-5-21-") && me.ends_with("-500"))
+    };
     // An owner may change the access list: it must be this user.
-    if owner != me {
+    if !is_me(owner) {
         return Err(format!(
             "belongs to {} (you are {me}); take it over first: takeown /f \"{}\"",
             who(owner),
@@ -580,7 +585,9 @@ fn others_who_may_read(sddl: &str, me: &str, path: &Path) -> Result<Vec<String>,
         // apply to the file itself.
         let allows = matches!(kind, "A" | "OA" | "XA" | "ZA");
         let applies = !flags.contains("IO");
-        let trusted = sid == me || matches!(sid, "SY" | "BA" | "OW" | "S-1-5-18" | "S-1-5-32-544");
+        // The built-in Administrator ("LA") is one of the administrators.
+        let trusted =
+            is_me(sid) || matches!(sid, "SY" | "BA" | "LA" | "OW" | "S-1-5-18" | "S-1-5-32-544");
         if allows && applies && !trusted && reads(rights) {
             let name = who(sid);
             if !others.contains(&name) {
@@ -619,6 +626,7 @@ fn who(sid: &str) -> String {
         "AN" | "S-1-5-7" => "Anonymous".into(),
         "IU" | "S-1-5-4" => "Interactive users".into(),
         "BG" | "S-1-5-32-546" => "Guests".into(),
+        "LA" => "the built-in Administrator".into(),
         other => other.to_owned(),
     }
 }
@@ -1184,6 +1192,24 @@ mod tests {
                 others("O:MED:P(A;OICIIO;GA;;;CO)(A;;0x100000;;;WD)(A;;RC;;;AU)(A;;FA;;;ME)"),
                 Ok(vec![])
             );
+        }
+
+        #[test]
+        fn the_built_in_administrator_is_known_by_its_sddl_alias() {
+            // Windows writes that account as "LA", whether it owns the file or is listed.
+            let admin = "S-1-5-21-1-2-3-500";
+            let sddl = "O:LAD:(A;;FA;;;SY)(A;;FA;;;LA)";
+            assert_eq!(
+                others_who_may_read(sddl, admin, Path::new(r"C:\Users\Administrator\pass")),
+                Ok(vec![])
+            );
+            // To anyone else it is another owner; as a reader it is an administrator.
+            let error = others(sddl).unwrap_err();
+            assert!(
+                error.contains("belongs to the built-in Administrator"),
+                "{error}"
+            );
+            assert_eq!(others("O:MED:(A;;FA;;;LA)(A;;FA;;;ME)"), Ok(vec![]));
         }
 
         #[test]
