@@ -5,71 +5,17 @@
 
 use std::io;
 
-use windows_sys::Win32::Foundation::{ERROR_FILE_NOT_FOUND, ERROR_MORE_DATA, ERROR_SUCCESS};
-use windows_sys::Win32::System::Registry::{
-    HKEY_CURRENT_USER, REG_SZ, RRF_RT_REG_BINARY, RRF_RT_REG_SZ, RegDeleteKeyValueW, RegGetValueW,
-    RegSetKeyValueW,
-};
+use windows_sys::Win32::System::Registry::RRF_RT_REG_BINARY;
 
-use crate::to_wide;
+use crate::registry::{delete, read, read_string, set_string};
 
 const RUN: &str = r"Software\Microsoft\Windows\CurrentVersion\Run";
 const APPROVED: &str = r"Software\Microsoft\Windows\CurrentVersion\Explorer\StartupApproved\Run";
 
-fn error(code: u32) -> io::Error {
-    io::Error::from_raw_os_error(i32::try_from(code).unwrap_or(i32::MAX))
-}
-
-/// Reads value `name` of the user's key `key` of a given type, `None` when it is not
-/// there.
-#[allow(unsafe_code)]
-fn read(key: &str, name: &str, kind: u32) -> io::Result<Option<Vec<u8>>> {
-    let (key, name) = (to_wide(key), to_wide(name));
-    let mut buffer = vec![0u8; 512];
-    loop {
-        let mut size = u32::try_from(buffer.len()).unwrap_or(u32::MAX);
-        // SAFETY: key and name are NUL-terminated; `buffer` holds `size` writable bytes,
-        // and the call writes at most that many and the length into `size`.
-        let status = unsafe {
-            RegGetValueW(
-                HKEY_CURRENT_USER,
-                key.as_ptr(),
-                name.as_ptr(),
-                kind,
-                std::ptr::null_mut(),
-                buffer.as_mut_ptr().cast(),
-                &mut size,
-            )
-        };
-        match status {
-            ERROR_SUCCESS => {
-                buffer.truncate(size as usize);
-                return Ok(Some(buffer));
-            }
-            ERROR_FILE_NOT_FOUND => return Ok(None),
-            // A value grown since the last try: try again with the size it has now.
-            ERROR_MORE_DATA if (size as usize) > buffer.len() && size < 1 << 20 => {
-                buffer.resize(size as usize, 0);
-            }
-            other => return Err(error(other)),
-        }
-    }
-}
-
-#[allow(unsafe_code)]
-fn delete(key: &str, name: &str) -> io::Result<()> {
-    let (key, name) = (to_wide(key), to_wide(name));
-    // SAFETY: key and name are NUL-terminated UTF-16.
-    match unsafe { RegDeleteKeyValueW(HKEY_CURRENT_USER, key.as_ptr(), name.as_ptr()) } {
-        ERROR_SUCCESS | ERROR_FILE_NOT_FOUND => Ok(()),
-        other => Err(error(other)),
-    }
-}
-
 /// The command that starts at sign-in under `name`, if one does (present and not
 /// disabled in Task Manager).
 pub fn command(name: &str) -> io::Result<Option<String>> {
-    let Some(bytes) = read(RUN, name, RRF_RT_REG_SZ)? else {
+    let Some(command) = read_string(RUN, name)? else {
         return Ok(None);
     };
     // Task Manager writes 12 bytes: an odd first byte means "disabled".
@@ -78,36 +24,13 @@ pub fn command(name: &str) -> io::Result<Option<String>> {
     {
         return Ok(None);
     }
-    let units: Vec<u16> = bytes
-        .chunks_exact(2)
-        .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
-        .take_while(|&unit| unit != 0)
-        .collect();
-    Ok(Some(String::from_utf16_lossy(&units)))
+    Ok(Some(command))
 }
 
 /// Starts `command` at sign-in under `name` (replacing what was there), and lifts a
 /// Task Manager "disabled" mark: the user has just asked for it.
-#[allow(unsafe_code)]
 pub fn enable(name: &str, command: &str) -> io::Result<()> {
-    let (key, value_name, data) = (to_wide(RUN), to_wide(name), to_wide(command));
-    let size = u32::try_from(data.len() * 2)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "the command is too long"))?;
-    // SAFETY: key and name are NUL-terminated; `data` is `size` bytes of UTF-16 ending
-    // in a NUL, as REG_SZ wants. The key is created when missing.
-    let status = unsafe {
-        RegSetKeyValueW(
-            HKEY_CURRENT_USER,
-            key.as_ptr(),
-            value_name.as_ptr(),
-            REG_SZ,
-            data.as_ptr().cast(),
-            size,
-        )
-    };
-    if status != ERROR_SUCCESS {
-        return Err(error(status));
-    }
+    set_string(RUN, name, command)?;
     delete(APPROVED, name)
 }
 
@@ -120,7 +43,9 @@ pub fn disable(name: &str) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use windows_sys::Win32::System::Registry::REG_BINARY;
+    use crate::to_wide;
+    use windows_sys::Win32::Foundation::ERROR_SUCCESS;
+    use windows_sys::Win32::System::Registry::{HKEY_CURRENT_USER, REG_BINARY, RegSetKeyValueW};
 
     #[allow(unsafe_code)]
     fn mark_disabled(name: &str) {

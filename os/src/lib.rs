@@ -2,8 +2,10 @@
 //! chosen crates do not wrap: who a process runs as, a named pipe only its owner may
 //! open, a clock that stops during sleep, a job that ends a command with everything it
 //! started, the network adapters with their addresses and their changes, and a
-//! directory watch; balloons from the tray icon, ending the settings process, and starting at sign-in. Every function here is safe to call; the `unsafe` stays inside, one
-//! foreign call per block, each with the reason it is sound.
+//! directory watch; balloons from the tray icon, whether the app is registered for toasts,
+//! ending the settings process, and starting at sign-in. Every function here is safe to
+//! call; the `unsafe` stays inside, one foreign call per block, each with the reason it
+//! is sound.
 //!
 //! The rest of the workspace forbids unsafe code; this crate exists so that it can keep
 //! doing so. On other systems it is empty.
@@ -18,6 +20,7 @@ pub mod job;
 pub mod netchange;
 pub mod pipe;
 pub mod process;
+mod registry;
 pub mod shell;
 
 /// Reads a NUL-terminated UTF-16 string (as Windows returns them).

@@ -202,6 +202,25 @@ pub fn attach_parent_console() -> bool {
     unsafe { AttachConsole(ATTACH_PARENT_PROCESS) != 0 }
 }
 
+/// Where Windows looks up the name and icon of a program that is not an app package,
+/// for its toasts, by AppUserModelID (Microsoft's registration for such programs, which
+/// their installer writes).
+const APP_IDS: &str = r"Software\Classes\AppUserModelId";
+
+/// The name toasts of `app_id` show, if the program was registered for this user under
+/// it (its installer did). Without that registration Windows drops a program's toasts
+/// without a word.
+pub fn registered_app_name(app_id: &str) -> io::Result<Option<String>> {
+    if app_id.is_empty() || app_id.contains('\\') {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{app_id:?} is not an AppUserModelID"),
+        ));
+    }
+    let name = crate::registry::read_string(&format!(r"{APP_IDS}\{app_id}"), "DisplayName")?;
+    Ok(name.filter(|name| !name.trim().is_empty()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,5 +328,27 @@ mod tests {
     fn icons_are_drawn_at_a_sane_size() {
         let size = small_icon_size();
         assert!((16..=64).contains(&size), "{size}");
+    }
+
+    #[test]
+    fn an_app_is_registered_for_toasts_only_with_a_name() {
+        let app_id = format!("org.dyntray.Test{}", std::process::id());
+        let key = format!(r"{APP_IDS}\{app_id}");
+        assert_eq!(registered_app_name(&app_id).unwrap(), None);
+        crate::registry::set_string(&key, "IconUri", r"C:\icon.png").unwrap();
+        assert_eq!(
+            registered_app_name(&app_id).unwrap(),
+            None,
+            "no name, no registration"
+        );
+        crate::registry::set_string(&key, "DisplayName", "Dyntray Test").unwrap();
+        assert_eq!(
+            registered_app_name(&app_id).unwrap().as_deref(),
+            Some("Dyntray Test")
+        );
+        crate::registry::delete(&key, "DisplayName").unwrap();
+        assert_eq!(registered_app_name(&app_id).unwrap(), None);
+        assert!(registered_app_name(r"x\..\y").is_err());
+        assert!(registered_app_name("").is_err());
     }
 }
