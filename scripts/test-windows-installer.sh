@@ -2,7 +2,8 @@
 # Installs and uninstalls the Windows installer (scripts/package-windows.sh) under Wine,
 # silently, checking what it leaves behind at each step:
 #   scripts/test-windows-installer.sh SETUP_EXE
-# a) install with autostart: program files, Start-menu shortcut, Uninstall key, Run value;
+# a) install with autostart: program files, Start-menu shortcut, Uninstall key, the
+#    registration for toasts, Run value;
 #    the installed dyntrayd.exe runs;
 # b) uninstall: the program gone, the user's config and state kept;
 # c) install without autostart, upgrade while dyntrayd runs (it is stopped, the choice
@@ -69,8 +70,9 @@ state_dir=$local_dir/dyntray
 uninst_key='HKCU\Software\Microsoft\Windows\CurrentVersion\Uninstall\Dyntray'
 run_key='HKCU\Software\Microsoft\Windows\CurrentVersion\Run'
 approved_key='HKCU\Software\Microsoft\Windows\CurrentVersion\Explorer\StartupApproved\Run'
+app_id_key='HKCU\Software\Classes\AppUserModelId\org.dyntray.Dyntray'
 run_value="\"$instdir_w\\dyntray.exe\""
-program_files=(dyntray.exe dyntrayd.exe dyntray-settings.exe WebView2Loader.dll
+program_files=(dyntray.exe dyntrayd.exe dyntray-settings.exe WebView2Loader.dll dyntray.png
     LICENSE-MIT.txt LICENSE-APACHE.txt Uninstall.exe)
 
 reg_value() { # KEY NAME: the value's data; status 1 when there is no such value
@@ -126,6 +128,13 @@ assert_installed() { # AUTOSTART (0|1)
     done
     got=$(reg_value "$uninst_key" InstallLocation)
     [ "$got" = "$instdir_w" ] || fail "InstallLocation is '$got', not $instdir_w"
+    # Registered for toasts under the AppUserModelID the tray shows them with, with the
+    # picture that was installed.
+    got=$(reg_value "$app_id_key" DisplayName) || fail "not registered for toasts: no $app_id_key"
+    [ "$got" = Dyntray ] || fail "toasts would be named '$got', not Dyntray"
+    got=$(reg_value "$app_id_key" IconUri) || fail "$app_id_key has no IconUri"
+    [ "$got" = "$instdir_w\dyntray.png" ] || fail "the toasts' picture is '$got'"
+    cmp -s "$instdir/dyntray.png" icons/128x128.png || fail "dyntray.png is not the app icon"
     if [ "$1" = 1 ]; then
         got=$(reg_value "$run_key" Dyntray) || fail "autostart chosen, but no Run value"
         [ "$got" = "$run_value" ] || fail "the Run value is '$got', not '$run_value'"
@@ -141,13 +150,14 @@ assert_uninstalled() {
     ! reg_value "$approved_key" Dyntray >/dev/null ||
         fail "the uninstaller left Task Manager's autostart mark"
     ! has_key "$uninst_key" || fail "the uninstaller left $uninst_key"
+    ! has_key "$app_id_key" || fail "the uninstaller left the toast registration $app_id_key"
 }
 
 # a) A first install, silent, with autostart.
 install /S /AUTOSTART=1
 assert_installed 1
 say "a) installed in $instdir_w: files, shortcut, Uninstall key (version $version)," \
-    "Run value $run_value, dyntrayd.exe --version; no shim"
+    "toast registration, Run value $run_value, dyntrayd.exe --version; no shim"
 
 # b) Uninstall, waiting for it (_?= runs it in place rather than from a copy in %TEMP%,
 # and so leaves Uninstall.exe, which is removed here): the user's data is kept.
@@ -167,7 +177,7 @@ assert_uninstalled
 [ -f "$config_dir/config.toml" ] || fail "the uninstaller removed the config"
 [ -f "$state_dir/history-marker" ] || fail "the uninstaller removed the state"
 say "b) uninstalled: program files, shortcut, Run value and Task Manager's mark, Uninstall" \
-    "key gone; config and state kept"
+    "key, toast registration gone; config and state kept"
 
 # c) Without autostart; then an upgrade while dyntrayd runs (on the config b) kept), which
 # must stop it, and keep the user's choice though /AUTOSTART is not given.

@@ -45,6 +45,8 @@ trap 'exit 130' INT TERM
 # Wine's desktop process (explorer.exe, which hosts the tray icons) must start on this
 # display, not be one left from a run without it.
 /usr/lib/wine/wineserver -k 2>/dev/null || true
+# Not registered for toasts at first (a prefix may keep an earlier run's registration).
+"$wine" reg delete 'HKCU\Software\Classes\AppUserModelId\org.dyntray.Dyntray' /f >/dev/null 2>&1 || true
 
 "$fake_bin" --port 0 >"$work/fake.log" 2>&1 &
 fake_pid=$!
@@ -138,18 +140,30 @@ closed() { grep -q 'settings window closed .*exit code: 3' "$work/tray.log"; }
 wait_for 20 closed || fail "Settings did not end with exit code 3 after the message"
 say "a second launch opened Settings, which said WebView2 is missing (exit 3)"
 
+# Not registered for toasts so far (a build run where it lies): balloons, no toast tried.
+! grep -q 'refused a toast' "$work/tray.log" || fail "a toast was tried without the registration"
+
+# Now registered, as the installer does. Windows would show a toast; Wine has no WinRT
+# toasts and refuses it, and the notification must come as a balloon all the same.
+"$wine" reg add 'HKCU\Software\Classes\AppUserModelId\org.dyntray.Dyntray' /v DisplayName \
+    /d Dyntray /f >/dev/null 2>&1 || fail "cannot register the app for toasts"
+
 # A hand edit that breaks the config is not applied, and a balloon says so, once. (Wine
 # sends no NIN_BALLOONUSERCLICK, so clicking it through to Settings is a unit test.)
 printf '%s\n' '' '[[record]]' 'name = ' >>"$work/config.toml"
 rejected_balloon() { balloon && grep -q 'config file changed but is not usable' "$work/tray.log"; }
 wait_for 30 rejected_balloon || fail "no balloon said the config was not applied"
+[ "$(grep -c 'refused a toast' "$work/tray.log" || true)" -eq 1 ] ||
+    fail "the registered tray did not try a toast (once) before its balloon"
+say "Wine's answer to the toast: $(sed -n 's/.*refused a toast.*error=\(.*\)$/\1/p' "$work/tray.log" | head -n1)"
 # Judged once: the watch tells of every file in the directory (this test's own logs
 # among them), and an edit already refused is not read as news again.
 sleep 2
 import -window root "$artifacts/wine-tray-config-rejected.png"
 refusals=$(grep -c 'config file changed but is not usable' "$work/tray.log" || true)
 [ "$refusals" -eq 1 ] || fail "the broken edit was judged $refusals times, not once"
-say "a balloon said the config was not applied; the broken edit was judged once"
+say "registered for toasts, refused by Wine: a balloon said the config was not applied;" \
+    "the broken edit was judged once"
 
 # Quit over the control API: the icon goes, the process exits 0, nothing more was sent.
 "$wine" "$daemon_exe" stop >"$work/stop.log" 2>&1 || fail "stop: $(cat "$work/stop.log")"

@@ -42,6 +42,10 @@ SetCompressor /SOLID ${COMPRESSOR}
 ; and format ("<dir>\dyntray.exe", quoted) are shared with the app and must not change.
 !define RUN_KEY "Software\Microsoft\Windows\CurrentVersion\Run"
 !define RUN_VALUE "$\"$INSTDIR\dyntray.exe$\""
+; Dyntray's registration for toasts (its AppUserModelID, as in src-tauri/src/notify/
+; toast.rs): the name and picture Windows shows on them. Without it Windows drops a
+; program's toasts and the tray shows balloons instead.
+!define APP_ID_KEY "Software\Classes\AppUserModelId\org.dyntray.Dyntray"
 ; Task Manager's "Startup apps" switch: a value of the same name here marks it disabled.
 ; Turning autostart on leaves that mark alone (an upgrade must not undo the user's
 ; choice there); turning it off or uninstalling clears it, as the app's toggle does.
@@ -179,6 +183,7 @@ Section "${APP}" SecMain
   File "${BIN_DIR}/dyntrayd.exe"
   File "${BIN_DIR}/dyntray-settings.exe"
   File "${BIN_DIR}/WebView2Loader.dll"
+  File /oname=dyntray.png "${ROOT}/icons/128x128.png"
   File /oname=LICENSE-MIT.txt "${ROOT}/LICENSE-MIT"
   File /oname=LICENSE-APACHE.txt "${ROOT}/LICENSE-APACHE"
   !ifdef CRATE_LICENCES
@@ -187,6 +192,8 @@ Section "${APP}" SecMain
   WriteUninstaller "$INSTDIR\Uninstall.exe"
 
   CreateShortcut "$SMPROGRAMS\${APP}.lnk" "$INSTDIR\dyntray.exe" "" "$INSTDIR\dyntray.exe" 0
+  WriteRegStr HKCU "${APP_ID_KEY}" "DisplayName" "${APP}"
+  WriteRegStr HKCU "${APP_ID_KEY}" "IconUri" "$INSTDIR\dyntray.png"
 
   WriteRegStr HKCU "${UNINST_KEY}" "DisplayName" "${APP}"
   WriteRegStr HKCU "${UNINST_KEY}" "DisplayVersion" "${VERSION}"
@@ -293,6 +300,7 @@ Section "un.${APP}" UnSecMain
   Delete "$INSTDIR\dyntrayd.exe"
   Delete "$INSTDIR\dyntray-settings.exe"
   Delete "$INSTDIR\WebView2Loader.dll"
+  Delete "$INSTDIR\dyntray.png"
   Delete "$INSTDIR\LICENSE-MIT.txt"
   Delete "$INSTDIR\LICENSE-APACHE.txt"
   Delete "$INSTDIR\rust-crates.txt"
@@ -304,6 +312,7 @@ Section "un.${APP}" UnSecMain
   DeleteRegValue HKCU "${RUN_KEY}" "${APP}"
   DeleteRegValue HKCU "${STARTUP_APPROVED_KEY}" "${APP}"
   DeleteRegKey HKCU "${UNINST_KEY}"
+  DeleteRegKey HKCU "${APP_ID_KEY}"
   ; The settings window's WebView2 profile, which Tauri keeps under the app identifier:
   ; a browser cache, nothing the user made (the page uses no web storage).
   RMDir /r "$LOCALAPPDATA\org.dyntray.Dyntray"

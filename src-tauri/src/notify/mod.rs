@@ -4,8 +4,11 @@
 //! reminders. Never one per retry: the engine only reports these events.
 //!
 //! The words are made here, once; [`xdg`] shows them as freedesktop notifications on
-//! Linux, the tray's notification-area icon as balloons on Windows.
+//! Linux; on Windows they are toasts where the installer registered Dyntray for them
+//! (`toast`), else balloons from the tray's notification-area icon.
 
+#[cfg(windows)]
+pub(crate) mod toast;
 #[cfg(target_os = "linux")]
 pub(crate) mod xdg;
 

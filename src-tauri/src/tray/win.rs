@@ -1,10 +1,10 @@
 //! The tray icon on Windows: a notification-area icon (tray-icon) with its menu (muda),
 //! owned by the main thread, which runs the Windows message loop (tao, without windows).
 //! Messages from other threads reach the loop as its user events; clicks on the icon
-//! and on the menu come back as messages too. Notifications are balloons from the icon:
-//! Windows 10 and 11 show them as toasts, with the program's name, without the app
-//! registration a WinRT toast needs; a click on one that asks the user to act opens
-//! Settings.
+//! and on the menu come back as messages too. Notifications are toasts where the
+//! installer registered Dyntray for them (`notify/toast.rs`), else balloons from the
+//! icon, which Windows 10 and 11 show as toasts under the program's name; a click on
+//! either that asks the user to act opens Settings.
 
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -23,7 +23,7 @@ use tray_icon::menu::{CheckMenuItem, IsMenuItem, Menu, MenuEvent, MenuItem, Pred
 use tray_icon::{MouseButton, MouseButtonState, TrayIcon, TrayIconAttributes, TrayIconEvent};
 
 use super::{Action, Entry, TrayApp, TrayView, UiMsg};
-use crate::notify::{self, Level, Message};
+use crate::notify::{self, Level, Message, toast};
 use crate::tray_icons::TrayState;
 
 /// How many of the last menus given to the icon stay alive, the current one included:
@@ -41,6 +41,9 @@ pub(super) struct Icon {
     clicks: Option<BalloonClicks>,
     /// Whether the balloon on screen asks the user to act (a click opens Settings).
     wants_settings: Rc<Cell<bool>>,
+    /// Whether toasts are still worth trying: off once Windows refused one.
+    toasts: Cell<bool>,
+    ui: Sender<UiMsg>,
     tray: TrayIcon,
     id: IconId,
     /// The size the notification area draws icons at here.
@@ -95,6 +98,7 @@ impl Icon {
             )
             .ok()
         };
+        let toast_ui = ui.clone();
         {
             let ui = ui.clone();
             MenuEvent::set_event_handler(Some(move |event: MenuEvent| {
@@ -116,6 +120,8 @@ impl Icon {
         Ok(Self {
             clicks,
             wants_settings,
+            toasts: Cell::new(true),
+            ui: toast_ui,
             tray,
             id,
             size,
@@ -153,9 +159,26 @@ impl Icon {
         }
     }
 
-    /// Shows a balloon from the icon; clicking it opens Settings when it asks the user
+    /// Shows a toast where Dyntray is registered for them, else (or when Windows refuses
+    /// it) a balloon from the icon; clicking either opens Settings when it asks the user
     /// to act.
     pub(super) fn notify(&self, message: &Message) {
+        if self.toasts.get() && toast::registered() {
+            let ui = self.ui.clone();
+            match toast::show(message, move || {
+                let _ = ui.send(UiMsg::Action(Action::Settings));
+            }) {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(
+                        error = %e,
+                        "Windows refused a toast: notifications come as balloons from the tray \
+                         icon until Dyntray starts again"
+                    );
+                    self.toasts.set(false);
+                }
+            }
+        }
         self.wants_settings.set(message.open_settings);
         let level = match message.level {
             Level::Info => shell::Level::Info,
