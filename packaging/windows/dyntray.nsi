@@ -24,6 +24,13 @@ RequestExecutionLevel user
   !define COMPRESSOR lzma
 !endif
 SetCompressor /SOLID ${COMPRESSOR}
+; The three programs share most of their code (the engine), but each is over 8 MB: with
+; LZMA's default 8 MB window a program's matches in the one before it fall out of reach
+; once it grows past that. 64 MB holds all three (the installer needs that much memory
+; to unpack, for a moment).
+!if "${COMPRESSOR}" == "lzma"
+  SetCompressorDictSize 64
+!endif
 
 !include MUI2.nsh
 !include FileFunc.nsh
