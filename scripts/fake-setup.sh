@@ -1,10 +1,14 @@
-# Sourced by the measure scripts: starts fake-provider on a free loopback port and writes
-# a config of 10 records (2 dyndns accounts x 5) against it, secrets in 0600 files.
-# Needs: $work (a private temp dir), $fake_bin, $XDG_CONFIG_HOME. Sets: fake_pid, server.
+# Sourced by the test and measure scripts.
+#
+# start_fake_provider [ARGS...]: starts fake-provider ($fake_bin, with ARGS) on a free
+# loopback port, logging to $work/fake.log. Needs: $work, $fake_bin. Sets: fake_pid,
+# server (its http://127.0.0.1:PORT). Fails, with the log on stderr, if it does not start.
+#
+# write_ten_record_config: a config of 10 records (2 dyndns accounts x 5) against it,
+# secrets in 0600 files. Needs also $XDG_CONFIG_HOME.
 
 start_fake_provider() {
-    mkdir -p "$work/secrets" "$XDG_CONFIG_HOME/dyntray"
-    "$fake_bin" --port 0 >"$work/fake.log" 2>&1 &
+    "$fake_bin" --port 0 "$@" >"$work/fake.log" 2>&1 &
     fake_pid=$!
     local port=""
     for _ in $(seq 100); do
@@ -19,6 +23,7 @@ start_fake_provider() {
 
 write_ten_record_config() {
     local config="$XDG_CONFIG_HOME/dyntray/config.toml" a r secret
+    mkdir -p "$work/secrets" "$XDG_CONFIG_HOME/dyntray"
     {
         printf 'version = 1\n\n[general]\npoll_interval = "5m"\n\n'
         printf '[detect]\nipv4 = ["%s/ip"]\nipv6 = []\n\n' "$server"

@@ -259,15 +259,9 @@ version=$(dpkg-deb -f "$deb" Version)
 say "fresh $suite in $chroot_dir; installing $(basename "$deb")"
 
 # The fake provider runs out here; the chroot shares the network (loopback).
-"$fake_bin" --port 0 --address 81.2.69.160 >"$work/fake.log" 2>&1 &
-fake_pid=$!
-server=""
-for _ in $(seq 100); do
-    server=$(sed -n 's|^listening on \(http://127\.0\.0\.1:[0-9]*\)$|\1|p' "$work/fake.log")
-    [ -n "$server" ] && break
-    sleep 0.1
-done
-[ -n "$server" ] || fail "fake-provider did not start: $(cat "$work/fake.log")"
+# shellcheck source=scripts/fake-setup.sh
+. scripts/fake-setup.sh
+start_fake_provider --address 81.2.69.160 || fail "fake-provider did not start"
 
 # The rest runs in a mount namespace of its own: the mounts made for the chroot vanish
 # with it, whatever happens.

@@ -48,15 +48,9 @@ trap 'exit 130' INT TERM
 # Not registered for toasts at first (a prefix may keep an earlier run's registration).
 "$wine" reg delete 'HKCU\Software\Classes\AppUserModelId\org.dyntray.Dyntray' /f >/dev/null 2>&1 || true
 
-"$fake_bin" --port 0 >"$work/fake.log" 2>&1 &
-fake_pid=$!
-server=""
-for _ in $(seq 100); do
-    server=$(sed -n 's|^listening on \(http://127\.0\.0\.1:[0-9]*\)$|\1|p' "$work/fake.log")
-    [ -n "$server" ] && break
-    sleep 0.1
-done
-[ -n "$server" ] || fail "fake-provider did not start"
+# shellcheck source=scripts/fake-setup.sh
+. scripts/fake-setup.sh
+start_fake_provider || fail "fake-provider did not start"
 updates() { grep -c '^GET /nic/update ' "$work/fake.log" || true; }
 printf '%s\n' 'version = 1' '' '[detect]' "ipv4 = [\"$server/ip\"]" 'ipv6 = []' '' \
     '[[account]]' 'id = "home"' 'provider = "dyndns"' 'username = "user"' \

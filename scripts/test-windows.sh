@@ -56,15 +56,9 @@ fake_bin=$target_dir/debug/fake-provider
 [ -x "$fake_bin" ] || $cargo build -p dyntray-tests --bin fake-provider
 linux_dyntrayd=$target_dir/debug/dyntrayd
 [ -x "$linux_dyntrayd" ] || $cargo build -p dyntray-engine --bin dyntrayd
-"$fake_bin" --port 0 >"$work/fake.log" 2>&1 &
-fake_pid=$!
-server=""
-for _ in $(seq 100); do
-    server=$(sed -n 's|^listening on \(http://127\.0\.0\.1:[0-9]*\)$|\1|p' "$work/fake.log")
-    [ -n "$server" ] && break
-    sleep 0.1
-done
-[ -n "$server" ] || fail "fake-provider did not start"
+# shellcheck source=scripts/fake-setup.sh
+. scripts/fake-setup.sh
+start_fake_provider || fail "fake-provider did not start"
 updates() { # the update requests logged, once fake-provider's log has caught up
     sleep 0.5
     grep -c '^GET /nic/update ' "$work/fake.log" || true
